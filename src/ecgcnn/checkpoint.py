@@ -37,7 +37,7 @@ def library_versions() -> dict:
 
     from . import __version__  # noqa: PLC0415
 
-    return {"ecgcnn": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+    return {"ecgcnn": __version__, "torch": str(torch.__version__), "numpy": str(numpy.__version__),
             "python": platform.python_version()}
 
 

@@ -16,6 +16,7 @@ from . import __version__
 from .errors import EcgcnnError
 
 MODEL_CHOICES = ("base-cnn", "vgg", "inception", "tcn")
+QUANTIZE_MODES = ("none", "fp16", "int8", "int8-full")
 
 
 def _positive_int(text: str) -> int:
@@ -79,8 +80,15 @@ def _add_device(parser: argparse.ArgumentParser, default: str) -> None:
                         help=f"where to run (default: {default})")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage is one ``--help`` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ecgcnn", description="Train, evaluate, export and deploy 1D-CNN "
+    parser = _Parser(prog="ecgcnn", description="Train, evaluate, export and deploy 1D-CNN "
                                      "heartbeat classifiers on ECG5000.")
     parser.add_argument("--version", action="version", version=f"ecgcnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -120,6 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resample", action="store_true",
                    help="linearly resample beats of another length to the model's input length")
     _add_device(p, "cpu")
+
+    p = sub.add_parser("export", help="export to ONNX or TFLite")
+    export_sub = p.add_subparsers(dest="export_format", required=True, metavar="FORMAT")
+    e = export_sub.add_parser("onnx", help="checkpoint -> <output-dir>/<model>.onnx, verified against PyTorch")
+    e.add_argument("checkpoint", help="a .pth checkpoint written by 'ecgcnn train'")
+    e.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default: 17)")
+    e.add_argument("--output-dir", default="outputs/onnx", help="default: ./outputs/onnx")
+    _add_data_dir(e)
+    e = export_sub.add_parser("tflite", help="ONNX -> TFLite through onnx2tf (FP32, FP16, INT8, full INT8)")
+    e.add_argument("onnx_file", help="a .onnx file written by 'ecgcnn export onnx'")
+    e.add_argument("--quantize", nargs="+", default=["none"], choices=QUANTIZE_MODES + ("all",),
+                   help="none (FP32), fp16, int8 (dynamic range), int8-full (static, int8 I/O, calibrated on "
+                        "training beats); several or 'all' at once (default: none)")
+    e.add_argument("--output-dir", default="outputs/tflite", help="default: ./outputs/tflite")
+    _add_data_dir(e)
 
     p = sub.add_parser("summary", help="layer table, parameter count and MACs per beat")
     p.add_argument("--model", default="vgg", choices=MODEL_CHOICES)
@@ -200,6 +223,26 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    if args.export_format == "onnx":
+        from .export.onnx import export_onnx  # noqa: PLC0415
+
+        export_onnx(args.checkpoint, args.output_dir, opset=args.opset, data_dir=args.data_dir)
+        return 0
+    from .data import load_dataset  # noqa: PLC0415
+    from .export.tflite import export_tflite  # noqa: PLC0415
+
+    modes = list(QUANTIZE_MODES) if "all" in args.quantize else list(dict.fromkeys(args.quantize))
+    calibration = None
+    if "int8-full" in modes:  # calibrate on training beats only, never test beats
+        dataset = load_dataset(args.data_dir, load_test=False)
+        print(f"calibration: {len(dataset.x_train)} training beats from {dataset.source}")
+        calibration = dataset.x_train
+    for mode in modes:
+        export_tflite(args.onnx_file, args.output_dir, quantize=mode, calibration_beats=calibration)
+    return 0
+
+
 def cmd_summary(args) -> int:
     from .summary import model_summary  # noqa: PLC0415
 
@@ -225,7 +268,7 @@ def cmd_data(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "export": cmd_export,
             "data": cmd_data}
 
 

@@ -1,6 +1,5 @@
 """Temporal Convolutional Network (Bai et al., 2018): causal dilated convs with weight norm and residuals."""
 
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
@@ -12,16 +11,18 @@ class TemporalModule(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, dilation: int, kernel_size: int, dropout: float):
         super().__init__()
-        self.left_pad = (kernel_size - 1) * dilation  # causal: output t sees inputs <= t only
-        self.conv1 = weight_norm(nn.Conv1d(in_channels, channels, kernel_size, dilation=dilation))
-        self.conv2 = weight_norm(nn.Conv1d(channels, channels, kernel_size, dilation=dilation))
+        # Causal: pad both sides, then drop the trailing outputs, so output t sees inputs <= t only. (Conv + Slice
+        # exports to ONNX at any opset and converts cleanly to TFLite; an explicit Pad op does neither as well.)
+        self.chomp = (kernel_size - 1) * dilation
+        self.conv1 = weight_norm(nn.Conv1d(in_channels, channels, kernel_size, dilation=dilation, padding=self.chomp))
+        self.conv2 = weight_norm(nn.Conv1d(channels, channels, kernel_size, dilation=dilation, padding=self.chomp))
         self.dropout = nn.Dropout(dropout)
         self.relu = nn.ReLU()
         self.downsample = nn.Conv1d(in_channels, channels, 1) if in_channels != channels else nn.Identity()
 
     def forward(self, x):
-        out = self.dropout(self.relu(self.conv1(F.pad(x, (self.left_pad, 0)))))
-        out = self.dropout(self.relu(self.conv2(F.pad(out, (self.left_pad, 0)))))
+        out = self.dropout(self.relu(self.conv1(x)[..., :-self.chomp]))
+        out = self.dropout(self.relu(self.conv2(out)[..., :-self.chomp]))
         return self.relu(out + self.downsample(x))
 
 
