@@ -213,8 +213,10 @@ def cache_dir() -> Path:
 def load_dataset(data_dir: str | os.PathLike | None = None, *, load_test: bool = True) -> Dataset:
     """Load ECG5000 from ``data_dir``; without it from $ECGCNN_DATA_DIR, the packaged TSVs or the download cache."""
     verify_packaged = False
-    if data_dir is None and os.environ.get(DATA_DIR_ENV):
-        data_dir = os.environ[DATA_DIR_ENV]
+    env_dir = os.environ.get(DATA_DIR_ENV)
+    # $ECGCNN_DATA_DIR is a default, not a demand: a mount point left empty (Docker) falls back to the packaged files.
+    if data_dir is None and env_dir and any(Path(env_dir).glob("ECG5000_TRAIN*")):
+        data_dir = env_dir
     if data_dir is not None:
         directory = Path(data_dir)
         if not directory.is_dir():

@@ -6,7 +6,6 @@ constructor signature ``(num_classes=5, in_channels=1, dropout=0.3)``.
 
 from __future__ import annotations
 
-import copy
 from typing import Callable
 
 import torch
@@ -36,7 +35,10 @@ def build_model(name: str, num_classes: int = 5, dropout: float = 0.3, in_channe
     """Instantiate a registered architecture. Unknown names raise ``ValueError`` listing the known ones."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name](num_classes=num_classes, in_channels=in_channels, dropout=dropout)
+    kwargs = {"num_classes": num_classes, "in_channels": in_channels, "dropout": dropout}
+    model = _REGISTRY[name](**kwargs)
+    model.init_kwargs = kwargs  # lets fold_for_export rebuild it
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -44,10 +46,16 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def fold_for_export(model: nn.Module) -> nn.Module:
-    """An eval-mode copy with parametrizations (weight norm) folded into plain weights, so exporters see convs."""
+    """An eval-mode copy with parametrizations (weight norm) folded into plain weights, so exporters see convs.
+
+    The copy is rebuilt from the registry rather than deep-copied: deep copies of parametrized modules share
+    state with the original, and folding them would break it.
+    """
     from torch.nn.utils import parametrize  # noqa: PLC0415
 
-    model = copy.deepcopy(model).eval()
+    copy_ = build_model(model.model_name, **model.init_kwargs)
+    copy_.load_state_dict(model.state_dict())
+    model = copy_.eval()
     for module in model.modules():
         if parametrize.is_parametrized(module):
             for tensor_name in list(module.parametrizations.keys()):

@@ -1,0 +1,115 @@
+"""Self-describing checkpoints: round trip, schema checks, safe loading, corrupt files."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from ecgcnn.checkpoint import TorchPredictor, model_from_checkpoint, read_checkpoint, save_checkpoint
+from ecgcnn.errors import ModelFileError
+from ecgcnn.models import build_model
+from ecgcnn.runtime import PREPROCESSING, load_predictor
+
+
+def _metadata(name="tcn", num_classes=5):
+    return {"model": name, "model_kwargs": {"num_classes": num_classes, "in_channels": 1, "dropout": 0.3},
+            "labels": list(range(1, num_classes + 1)), "input_length": 140, "preprocessing": dict(PREPROCESSING)}
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("tcn").eval()
+    return save_checkpoint(tmp_path / "tcn_best.pth", model, _metadata()), model
+
+
+def test_round_trip_needs_nothing_but_the_file(checkpoint, dataset):
+    path, model = checkpoint
+    restored, metadata = model_from_checkpoint(path)
+    assert metadata["model"] == "tcn" and metadata["labels"] == [1, 2, 3, 4, 5]
+    x = torch.from_numpy(dataset.x_test[:8]).unsqueeze(1)
+    with torch.no_grad():
+        torch.testing.assert_close(restored(x), model(x))
+    predictor = load_predictor(path)
+    probabilities = predictor.predict_proba(dataset.x_test[:8])
+    assert probabilities.shape == (8, 5)
+    np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
+
+
+def test_atomic_save_leaves_no_temporary_files(checkpoint):
+    path, _ = checkpoint
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tcn_best.pth"]
+    assert oct(path.stat().st_mode & 0o777) != oct(0o600)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/ecgcnn_pwned_marker",))
+
+
+def test_malicious_pickle_is_refused_without_running(tmp_path):
+    marker = "/tmp/ecgcnn_pwned_marker"
+    if os.path.exists(marker):
+        os.remove(marker)
+    path = tmp_path / "evil.pth"
+    torch.save({"format": "ecgcnn-checkpoint", "payload": _Exploit()}, path)
+    with pytest.raises(ModelFileError, match="not a safe ecgcnn checkpoint"):
+        read_checkpoint(path)
+    assert not os.path.exists(marker)
+    # a plain pickle file is refused the same way
+    path.write_bytes(pickle.dumps(_Exploit()))
+    with pytest.raises(ModelFileError):
+        read_checkpoint(path)
+    assert not os.path.exists(marker)
+
+
+def test_truncated_and_random_files(checkpoint, tmp_path):
+    path, _ = checkpoint
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="truncated or corrupt"):
+        read_checkpoint(truncated)
+    noise = tmp_path / "noise.pth"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelFileError):
+        read_checkpoint(noise)
+
+
+def test_plain_state_dict_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "weights.pth"
+    torch.save(build_model("tcn").state_dict(), path)
+    with pytest.raises(ModelFileError, match="not an ecgcnn checkpoint"):
+        read_checkpoint(path)
+
+
+def test_weights_of_another_model_or_class_count(tmp_path):
+    vgg = build_model("vgg")
+    path = save_checkpoint(tmp_path / "mixed.pth", vgg, _metadata("tcn"))
+    with pytest.raises(ModelFileError, match="weights do not fit a 'tcn' model"):
+        model_from_checkpoint(path)
+    three = build_model("tcn", num_classes=3)
+    path = save_checkpoint(tmp_path / "classes.pth", three, _metadata("tcn", 5))
+    with pytest.raises(ModelFileError, match="another model or class count"):
+        model_from_checkpoint(path)
+
+
+def test_missing_metadata_field(tmp_path):
+    model = build_model("tcn")
+    metadata = _metadata()
+    path = tmp_path / "x.pth"
+    torch.save({"format": "ecgcnn-checkpoint", "format_version": 1, "state_dict": model.state_dict(),
+                "metadata": {k: v for k, v in metadata.items() if k != "labels"}}, path)
+    with pytest.raises(ModelFileError, match="'labels' is missing"):
+        read_checkpoint(path)
+
+
+def test_predictor_validates_beats(checkpoint):
+    predictor = TorchPredictor.from_file(checkpoint[0])
+    from ecgcnn.errors import EcgcnnError
+
+    with pytest.raises(EcgcnnError, match=r"expected beats of shape \(N, 140\)"):
+        predictor.predict_proba(np.zeros((2, 139)))
+    with pytest.raises(EcgcnnError, match="NaN"):
+        predictor.predict_proba(np.full((1, 140), np.nan))

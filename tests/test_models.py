@@ -1,0 +1,56 @@
+"""Registry, output shapes, parameter counts (the seed's specs) and export folding."""
+
+import pytest
+import torch
+
+from ecgcnn.models import build_model, count_parameters, fold_for_export, list_models
+from ecgcnn.summary import macs_per_beat, model_summary
+
+# Parameter counts of the seed's architectures with 5 classes (VGG: 13.76 MiB as float32, as the seed reports).
+EXPECTED_PARAMETERS = {"base-cnn": 174_597, "vgg": 3_608_325, "inception": 479_813, "tcn": 89_605}
+
+
+def test_registry_lists_the_four_seed_models():
+    assert list_models() == ["base-cnn", "vgg", "inception", "tcn"]
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(ValueError, match="unknown model 'resnet'; known models: base-cnn, vgg, inception, tcn"):
+        build_model("resnet")
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMETERS))
+@pytest.mark.parametrize("num_classes", [5, 3])
+def test_output_shape(name, num_classes):
+    model = build_model(name, num_classes=num_classes).eval()
+    assert model(torch.randn(4, 1, 140)).shape == (4, num_classes)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMETERS))
+def test_parameter_count(name):
+    assert count_parameters(build_model(name)) == EXPECTED_PARAMETERS[name]
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMETERS))
+def test_fold_for_export_keeps_outputs(name):
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    folded = fold_for_export(model)
+    x = torch.randn(3, 1, 140)
+    torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=1e-5)
+    assert not any("parametrizations" in key for key in folded.state_dict())
+
+
+def test_tcn_is_causal():
+    torch.manual_seed(0)
+    features = build_model("tcn").eval().features
+    x = torch.randn(1, 1, 140)
+    y = x.clone()
+    y[..., 100:] += 1.0  # change only the future
+    torch.testing.assert_close(features(x)[..., :100], features(y)[..., :100])
+
+
+def test_summary_reports_parameters_and_macs():
+    text = model_summary("tcn")
+    assert "89,605 parameters" in text and "MACs per beat" in text
+    assert macs_per_beat(build_model("tcn")) > 10_000_000  # weight-normalised convs are counted too
