@@ -1,6 +1,6 @@
 # ecgcnn image: Python 3.11 (the interpreter constraints.txt is locked for) with the project installed from that
 # lock file and the extras of the README Quickstart's main job (onnx,tflite; the test-only 'dev' extra is left out).
-# Used by docker-compose.yml (GPU) and docker-compose.cpu.yml (CPU only); see docs/docker.md.
+# Used by docker-compose.yml (GPU) and docker-compose.cpu.yml (CPU only); see README.md (section "Docker").
 #
 # GPU or CPU is chosen by one build argument, TORCH_INDEX_URL:
 #   ""  (default)                           torch==2.13.0 from PyPI. On Linux x86_64 that wheel IS the CUDA build

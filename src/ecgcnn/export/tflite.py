@@ -1,0 +1,397 @@
+"""ONNX → TFLite through onnx2tf, in four flavours, verified and with the ecgcnn metadata embedded.
+
+Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary directory that is removed):
+
+1. the ONNX model is loaded (external data included) and written as one self-contained file into the temporary
+   directory - onnx2tf rewrites the file it is given in place, so it never sees the caller's file;
+2. ONNX Runtime's *basic* graph optimisation (constant folding, identity elimination, Conv+BN fusion: standard
+   ONNX ops only, portable) folds the shape arithmetic the TorchScript exporter emits for ``F.pad`` in the TCN
+   (ConstantOfShape/Concat/Reshape/Slice/Transpose/Cast into a constant pad vector). Without it onnx2tf pads the
+   wrong axis of the NWC tensor and the TCN conversion fails (``136 vs 140``);
+3. ``onnx2tf.convert`` builds a Keras model (``disable_model_save=True``: no SavedModel or FP32/FP16 .tflite of its
+   own, which it otherwise always writes; ``not_use_onnxsim=True``: onnxsim is not a dependency and step 2 already
+   simplified the graph; ``non_verbose=True``; all stdout/stderr, C++ logs included, is captured). onnx2tf
+   transposes NCW to NWC throughout (Conv1d, MaxPool1d, GlobalAveragePool, Pad, Concat on the channel axis), so
+   the TFLite input is ``(batch, 140, 1)``. The first configuration tried is ``disable_strict_mode=True`` with the
+   dynamic batch kept: onnx2tf's "strict mode" searches reduction axes with a batch-1 dummy inference and, for the
+   dynamo exporter's ``Unsqueeze→ReduceMean→Squeeze`` global pooling, picks axes that include the batch axis
+   (correct at batch 1, wrong - and output shape ``(1, 5)`` - for larger batches). Each configuration is checked
+   against ONNX Runtime on a batch of 8 beats (shape and max |Δ logit|); the next one is tried if it fails:
+   strict mode with a dynamic batch, then strict mode with the batch fixed to 1 (``batch_size=1``);
+4. the Keras model is saved as a SavedModel and converted by ``tf.lite.TFLiteConverter.from_saved_model``:
+
+   ============  =====================  ===========================================================================
+   quantize      file                   converter settings
+   ============  =====================  ===========================================================================
+   ``none``      ``<stem>.tflite``      FP32, ``TFLITE_BUILTINS`` only
+   ``fp16``      ``<stem>_fp16``        ``Optimize.DEFAULT`` + ``supported_types=[float16]`` (FP16 weights,
+                                        dequantised to FP32 at load; FP32 I/O)
+   ``int8``      ``<stem>_int8``        ``Optimize.DEFAULT`` without data: dynamic-range INT8 (int8 weights, float
+                                        activations and I/O), as in the seed
+   ``int8-full`` ``<stem>_int8_full``   static full-integer PTQ calibrated on ``calibration_beats`` (training beats,
+                                        z-normalised exactly as at inference, fed in the SavedModel's NWC layout),
+                                        ``TFLITE_BUILTINS_INT8`` only, int8 input and output (TFLite Micro)
+   ============  =====================  ===========================================================================
+
+5. the ``ecgcnn`` JSON from the ONNX ``metadata_props`` is extended with ``format``, ``quantize``,
+   ``tflite_input_layout`` (``"NWC"``), ``tflite_input_shape`` (``[-1, 140, 1]``: -1 = dynamic batch), the I/O
+   dtypes, the int8 scale/zero point of input and output (``int8-full``), the onnx2tf options used and the
+   versions; it is **embedded in the flatbuffer's ``metadata`` table under the name ``ecgcnn``** (no sidecar file)
+   and read back by :class:`ecgcnn.litert.TFLitePredictor` with the flatbuffers schema shipped by ``ai_edge_litert``,
+   without importing TensorFlow;
+6. the final bytes are written to the temporary directory, loaded with :class:`~ecgcnn.litert.TFLitePredictor` and
+   compared with ONNX Runtime on the same beats: FP32 must agree to ``1e-3`` × max(1, max |logit|) with identical
+   top-1 (else :class:`~ecgcnn.errors.ExportError` and no file); the other modes report their deviation. Then
+   the file is written atomically (``write_bytes_atomic``) and its size logged, with its ratio to the FP32 file
+   of the same stem when that exists in ``output_dir``.
+
+onnx2tf downloads sample images only for 4-D image inputs or its own INT8 calibration; neither path is used here,
+so the export never touches the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EcgcnnError, ExportError, MissingExtraError, ModelFileError
+
+QUANTIZE_MODES = ("none", "fp16", "int8", "int8-full")
+SUFFIXES = {"none": "", "fp16": "_fp16", "int8": "_int8", "int8-full": "_int8_full"}
+METADATA_KEY = "ecgcnn"
+# Keras-vs-ONNX and FP32-TFLite-vs-ONNX tolerance, relative to max(1, max |logit|).
+LOGIT_TOLERANCE = 1e-3
+_VERIFY_BEATS = 8
+# onnx2tf configurations, tried in order until one reproduces ONNX Runtime on a batch of beats (see docstring).
+_ONNX2TF_ATTEMPTS = (
+    {"disable_strict_mode": True},
+    {},
+    {"batch_size": 1},
+)
+
+
+def tflite_path(onnx_path: str | os.PathLike, output_dir: str | os.PathLike, quantize: str = "none") -> Path:
+    """Where :func:`export_tflite` writes the model for ``quantize``."""
+    if quantize not in SUFFIXES:
+        raise ExportError(f"unknown quantisation mode {quantize!r}; choose one of {', '.join(QUANTIZE_MODES)}")
+    return Path(output_dir) / f"{Path(onnx_path).stem}{SUFFIXES[quantize]}.tflite"
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+
+@contextlib.contextmanager
+def _captured_output():
+    """Route Python- and C-level stdout/stderr into a buffer; yields a callable returning what was captured.
+
+    onnx2tf prints progress tables and TensorFlow/MLIR write their logs straight to file descriptors 1 and 2.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sink = tempfile.TemporaryFile(mode="w+b")
+    text = io.StringIO()
+    saved: list[int] = []
+    try:
+        for fd in (1, 2):
+            try:
+                saved.append(os.dup(fd))
+                os.dup2(sink.fileno(), fd)
+            except OSError:  # no such descriptor (embedded interpreters): Python-level capture only
+                break
+
+        def captured() -> str:
+            sink.flush()
+            sink.seek(0)
+            return sink.read().decode("utf-8", "replace") + text.getvalue()
+
+        with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+            yield captured
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+        sink.close()
+
+
+def _last_error_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "error" in line.lower():
+            return line[:200]
+    return lines[-1][:200] if lines else "no message"
+
+
+def _import_toolchain():
+    """Import the converter stack quietly, undoing onnx2tf's process-wide side effects of import."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    modules = {}
+    recursion_limit = sys.getrecursionlimit()
+    py_random, np_random = random.getstate(), np.random.get_state()
+    try:
+        with warnings.catch_warnings(), _captured_output():
+            for name, module in (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("tensorflow", "tensorflow"),
+                                 ("onnx2tf", "onnx2tf")):
+                try:
+                    modules[name] = __import__(module)
+                except ImportError:
+                    raise MissingExtraError("tflite", module) from None
+    finally:
+        # onnx2tf sets the recursion limit to 2**31-1 (a deep recursion would then crash the interpreter),
+        # ignores every warning category globally and reseeds Python's and NumPy's global generators on import.
+        sys.setrecursionlimit(recursion_limit)
+        random.setstate(py_random)
+        np.random.set_state(np_random)
+    modules["tensorflow"].get_logger().setLevel("ERROR")
+    return modules
+
+
+def _onnx_metadata(proto, path: Path) -> dict:
+    props = {p.key: p.value for p in proto.metadata_props}
+    text = props.get(METADATA_KEY)
+    if not text:
+        raise ModelFileError(f"{path}: ONNX model has no ecgcnn metadata (export it with 'ecgcnn export onnx')")
+    try:
+        metadata = json.loads(text)
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{path}: ecgcnn metadata is not valid JSON") from None
+    for key in ("model", "labels", "input_length"):
+        if key not in metadata:
+            raise ModelFileError(f"{path}: ecgcnn metadata lacks {key!r}")
+    return metadata
+
+
+def _fold_constants(ort, source: Path, target: Path) -> None:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(target)
+    ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _onnx_logits(ort, path: Path, beats: np.ndarray) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: beats[:, None, :]})[0]
+
+
+def _layout_of(shape, length: int) -> str:
+    dims = tuple(shape[1:])
+    if dims == (length, 1):
+        return "NWC"
+    if dims == (1, length):
+        return "NCW"
+    raise ExportError(f"onnx2tf produced an unexpected input shape {tuple(shape)}")
+
+
+def _to_layout(beats: np.ndarray, layout: str) -> np.ndarray:
+    return np.ascontiguousarray(beats[:, :, None] if layout == "NWC" else beats[:, None, :], dtype=np.float32)
+
+
+def _keras_logits(model, x: np.ndarray) -> np.ndarray:
+    if model.inputs[0].shape[0] is None:
+        return np.asarray(model(x, training=False))
+    return np.concatenate([np.asarray(model(x[i:i + 1], training=False)) for i in range(len(x))], axis=0)
+
+
+def _max_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    if actual.shape != expected.shape:
+        return float("inf")
+    return float(np.abs(actual - expected).max()) / max(1.0, float(np.abs(expected).max()))
+
+
+def _convert_with_onnx2tf(onnx2tf, onnx_file: Path, beats: np.ndarray, expected: np.ndarray, length: int):
+    """Run onnx2tf with each configuration in turn; return (keras model, options, layout, error)."""
+    failures = []
+    for attempt in _ONNX2TF_ATTEMPTS:
+        options = dict(not_use_onnxsim=True, non_verbose=True, verbosity="error", disable_model_save=True,
+                       **attempt)
+        recursion_limit = sys.getrecursionlimit()
+        with _captured_output() as captured:
+            try:
+                model = onnx2tf.convert(input_onnx_file_path=str(onnx_file),
+                                        output_folder_path=str(onnx_file.parent / "onnx2tf"), **options)
+                layout = _layout_of(tuple(model.inputs[0].shape), length)
+                error = _max_error(_keras_logits(model, _to_layout(beats, layout)), expected)
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - onnx2tf calls sys.exit(1) on errors
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
+                failures.append(f"{attempt or 'defaults'}: {reason[:160]}")
+                continue
+            finally:
+                sys.setrecursionlimit(recursion_limit)
+        if error <= LOGIT_TOLERANCE:
+            return model, options, layout, error
+        failures.append(f"{attempt or 'defaults'}: max relative |Δ logit| {error:.1e}")
+    raise ExportError(f"{onnx_file.name}: onnx2tf produced no TensorFlow model that matches ONNX Runtime "
+                      f"({'; '.join(failures)})")
+
+
+def _configure(tf, converter, quantize: str, calibration_nwc: np.ndarray | None) -> None:
+    if quantize == "none":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    elif quantize == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    elif quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    else:
+        def representative_dataset():
+            for i in range(len(calibration_nwc)):
+                yield [calibration_nwc[i:i + 1]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+
+
+def _tensor_info(interpreter) -> dict:
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    info = {
+        "tflite_input_shape": [int(d) for d in inp.get("shape_signature", inp["shape"])],
+        "tflite_input_dtype": np.dtype(inp["dtype"]).name,
+        "tflite_output_dtype": np.dtype(out["dtype"]).name,
+    }
+    if np.dtype(inp["dtype"]).kind in "iu" or np.dtype(out["dtype"]).kind in "iu":
+        info["quantization"] = {
+            "input": {"scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
+            "output": {"scale": float(out["quantization"][0]), "zero_point": int(out["quantization"][1])},
+        }
+    return info
+
+
+def _calibration(calibration_beats, length: int) -> np.ndarray:
+    from ..runtime import normalize_beats  # noqa: PLC0415
+
+    x = np.asarray(calibration_beats, dtype=np.float32)
+    if x.ndim == 3 and x.shape[1] == 1:
+        x = x[:, 0, :]
+    if x.ndim != 2 or x.shape[1] != length or len(x) == 0:
+        raise ExportError(f"calibration beats must have shape (N, {length}) with N ≥ 1, got {tuple(x.shape)}")
+    if not np.isfinite(x).all():
+        raise ExportError("calibration beats contain NaN or infinite values")
+    return normalize_beats(x)
+
+
+# ------------------------------------------------------------------------------------------------------ export
+
+def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = "outputs/tflite",
+                  quantize: str = "none", calibration_beats: np.ndarray | None = None, log=print) -> Path:
+    """Convert an ecgcnn ONNX model to ``<output_dir>/<stem>[_fp16|_int8|_int8_full].tflite``; returns the path.
+
+    ``calibration_beats`` ``(N, 140)`` (raw training beats; z-normalised here as at inference) are required for
+    ``int8-full`` and, when given, also serve as verification beats for the other modes.
+    """
+    from ..fileio import write_bytes_atomic  # noqa: PLC0415
+    from ..litert import TFLitePredictor, embed_metadata, interpreter_class  # noqa: PLC0415
+
+    onnx_path = Path(onnx_path)
+    target = tflite_path(onnx_path, output_dir, quantize)
+    if quantize == "int8-full" and (calibration_beats is None or len(calibration_beats) == 0):
+        raise ExportError("full-integer INT8 (int8-full) needs calibration beats: pass the training beats")
+    if not onnx_path.is_file():
+        raise ModelFileError(f"{onnx_path}: ONNX file not found")
+    mods = _import_toolchain()
+    onnx, ort, tf, onnx2tf = mods["onnx"], mods["onnxruntime"], mods["tensorflow"], mods["onnx2tf"]
+    try:
+        proto = onnx.load(str(onnx_path))
+    except Exception as exc:  # noqa: BLE001 - protobuf raises several types for corrupt files
+        raise ModelFileError(f"{onnx_path}: not a readable ONNX model ({type(exc).__name__})") from None
+    metadata = _onnx_metadata(proto, onnx_path)
+    length = int(metadata["input_length"])
+    calibration = _calibration(calibration_beats, length) if calibration_beats is not None else None
+    # Verification beats: real (calibration) beats where given, else fixed z-normalised noise.
+    if calibration is not None:
+        verify = calibration[np.linspace(0, len(calibration) - 1, min(_VERIFY_BEATS, len(calibration))).astype(int)]
+    else:
+        from ..runtime import normalize_beats  # noqa: PLC0415
+
+        verify = normalize_beats(np.random.default_rng(0).standard_normal((_VERIFY_BEATS, length)))
+
+    with tempfile.TemporaryDirectory(prefix="ecgcnn-tflite-") as tmp_name:
+        tmp = Path(tmp_name)
+        raw, folded = tmp / "model.onnx", tmp / f"{onnx_path.stem}.onnx"
+        onnx.save(proto, str(raw))  # self-contained copy: onnx2tf rewrites its input file in place
+        del proto
+        try:
+            _fold_constants(ort, raw, folded)
+            expected = _onnx_logits(ort, raw, verify)
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            raise ExportError(f"{onnx_path}: ONNX Runtime cannot load the model "
+                              f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc!r})") from None
+        model, options, layout, keras_error = _convert_with_onnx2tf(onnx2tf, folded, verify, expected, length)
+        saved_model = tmp / "saved_model"
+        calibration_nwc = _to_layout(calibration, layout) if quantize == "int8-full" else None
+        with _captured_output() as captured:
+            try:
+                tf.saved_model.save(model, str(saved_model))
+                converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+                _configure(tf, converter, quantize, calibration_nwc)
+                model_bytes = bytes(converter.convert())
+            except Exception as exc:  # noqa: BLE001 - converter errors come as several types
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
+                raise ExportError(f"{onnx_path}: TFLite conversion ({quantize}) failed: {reason[:200]}") from None
+        del model
+
+        info = _tensor_info(interpreter_class()(model_content=model_bytes))
+        versions = dict(metadata.get("versions") or {})
+        versions.update({"tensorflow": tf.__version__, "onnx2tf": onnx2tf.__version__})
+        stored = dict(metadata, format="tflite", quantize=quantize, tflite_input_layout=layout, **info,
+                      onnx2tf_options={k: v for k, v in options.items() if k not in ("non_verbose", "verbosity")},
+                      source_onnx=onnx_path.name, versions=versions)
+        if quantize == "int8-full":
+            stored["calibration"] = {"beats": int(len(calibration)), "split": "train",
+                                     "preprocessing": metadata.get("preprocessing")}
+        model_bytes = embed_metadata(model_bytes, stored)
+
+        # Load the final bytes exactly as users will (metadata read-back included) and compare with ONNX Runtime.
+        candidate = tmp / target.name
+        candidate.write_bytes(model_bytes)
+        try:
+            actual = TFLitePredictor(candidate)._logits(verify)  # noqa: SLF001 - raw logits, beats normalised
+        except EcgcnnError as exc:
+            raise ExportError(f"{target}: the converted model does not load ({exc})") from None
+        error = _max_error(actual, expected)
+        same_top1 = actual.shape == expected.shape and bool((actual.argmax(1) == expected.argmax(1)).all())
+        if quantize == "none" and (error > LOGIT_TOLERANCE or not same_top1):
+            raise ExportError(f"{target}: the FP32 TFLite model disagrees with ONNX Runtime (max relative "
+                              f"|Δ logit| {error:.1e}, tolerance {LOGIT_TOLERANCE:.0e}; top-1 identical: "
+                              f"{same_top1})")
+
+    write_bytes_atomic(target, model_bytes)
+    _report(log, target, tflite_path(onnx_path, output_dir, "none"), quantize, layout, options, keras_error,
+            error, same_top1, len(verify), info)
+    return target
+
+
+def _report(log, target: Path, fp32: Path, quantize: str, layout: str, options: dict, keras_error: float, error: float,
+            same_top1: bool, n_verify: int, info: dict) -> None:
+    attempt = {k: v for k, v in options.items() if k in ("disable_strict_mode", "batch_size")}
+    log(f"onnx2tf {attempt or 'defaults'}: input {layout} {info['tflite_input_shape']}, "
+        f"TensorFlow vs ONNX Runtime max relative |Δ logit| {keras_error:.1e}")
+    log(f"TFLite ({quantize}) vs ONNX Runtime on {n_verify} beats: max relative |Δ logit| {error:.1e}, "
+        f"top-1 {'identical' if same_top1 else 'differs'}")
+    if "quantization" in info:
+        q = info["quantization"]
+        log(f"int8 input: scale {q['input']['scale']:.6g}, zero point {q['input']['zero_point']}; "
+            f"int8 output: scale {q['output']['scale']:.6g}, zero point {q['output']['zero_point']}")
+    size = target.stat().st_size
+    line = f"saved {target} ({size / 1024:.1f} KiB"
+    if quantize != "none" and fp32.is_file():
+        line += f", {size / fp32.stat().st_size:.2f}× FP32"
+    log(line + ")")

@@ -1,0 +1,309 @@
+"""TFLite / LiteRT inference behind the common :class:`~ecgcnn.runtime.Predictor` interface.
+
+:class:`TFLitePredictor` opens any ``.tflite`` written by :func:`ecgcnn.export.tflite.export_tflite` (FP32, FP16,
+dynamic-range INT8 and full-integer INT8) with the LiteRT interpreter (``ai_edge_litert``; ``tf.lite.Interpreter``
+only where LiteRT is not installed). Callers pass ``(N, 140)`` float beats and get ``(N, 5)`` probabilities; three
+things stay inside the wrapper:
+
+* **layout** - onnx2tf turns the ONNX ``(batch, 1, 140)`` (NCW) input into NWC ``(batch, 140, 1)``; the layout is
+  read from the interpreter's input shape (and recorded in the metadata as ``tflite_input_layout``);
+* **batching** - a model whose input has a dynamic batch axis (``shape_signature[0] == -1``, what the exporter
+  writes) is resized to the whole chunk and run once per chunk. A model with a fixed batch (e.g. 1) is resized only
+  after a one-time probe proves that the resized graph still computes every beat independently (a fixed-batch
+  graph may have the batch baked into a Reshape or a reduction); otherwise beats run one invoke each;
+* **(de)quantisation** - for full-integer models the float beats are quantised with the input tensor's scale and
+  zero point, and the int8 logits are dequantised with the output tensor's, so ``_logits`` always returns float
+  logits.
+
+Metadata: the exporter embeds the ``ecgcnn`` JSON in the flatbuffer's ``metadata`` table (entry name ``ecgcnn``).
+It is read here with the flatbuffers schema module shipped by ``ai_edge_litert`` (TensorFlow is not imported); a
+sidecar ``<file>.tflite.json`` is accepted as a fallback for models produced elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MissingExtraError, ModelFileError
+from .runtime import Predictor
+
+METADATA_NAME = "ecgcnn"
+FILE_IDENTIFIER = b"TFL3"
+_REQUIRED_KEYS = ("model", "labels", "input_length")
+# Relative tolerance of the one-time probe that decides whether a fixed-batch model may be resized.
+_PROBE_RTOL = 1e-4
+
+
+# ------------------------------------------------------------------------------------------------ optional imports
+
+def interpreter_class():
+    """The LiteRT ``Interpreter`` class (TensorFlow's only as a fallback)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf  # noqa: PLC0415
+        return tf.lite.Interpreter
+    except ImportError:
+        raise MissingExtraError("tflite", "ai-edge-litert") from None
+
+
+def _schema():
+    """The generated TFLite flatbuffers schema module (``Model``, ``ModelT``, ``BufferT``, ``MetadataT``)."""
+    try:
+        from ai_edge_litert import schema_py_generated  # noqa: PLC0415
+        return schema_py_generated
+    except ImportError:
+        pass
+    try:
+        from tensorflow.lite.python import schema_py_generated  # noqa: PLC0415
+        return schema_py_generated
+    except ImportError:
+        raise MissingExtraError("tflite", "ai-edge-litert") from None
+
+
+# ------------------------------------------------------------------------------------------------------- metadata
+
+def has_tflite_identifier(data: bytes) -> bool:
+    """True when ``data`` starts like a TFLite flatbuffer (file identifier ``TFL3`` at bytes 4..8)."""
+    return len(data) >= 8 and data[4:8] == FILE_IDENTIFIER
+
+
+def read_embedded_metadata(data: bytes, name: str = METADATA_NAME) -> dict | None:
+    """The JSON stored under ``name`` in a TFLite model's ``metadata`` table, or ``None`` if there is none.
+
+    Only call this on a flatbuffer the interpreter has already accepted (it verifies the buffer); raises
+    ``ValueError`` if the entry exists but is not a JSON object.
+    """
+    schema = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() is None or entry.Name().decode("utf-8", "replace") != name:
+            continue
+        buffer = model.Buffers(entry.Buffer())
+        if buffer.DataLength() > 0:
+            raw = buffer.DataAsNumpy().tobytes()
+        elif buffer.Offset() > 1:  # large models store buffers after the flatbuffer
+            raw = bytes(data[buffer.Offset():buffer.Offset() + buffer.Size()])
+        else:
+            raw = b""
+        value = json.loads(raw.decode("utf-8"))
+        if not isinstance(value, dict):
+            raise ValueError("metadata is not a JSON object")
+        return value
+    return None
+
+
+def embed_metadata(model_bytes: bytes, metadata: dict, name: str = METADATA_NAME) -> bytes:
+    """Return ``model_bytes`` with ``metadata`` (JSON) stored in the ``metadata`` table under ``name``.
+
+    Uses the flatbuffers object API, the same round trip the TFLite converter itself performs to add its
+    ``CONVERSION_METADATA`` entry. An existing entry with the same name is replaced.
+    """
+    import flatbuffers  # noqa: PLC0415 - a dependency of ai-edge-litert and tensorflow
+
+    schema = _schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
+    payload = schema.BufferT()
+    payload.data = np.frombuffer(json.dumps(metadata, sort_keys=False).encode("utf-8"), dtype=np.uint8)
+    model.buffers = list(model.buffers or [])
+    model.metadata = list(model.metadata or [])
+    for entry in model.metadata:
+        if entry.name is not None and entry.name.decode("utf-8", "replace") == name:
+            model.buffers[entry.buffer] = payload
+            break
+    else:
+        model.buffers.append(payload)
+        entry = schema.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(model_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def read_tflite_metadata(path: str | os.PathLike, data: bytes | None = None) -> dict:
+    """The ecgcnn metadata of a TFLite file: embedded entry first, then the sidecar ``<file>.json``."""
+    path = Path(path)
+    if data is None:
+        data = path.read_bytes()
+    try:
+        metadata = read_embedded_metadata(data)
+    except MissingExtraError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged table raises struct/index/unicode/JSON errors
+        raise ModelFileError(f"{path}: the embedded ecgcnn metadata is unreadable ({type(exc).__name__})") from None
+    if metadata is None:
+        sidecar = sidecar_path(path)
+        if not sidecar.is_file():
+            raise ModelFileError(f"{path}: TFLite model has no ecgcnn metadata (embedded or {sidecar.name}); "
+                                 f"export it with 'ecgcnn export tflite'")
+        try:
+            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raise ModelFileError(f"{sidecar}: not a readable JSON metadata file") from None
+        if not isinstance(metadata, dict):
+            raise ModelFileError(f"{sidecar}: metadata is not a JSON object")
+    for key in _REQUIRED_KEYS:
+        if key not in metadata:
+            raise ModelFileError(f"{path}: ecgcnn metadata lacks {key!r}")
+    return metadata
+
+
+# ------------------------------------------------------------------------------------------------------ predictor
+
+def _layout(shape, length: int) -> str:
+    """Input layout from the interpreter's input shape (batch first)."""
+    dims = tuple(int(d) for d in shape[1:])
+    if dims == (length, 1):
+        return "NWC"
+    if dims == (1, length):
+        return "NCW"
+    if dims == (length,):
+        return "NW"
+    raise ValueError(f"unsupported input shape {tuple(int(d) for d in shape)}")
+
+
+class TFLitePredictor(Predictor):
+    """LiteRT inference on the CPU (XNNPACK for float models); every quantisation mode of the exporter."""
+
+    format = "tflite"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: model file not found")
+        interpreter_cls = interpreter_class()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+        if not has_tflite_identifier(data):
+            raise ModelFileError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+        try:
+            # The interpreter verifies the flatbuffer; a truncated or damaged file fails here.
+            interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
+            interpreter.allocate_tensors()
+        except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError with multi-line text
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"{path}: not a loadable TFLite model ({first[:160]})") from None
+        super().__init__(read_tflite_metadata(path, data), path)
+        self.interpreter = interpreter
+        self.threads = threads
+        inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelFileError(f"{path}: expected one input and one output tensor, found "
+                                 f"{len(inputs)} and {len(outputs)}")
+        self._in, self._out = inputs[0], outputs[0]
+        try:
+            self.layout = _layout(self._in["shape"], self.input_length)
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: {exc} for beats of length {self.input_length}") from None
+        if int(self._out["shape"][-1]) != self.num_classes:
+            raise ModelFileError(f"{path}: model outputs {int(self._out['shape'][-1])} classes but its metadata "
+                                 f"lists {self.num_classes} labels")
+        signature = self._in.get("shape_signature", self._in["shape"])
+        self.dynamic_batch = len(signature) > 0 and int(signature[0]) == -1
+        self._allocated = int(self._in["shape"][0])
+        # None: not probed yet (fixed-batch models only); True/False: batched resize is (not) trustworthy.
+        self._resizable: bool | None = True if self.dynamic_batch else None
+        self.input_dtype = np.dtype(self._in["dtype"])
+        self.output_dtype = np.dtype(self._out["dtype"])
+
+    # ---- description -------------------------------------------------------------------------------------------
+    @property
+    def quantize(self) -> str:
+        return str(self.metadata.get("quantize", "?"))
+
+    def describe(self) -> str:
+        return f"{self.model_name} (tflite {self.quantize}, {self.path})"
+
+    # ---- (de)quantisation -----------------------------------------------------------------------------------------
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        if self.input_dtype.kind == "f":
+            return x.astype(self.input_dtype, copy=False)
+        scale, zero_point = self._in["quantization"]
+        if not scale:
+            raise ModelFileError(f"{self.path}: integer input tensor without quantisation parameters")
+        info = np.iinfo(self.input_dtype)
+        q = np.round(x.astype(np.float64) / scale) + zero_point
+        return np.clip(q, info.min, info.max).astype(self.input_dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self.output_dtype.kind == "f":
+            return y.astype(np.float32, copy=False)
+        scale, zero_point = self._out["quantization"]
+        if not scale:
+            raise ModelFileError(f"{self.path}: integer output tensor without quantisation parameters")
+        return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+    # ---- inference ---------------------------------------------------------------------------------------------
+    def _shape_input(self, beats: np.ndarray) -> np.ndarray:
+        if self.layout == "NWC":
+            x = beats[:, :, None]
+        elif self.layout == "NCW":
+            x = beats[:, None, :]
+        else:
+            x = beats
+        return np.ascontiguousarray(self._quantize(x))
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._allocated:
+            shape = [batch, *(int(d) for d in self._in["shape"][1:])]
+            self.interpreter.resize_tensor_input(self._in["index"], shape, strict=self.dynamic_batch)
+            self.interpreter.allocate_tensors()
+            self._allocated = batch
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self._in["index"], x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out["index"])
+
+    def _run_one_by_one(self, x: np.ndarray) -> np.ndarray:
+        self._resize(1)
+        return np.concatenate([self._run(x[i:i + 1]) for i in range(len(x))], axis=0)
+
+    def _probe_resize(self) -> bool:
+        """For a fixed-batch model: does a batch of 3 give the same rows as three single-beat runs?"""
+        rng = np.random.default_rng(0)
+        probe = self._shape_input(rng.standard_normal((3, self.input_length)).astype(np.float32))
+        try:
+            single = self._dequantize(self._run_one_by_one(probe))
+            self._resize(3)
+            batched = self._run(probe)
+            ok = batched.shape == single.shape and np.allclose(
+                self._dequantize(batched), single, rtol=_PROBE_RTOL,
+                atol=_PROBE_RTOL * max(1.0, float(np.abs(single).max())))
+        except Exception:  # noqa: BLE001 - the interpreter refuses some resizes; then we loop
+            ok = False
+        if not ok:
+            self._allocated = -1  # force a clean re-allocation at the original batch
+            self._resize(1)
+        return ok
+
+    def _logits(self, beats: np.ndarray) -> np.ndarray:
+        n = len(beats)
+        if n == 0:
+            return np.zeros((0, self.num_classes), np.float32)
+        x = self._shape_input(beats)
+        if self._resizable is None:
+            self._resizable = self._probe_resize()
+        if self._resizable:
+            self._resize(n)
+            y = self._run(x)
+        else:
+            y = self._run_one_by_one(x)
+        return self._dequantize(y.reshape(n, -1))
