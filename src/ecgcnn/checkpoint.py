@@ -24,7 +24,7 @@ import torch
 
 from .errors import ModelFileError
 from .fileio import atomic_path
-from .models import build_model, list_models
+from .models import build_model, fold_for_export, list_models
 from .runtime import Predictor
 
 FORMAT = "ecgcnn-checkpoint"
@@ -145,7 +145,8 @@ class TorchPredictor(Predictor):
         self.device = resolve_device(device)
         if threads:
             torch.set_num_threads(threads)
-        self.model = model.to(self.device).eval()
+        # Inference only: fold weight norm once instead of recomputing it on every call.
+        self.model = fold_for_export(model).to(self.device).eval()
 
     @classmethod
     def from_file(cls, path, device: str = "cpu", threads: int | None = None) -> "TorchPredictor":

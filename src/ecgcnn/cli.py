@@ -144,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--output-dir", default="outputs/tflite", help="default: ./outputs/tflite")
     _add_data_dir(e)
 
+    p = sub.add_parser("bench", help="latency, throughput and memory of model files (any format)")
+    p.add_argument("model_files", nargs="+", help="model files: .pth, .onnx, .tflite")
+    p.add_argument("--threads", type=_positive_int, default=1, help="CPU threads per runtime (default: 1)")
+    p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 64, 512],
+                   help="batch sizes to time (default: 1 64 512)")
+    p.add_argument("--warmup", type=_nonneg_int, default=10, help="untimed calls first (default: 10)")
+    p.add_argument("--runs", type=_positive_int, default=100, help="timed calls per batch size (default: 100)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch-eager baseline rows")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the rows to this JSON file")
+    _add_data_dir(p)
+
     p = sub.add_parser("summary", help="layer table, parameter count and MACs per beat")
     p.add_argument("--model", default="vgg", choices=MODEL_CHOICES)
 
@@ -243,6 +254,26 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import bench, format_table, machine_info  # noqa: PLC0415
+    from .fileio import write_json_atomic  # noqa: PLC0415
+    from .runtime import detect_format  # noqa: PLC0415
+
+    for path in args.model_files:  # fail before measuring anything
+        detect_format(path)
+        if not Path(path).is_file():
+            raise EcgcnnError(f"{path}: model file not found")
+    rows = bench(args.model_files, threads=args.threads, batch_sizes=args.batch_sizes, warmup=args.warmup,
+                 runs=args.runs, data_dir=args.data_dir, baseline=not args.no_baseline,
+                 log=lambda m: print(m, file=sys.stderr))
+    machine = machine_info()
+    print(f"{machine['cpu']}, {machine['logical_cores']} logical cores, {args.threads} thread(s)")
+    print(format_table(rows))
+    if args.json_out:
+        write_json_atomic(args.json_out, {"machine": machine, "threads": args.threads, "rows": rows})
+    return 0
+
+
 def cmd_summary(args) -> int:
     from .summary import model_summary  # noqa: PLC0415
 
@@ -269,6 +300,7 @@ def cmd_data(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "export": cmd_export,
+            "bench": cmd_bench,
             "data": cmd_data}
 
 
