@@ -48,9 +48,10 @@ def measure(predictor, beats: np.ndarray, batch_sizes, warmup: int, runs: int) -
 def _worker(spec: dict) -> dict:
     """Runs inside the worker process."""
     threads = spec["threads"]
-    import torch  # noqa: PLC0415 - imported first so that every runtime shares one OpenMP setup
+    if spec["path"].startswith("eager:") or spec["path"].endswith((".pth", ".pt")):
+        import torch  # noqa: PLC0415 - only where it runs: the peak memory is the runtime's own
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
     from .data import load_dataset  # noqa: PLC0415
     from .runtime import load_predictor  # noqa: PLC0415
 
@@ -66,13 +67,22 @@ def _worker(spec: dict) -> dict:
     else:
         predictor = load_predictor(spec["path"], threads=threads)
         label = predictor.format
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rows = measure(predictor, beats, spec["batch_sizes"], spec["warmup"], spec["runs"])
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
     return {"model": predictor.model_name, "format": label,
             "quantize": predictor.metadata.get("quantize", "none" if label != "pytorch" else "fp32"),
-            "rows": rows, "peak_rss_mib": peak_kib / 1024, "rss_before_timing_mib": rss_before / 1024,
-            "metadata": predictor.metadata}
+            "rows": rows, "peak_rss_mib": peak_rss_mib(), "metadata": predictor.metadata}
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process. VmHWM, because ru_maxrss survives exec on Linux: a worker started by a
+    large parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench_file(path: str, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, runs: int = 100,

@@ -155,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_out", default=None, help="also write the rows to this JSON file")
     _add_data_dir(p)
 
+    p = sub.add_parser("pipeline", help="train all models, export every format, evaluate, benchmark -> results/")
+    p.add_argument("--seeds", type=_nonneg_int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    p.add_argument("--models", nargs="+", default=list(MODEL_CHOICES), choices=MODEL_CHOICES)
+    p.add_argument("--epochs", type=_positive_int, default=50, help="epochs per training (default: 50)")
+    p.add_argument("--skip-train", action="store_true", help="reuse existing checkpoints where present")
+    p.add_argument("--output-dir", default="outputs", help="default: ./outputs (per seed: outputs/seed<N>/)")
+    p.add_argument("--results-dir", default="results", help="default: ./results")
+    p.add_argument("--threads", type=_positive_int, default=1, help="inference threads in benchmarks (default: 1)")
+    p.add_argument("--bench-runs", type=_positive_int, default=100, help="timed calls per batch size")
+    p.add_argument("--bench-warmup", type=_nonneg_int, default=10)
+    p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 64, 512])
+    p.add_argument("--readme", default="README.md", help="README whose results section is replaced ('' for none)")
+    _add_data_dir(p)
+
     p = sub.add_parser("summary", help="layer table, parameter count and MACs per beat")
     p.add_argument("--model", default="vgg", choices=MODEL_CHOICES)
 
@@ -274,6 +288,17 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_pipeline(args) -> int:
+    from .pipeline import PipelineConfig, run_pipeline  # noqa: PLC0415
+
+    config = PipelineConfig(seeds=list(dict.fromkeys(args.seeds)), models=list(dict.fromkeys(args.models)),
+                            epochs=args.epochs, output_dir=args.output_dir, results_dir=args.results_dir,
+                            data_dir=args.data_dir, skip_train=args.skip_train, threads=args.threads,
+                            bench_runs=args.bench_runs, bench_warmup=args.bench_warmup,
+                            batch_sizes=tuple(args.batch_sizes), readme=args.readme or None)
+    return run_pipeline(config)
+
+
 def cmd_summary(args) -> int:
     from .summary import model_summary  # noqa: PLC0415
 
@@ -300,7 +325,7 @@ def cmd_data(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "export": cmd_export,
-            "bench": cmd_bench,
+            "bench": cmd_bench, "pipeline": cmd_pipeline,
             "data": cmd_data}
 
 

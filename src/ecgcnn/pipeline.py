@@ -1,0 +1,150 @@
+"""``ecgcnn pipeline``: train → export every format → evaluate every file → benchmark → ``results/``.
+
+Each stage that fails is recorded with its model/format and the pipeline goes on with the rest; the command then
+exits non-zero. Test beats are used only by the evaluation stage, to score finished files.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .errors import EcgcnnError
+
+FORMATS = ("pytorch", "onnx", "tflite-fp32", "tflite-fp16", "tflite-int8", "tflite-int8-full")
+TFLITE_MODES = {"tflite-fp32": "none", "tflite-fp16": "fp16", "tflite-int8": "int8", "tflite-int8-full": "int8-full"}
+
+
+@dataclass
+class PipelineConfig:
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    models: list[str] = field(default_factory=lambda: ["base-cnn", "vgg", "inception", "tcn"])
+    epochs: int = 50
+    output_dir: str = "outputs"
+    results_dir: str = "results"
+    data_dir: str | None = None
+    skip_train: bool = False
+    threads: int = 1
+    bench_runs: int = 100
+    bench_warmup: int = 10
+    batch_sizes: tuple[int, ...] = (1, 64, 512)
+    readme: str | None = "README.md"
+
+
+@dataclass
+class Failure:
+    stage: str
+    model: str
+    seed: int | None
+    fmt: str | None
+    message: str
+
+
+def _paths(root: Path, model: str) -> dict[str, Path]:
+    tflite = root / "tflite"
+    return {
+        "pytorch": root / model / f"{model}_best.pth",
+        "onnx": root / "onnx" / f"{model}.onnx",
+        "tflite-fp32": tflite / f"{model}.tflite",
+        "tflite-fp16": tflite / f"{model}_fp16.tflite",
+        "tflite-int8": tflite / f"{model}_int8.tflite",
+        "tflite-int8-full": tflite / f"{model}_int8_full.tflite",
+    }
+
+
+def run_pipeline(cfg: PipelineConfig, log=print) -> int:
+    from .data import load_dataset  # noqa: PLC0415
+    from .evaluate import evaluate_predictor  # noqa: PLC0415
+    from .export.onnx import export_onnx  # noqa: PLC0415
+    from .report import write_results  # noqa: PLC0415
+    from .runtime import load_predictor  # noqa: PLC0415
+    from .train import TrainConfig, train  # noqa: PLC0415
+
+    started = time.perf_counter()
+    failures: list[Failure] = []
+    timings: dict[str, float] = {}
+    evaluations: list[dict] = []
+    results_dir = Path(cfg.results_dir)
+    dataset = load_dataset(cfg.data_dir)
+    log(f"data: {dataset.source}")
+
+    def stage(name: str, model: str, seed: int | None, fmt: str | None, fn):
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - a failed stage is reported, the rest goes on
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not isinstance(exc, EcgcnnError):
+                message = f"{type(exc).__name__}: {message}"
+                traceback.print_exc()
+            failures.append(Failure(name, model, seed, fmt, message))
+            log(f"FAILED {name} {model} seed {seed} {fmt or ''}: {message}")
+            return None
+        finally:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+
+    jobs = [(seed, model) for seed in cfg.seeds for model in cfg.models]
+    for seed, model in tqdm(jobs, desc="pipeline", unit="model"):
+        root = Path(cfg.output_dir) / f"seed{seed}"
+        paths = _paths(root, model)
+        if not (cfg.skip_train and paths["pytorch"].is_file()):
+            config = TrainConfig(model=model, seed=seed, epochs=cfg.epochs, output_dir=str(root),
+                                 data_dir=cfg.data_dir, progress=False)
+            stage("train", model, seed, "pytorch", lambda: train(config))
+        else:
+            log(f"reusing {paths['pytorch']}")
+        if not paths["pytorch"].is_file():
+            continue
+        stage("export-onnx", model, seed, "onnx",
+              lambda: export_onnx(paths["pytorch"], paths["onnx"].parent, reference_beats=dataset.x_train))
+        if paths["onnx"].is_file():
+            from .export.tflite import export_tflite  # noqa: PLC0415
+
+            for fmt, mode in TFLITE_MODES.items():
+                # calibration (int8-full) and verification use training beats only
+                stage("export-tflite", model, seed, fmt,
+                      lambda mode=mode: export_tflite(paths["onnx"], paths[fmt].parent, quantize=mode,
+                                                      calibration_beats=dataset.x_train))
+        for fmt in FORMATS:
+            if not paths[fmt].is_file():
+                continue
+
+            def score(fmt=fmt):
+                predictor = load_predictor(paths[fmt], threads=cfg.threads)
+                metrics = evaluate_predictor(predictor, dataset.x_test, dataset.y_test)
+                return {"model": model, "seed": seed, "format": fmt, "file": str(paths[fmt]),
+                        "size_bytes": paths[fmt].stat().st_size, **metrics}
+
+            result = stage("evaluate", model, seed, fmt, score)
+            if result is not None:
+                evaluations.append(result)
+                log(f"{model} seed {seed} {fmt}: accuracy {result['accuracy']:.4f} macro-F1 {result['macro_f1']:.4f}")
+
+    # Speed does not depend on the weights: benchmark the first seed's files.
+    bench_rows: list[dict] = []
+    first = Path(cfg.output_dir) / f"seed{cfg.seeds[0]}"
+    from .bench import bench  # noqa: PLC0415
+
+    for model in cfg.models:
+        files = [str(p) for fmt, p in _paths(first, model).items() if p.is_file()]
+        if files:
+            rows = stage("bench", model, cfg.seeds[0], None,
+                         lambda files=files: bench(files, threads=cfg.threads, batch_sizes=cfg.batch_sizes,
+                                                   warmup=cfg.bench_warmup, runs=cfg.bench_runs,
+                                                   data_dir=cfg.data_dir, log=lambda m: None))
+            bench_rows.extend(rows or [])
+
+    timings["total"] = time.perf_counter() - started
+    stage("report", "all", None, None,
+          lambda: write_results(results_dir, cfg, evaluations, bench_rows, failures, timings, readme=cfg.readme))
+    log(f"pipeline finished in {timings['total'] / 60:.1f} min; results in {results_dir}/")
+    if failures:
+        log(f"{len(failures)} stage(s) failed:")
+        for failure in failures:
+            log(f"  {failure.stage} {failure.model} seed {failure.seed} {failure.fmt or ''}: {failure.message}")
+        return 1
+    return 0
