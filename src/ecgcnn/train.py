@@ -125,6 +125,18 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
+def _rank_batches(n: int, batch_size: int, seed: int, epoch: int, dist) -> list[torch.Tensor]:
+    """This rank's share of the epoch: a DistributedSampler shard, batched (global batch = batch_size)."""
+    from torch.utils.data import DistributedSampler  # noqa: PLC0415
+
+    sampler = DistributedSampler(range(n), num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed,
+                                 drop_last=True)
+    sampler.set_epoch(epoch)
+    indices = torch.tensor(list(sampler))
+    per_rank = max(batch_size // dist.world, 2)
+    return [b for b in indices.split(per_rank) if b.numel() >= 2]
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator):
     order = torch.randperm(n, generator=generator)
     for start in range(0, n, batch_size):
@@ -145,37 +157,123 @@ def _score(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> di
 
 # ---------------------------------------------------------------------------------------------------------- train
 
+class Distributed:
+    """DistributedDataParallel context from torchrun's environment (WORLD_SIZE, RANK, LOCAL_RANK).
+
+    gloo on CPU, nccl on CUDA. Each rank trains on its shard of every epoch's shuffled order (DistributedSampler);
+    gradients are averaged by DDP, metrics are summed across ranks, and only rank 0 writes files.
+    """
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def setup(self, device: torch.device) -> torch.device:
+        if not self.enabled:
+            return device
+        import torch.distributed as dist  # noqa: PLC0415
+
+        if device.type == "cuda":
+            device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        return device
+
+    def sum(self, *values: float) -> list[float]:
+        if not self.enabled:
+            return list(values)
+        import torch.distributed as dist  # noqa: PLC0415
+
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def sync_buffers(self, model: torch.nn.Module) -> None:
+        """BatchNorm statistics are per rank; make every rank hold rank 0's."""
+        if self.enabled:
+            import torch.distributed as dist  # noqa: PLC0415
+
+            for buffer in model.buffers():
+                dist.broadcast(buffer, 0)
+
+    def teardown(self) -> None:
+        if self.enabled:
+            import torch.distributed as dist  # noqa: PLC0415
+
+            if dist.is_initialized():
+                dist.barrier()
+                dist.destroy_process_group()
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train one model and write its artifacts into ``<output_dir>/<model>/``. Returns the metrics dict."""
     cfg.validate()
     out_dir = Path(cfg.output_dir) / cfg.model
+    dist = Distributed()
+    if not dist.is_main:  # rank 0 holds the directory lock and writes every file
+        return _train_locked(cfg, out_dir, dist)
     with RunLock(out_dir):
-        return _train_locked(cfg, out_dir)
+        return _train_locked(cfg, out_dir, dist)
 
 
-def _train_locked(cfg: TrainConfig, out_dir: Path) -> dict:
+def _train_locked(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict:
     started = time.perf_counter()
-    device = resolve_device(cfg.device)
+    device = dist.setup(resolve_device(cfg.device))
+    if dist.enabled and cfg.resume:
+        raise EcgcnnError("--resume is not supported with distributed training yet")
+    try:
+        return _run(cfg, out_dir, dist, device, started)
+    finally:
+        dist.teardown()
+
+
+def _run(cfg: TrainConfig, out_dir: Path, dist: Distributed, device: torch.device, started: float) -> dict:
+    log = _log if dist.is_main else (lambda message: None)
     use_amp = device.type == "cuda" if cfg.amp is None else cfg.amp
     if use_amp and device.type != "cuda":
-        _log(f"note: --amp is CUDA-only; training in float32 on {device.type}")
+        log(f"note: --amp is CUDA-only; training in float32 on {device.type}")
         use_amp = False
     seed_everything(cfg.seed)
 
     # 1. Data: training beats only. The test split is loaded after the model is final.
     dataset = data_mod.load_dataset(cfg.data_dir, load_test=False)
-    _log(f"data: {dataset.source}")
+    log(f"data: {dataset.source}")
     train_idx, val_idx = data_mod.stratified_split(dataset.y_train, cfg.val_fraction, cfg.seed)
     beats = torch.from_numpy(normalize_beats(dataset.x_train)).unsqueeze(1)
     labels = torch.from_numpy(dataset.y_train)
     x_train, y_train = beats[train_idx].to(device), labels[train_idx].to(device)
     x_val, y_val = beats[val_idx].to(device), labels[val_idx].to(device)
-    _log(f"split: {len(train_idx)} train / {len(val_idx)} validation beats (seed {cfg.seed}); device {device}")
+    log(f"split: {len(train_idx)} train / {len(val_idx)} validation beats (seed {cfg.seed}); device {device}"
+        + (f"; {dist.world} ranks" if dist.enabled else ""))
 
     # 2. Model, optimiser, schedule.
     model_kwargs = {"num_classes": dataset.num_classes, "in_channels": 1, "dropout": cfg.dropout}
     model = build_model(cfg.model, **model_kwargs).to(device)
     run_model = torch.compile(model) if cfg.compile else model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
+
+        run_model = DistributedDataParallel(run_model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -193,8 +291,12 @@ def _train_locked(cfg: TrainConfig, out_dir: Path) -> dict:
         epoch_start = time.perf_counter()
         run_model.train()
         total_loss, correct, seen = 0.0, 0, 0
-        batches = list(_batches(len(x_train), cfg.batch_size, generator))
-        bar = tqdm(batches, desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", leave=False, disable=not cfg.progress,
+        if dist.enabled:
+            batches = _rank_batches(len(x_train), cfg.batch_size, cfg.seed, epoch, dist)
+        else:
+            batches = list(_batches(len(x_train), cfg.batch_size, generator))
+        bar = tqdm(batches, desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", leave=False,
+                   disable=not (cfg.progress and dist.is_main),
                    file=sys.stderr)
         for batch in bar:
             xb, yb = x_train[batch.to(device)], y_train[batch.to(device)]
@@ -211,7 +313,9 @@ def _train_locked(cfg: TrainConfig, out_dir: Path) -> dict:
             bar.set_postfix(loss=f"{loss.item():.4f}")
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
-        val = _score(run_model, x_val, y_val)
+        total_loss, correct, seen = dist.sum(total_loss, correct, seen)
+        dist.sync_buffers(model)
+        val = _score(model, x_val, y_val)  # every rank scores the same weights on the full validation split
         record = {"epoch": epoch, "lr": lr, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
                   "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
                   "seconds": time.perf_counter() - epoch_start}
@@ -220,14 +324,20 @@ def _train_locked(cfg: TrainConfig, out_dir: Path) -> dict:
         improved = key > best["key"]
         if improved:
             best.update(epoch=epoch, key=key, state=copy.deepcopy(model.state_dict()))
-        _log(f"epoch {epoch:3d}/{cfg.epochs}  train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"
+        log(f"epoch {epoch:3d}/{cfg.epochs}  train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"
              f"  val loss {val['loss']:.4f} acc {val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f}"
              f"  {record['seconds']:.1f}s{'  *' if improved else ''}")
-        _save_last(last_path, cfg, model, model_kwargs, optimizer, scheduler, scaler, generator, history, best, epoch)
+        if dist.is_main:
+            _save_last(last_path, cfg, model, model_kwargs, optimizer, scheduler, scaler, generator, history, best,
+                       epoch)
 
     # 4. The final model: the best epoch on validation. Only now is the test split read, once, to score it.
     model.load_state_dict(best["state"])
     model.eval()
+    if dist.enabled:
+        print(f"rank {dist.rank}/{dist.world}: final weights sha256 {weights_digest(model)}", flush=True)
+        if not dist.is_main:
+            return {"best_epoch": best["epoch"], "rank": dist.rank}
     best_record = history[best["epoch"] - 1]
     full = data_mod.load_dataset(cfg.data_dir, load_test=True)
     metadata = _metadata(cfg, model_kwargs, best["epoch"], dataset.source)
@@ -252,6 +362,7 @@ def _train_locked(cfg: TrainConfig, out_dir: Path) -> dict:
         "data_source": dataset.source,
         "device": str(device),
         "amp": use_amp,
+        "world_size": dist.world,
         "wall_time_s": round(time.perf_counter() - started, 2),
         "config": _config_dict(cfg),
         "versions": library_versions(),
@@ -265,9 +376,9 @@ def _train_locked(cfg: TrainConfig, out_dir: Path) -> dict:
     plot_confusion_matrix(test["confusion_matrix"], out_dir / f"{cfg.model}_confusion_matrix.png",
                           f"{cfg.model}: test confusion matrix (accuracy {test['accuracy']:.4f}, "
                           f"epoch {best['epoch']} chosen on validation)")
-    _log(f"best epoch {best['epoch']} (validation accuracy {val_metrics['accuracy']:.4f})")
-    _log(report)
-    _log(f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}  -> {best_path}")
+    log(f"best epoch {best['epoch']} (validation accuracy {val_metrics['accuracy']:.4f})")
+    log(report)
+    log(f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}  -> {best_path}")
     return metrics
 
 
