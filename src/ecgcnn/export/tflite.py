@@ -6,8 +6,8 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    directory - onnx2tf rewrites the file it is given in place, so it never sees the caller's file;
 2. ONNX Runtime's *basic* graph optimisation (constant folding, identity elimination, Conv+BN fusion: standard
    ONNX ops only, portable) folds the shape arithmetic the TorchScript exporter emits for ``F.pad`` in the TCN
-   (ConstantOfShape/Concat/Reshape/Slice/Transpose/Cast into a constant pad vector). Without it onnx2tf pads the
-   wrong axis of the NWC tensor and the TCN conversion fails (``136 vs 140``);
+   (ConstantOfShape/Concat/Reshape/Slice/Transpose/Cast into a constant pad vector). Without it onnx2tf mis-maps
+   the computed pad vector onto the NWC tensor and the TCN conversion fails (``136 vs 140`` in a residual Add);
 3. ``onnx2tf.convert`` builds a Keras model (``disable_model_save=True``: no SavedModel or FP32/FP16 .tflite of its
    own, which it otherwise always writes; ``not_use_onnxsim=True``: onnxsim is not a dependency and step 2 already
    simplified the graph; ``non_verbose=True``; all stdout/stderr, C++ logs included, is captured). onnx2tf
@@ -18,20 +18,18 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    (correct at batch 1, wrong - and output shape ``(1, 5)`` - for larger batches). Each configuration is checked
    against ONNX Runtime on a batch of 8 beats (shape and max |Δ logit|); the next one is tried if it fails:
    strict mode with a dynamic batch, then strict mode with the batch fixed to 1 (``batch_size=1``);
-4. the Keras model is saved as a SavedModel and converted by ``tf.lite.TFLiteConverter.from_saved_model``:
+4. the Keras model's forward pass is saved as a SavedModel (``serving_default``) and converted by
+   ``tf.lite.TFLiteConverter.from_saved_model``:
 
-   ============  =====================  ===========================================================================
-   quantize      file                   converter settings
-   ============  =====================  ===========================================================================
-   ``none``      ``<stem>.tflite``      FP32, ``TFLITE_BUILTINS`` only
-   ``fp16``      ``<stem>_fp16``        ``Optimize.DEFAULT`` + ``supported_types=[float16]`` (FP16 weights,
-                                        dequantised to FP32 at load; FP32 I/O)
-   ``int8``      ``<stem>_int8``        ``Optimize.DEFAULT`` without data: dynamic-range INT8 (int8 weights, float
-                                        activations and I/O), as in the seed
-   ``int8-full`` ``<stem>_int8_full``   static full-integer PTQ calibrated on ``calibration_beats`` (training beats,
-                                        z-normalised exactly as at inference, fed in the SavedModel's NWC layout),
-                                        ``TFLITE_BUILTINS_INT8`` only, int8 input and output (TFLite Micro)
-   ============  =====================  ===========================================================================
+   * ``none`` → ``<stem>.tflite``: FP32, ``TFLITE_BUILTINS`` only;
+   * ``fp16`` → ``<stem>_fp16.tflite``: ``Optimize.DEFAULT`` + ``supported_types=[tf.float16]`` (FP16 weights,
+     dequantised at load; FP32 activations and I/O);
+   * ``int8`` → ``<stem>_int8.tflite``: ``Optimize.DEFAULT`` without data = dynamic-range INT8 (int8 weights,
+     float activations and I/O), as in the seed;
+   * ``int8-full`` → ``<stem>_int8_full.tflite``: static full-integer PTQ calibrated on ``calibration_beats`` (the
+     caller's training beats, z-normalised with :func:`ecgcnn.runtime.normalize_beats` exactly as at inference, fed
+     one by one in the SavedModel's NWC layout), ``TFLITE_BUILTINS_INT8`` only, int8 input and output - what
+     TFLite Micro needs; the input/output scale and zero point are logged;
 
 5. the ``ecgcnn`` JSON from the ONNX ``metadata_props`` is extended with ``format``, ``quantize``,
    ``tflite_input_layout`` (``"NWC"``), ``tflite_input_shape`` (``[-1, 140, 1]``: -1 = dynamic batch), the I/O
@@ -46,7 +44,9 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    of the same stem when that exists in ``output_dir``.
 
 onnx2tf downloads sample images only for 4-D image inputs or its own INT8 calibration; neither path is used here,
-so the export never touches the network.
+so the export never touches the network. Importing onnx2tf has process-wide side effects; the recursion limit
+(raised to 2**31-1), the warning filters (all ignored) and the global Python/NumPy random states are restored after
+the import, while ``TF_USE_LEGACY_KERAS=1`` and ``TF_CPP_MIN_LOG_LEVEL=3`` stay set in ``os.environ``.
 """
 
 from __future__ import annotations
@@ -140,12 +140,11 @@ def _import_toolchain():
     py_random, np_random = random.getstate(), np.random.get_state()
     try:
         with warnings.catch_warnings(), _captured_output():
-            for name, module in (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("tensorflow", "tensorflow"),
-                                 ("onnx2tf", "onnx2tf")):
+            for name in ("onnx", "onnxruntime", "tensorflow", "onnx2tf"):
                 try:
-                    modules[name] = __import__(module)
-                except ImportError:
-                    raise MissingExtraError("tflite", module) from None
+                    modules[name] = __import__(name)
+                except ImportError as exc:  # name the missing module (tf_keras, onnx_graphsurgeon, ...)
+                    raise MissingExtraError("tflite", (exc.name or name).split(".")[0]) from None
     finally:
         # onnx2tf sets the recursion limit to 2**31-1 (a deep recursion would then crash the interpreter),
         # ignores every warning category globally and reseeds Python's and NumPy's global generators on import.
@@ -236,6 +235,21 @@ def _convert_with_onnx2tf(onnx2tf, onnx_file: Path, beats: np.ndarray, expected:
         failures.append(f"{attempt or 'defaults'}: max relative |Δ logit| {error:.1e}")
     raise ExportError(f"{onnx_file.name}: onnx2tf produced no TensorFlow model that matches ONNX Runtime "
                       f"({'; '.join(failures)})")
+
+
+def _save_saved_model(tf, model, path: Path) -> None:
+    """Save the model's forward pass as a SavedModel with a ``serving_default`` signature.
+
+    A plain ``tf.Module`` holding one ``tf.function``: saving the Keras model itself traces every one of its
+    (TFOpLambda) layers and takes ~14 s for the VGG instead of ~0.3 s. The weights are graph constants captured by
+    the function (onnx2tf creates no variables); any variables are tracked anyway.
+    """
+    module = tf.Module()
+    module.tracked_variables = list(model.variables)
+    spec = model.inputs[0]
+    serve = tf.function(lambda beats: model(beats, training=False),
+                        input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name="beats")])
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve.get_concrete_function()})
 
 
 def _configure(tf, converter, quantize: str, calibration_nwc: np.ndarray | None) -> None:
@@ -339,7 +353,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         calibration_nwc = _to_layout(calibration, layout) if quantize == "int8-full" else None
         with _captured_output() as captured:
             try:
-                tf.saved_model.save(model, str(saved_model))
+                _save_saved_model(tf, model, saved_model)
                 converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
                 _configure(tf, converter, quantize, calibration_nwc)
                 model_bytes = bytes(converter.convert())
@@ -348,7 +362,8 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
                 raise ExportError(f"{onnx_path}: TFLite conversion ({quantize}) failed: {reason[:200]}") from None
         del model
 
-        info = _tensor_info(interpreter_class()(model_content=model_bytes))
+        with _captured_output():  # LiteRT announces its XNNPACK delegate on stderr
+            info = _tensor_info(interpreter_class()(model_content=model_bytes))
         versions = dict(metadata.get("versions") or {})
         versions.update({"tensorflow": tf.__version__, "onnx2tf": onnx2tf.__version__})
         stored = dict(metadata, format="tflite", quantize=quantize, tflite_input_layout=layout, **info,
@@ -363,7 +378,8 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         candidate = tmp / target.name
         candidate.write_bytes(model_bytes)
         try:
-            actual = TFLitePredictor(candidate)._logits(verify)  # noqa: SLF001 - raw logits, beats normalised
+            with _captured_output():
+                actual = TFLitePredictor(candidate)._logits(verify)  # noqa: SLF001 - raw logits, normalised beats
         except EcgcnnError as exc:
             raise ExportError(f"{target}: the converted model does not load ({exc})") from None
         error = _max_error(actual, expected)
@@ -379,8 +395,8 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
     return target
 
 
-def _report(log, target: Path, fp32: Path, quantize: str, layout: str, options: dict, keras_error: float, error: float,
-            same_top1: bool, n_verify: int, info: dict) -> None:
+def _report(log, target: Path, fp32: Path, quantize: str, layout: str, options: dict, keras_error: float,
+            error: float, same_top1: bool, n_verify: int, info: dict) -> None:
     attempt = {k: v for k, v in options.items() if k in ("disable_strict_mode", "batch_size")}
     log(f"onnx2tf {attempt or 'defaults'}: input {layout} {info['tflite_input_shape']}, "
         f"TensorFlow vs ONNX Runtime max relative |Δ logit| {keras_error:.1e}")
