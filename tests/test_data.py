@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import http.server
 import io
 import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -45,13 +45,15 @@ def _metadata(name: str) -> dict:
     from ecgcnn.data import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
     from ecgcnn.runtime import PREPROCESSING
 
-    return {"model": name, "model_kwargs": {}, "labels": list(ORIGINAL_LABELS), "class_names": list(CLASS_NAMES),
+    return {"model": name, "model_kwargs": {"num_classes": 5, "in_channels": 1, "dropout": TRAINING[name][2]},
+            "labels": list(ORIGINAL_LABELS), "class_names": list(CLASS_NAMES),
             "input_length": INPUT_LENGTH, "preprocessing": PREPROCESSING, "metrics": {}, "versions": {},
             "format": "onnx", "opset": 17}
 
 
-def _quick_train(name: str, x_train: np.ndarray, y_train: np.ndarray):
-    """Fixed-seed model after a few Adam steps in train mode (BatchNorm statistics move), returned folded/eval."""
+def _quick_train(name: str, x_train: np.ndarray, y_train: np.ndarray, fold: bool = True):
+    """Fixed-seed model after a few Adam steps in train mode (BatchNorm statistics move), returned eval-mode
+    (folded for export unless ``fold=False``)."""
     import torch
 
     from ecgcnn.models import build_model, fold_for_export
@@ -71,7 +73,7 @@ def _quick_train(name: str, x_train: np.ndarray, y_train: np.ndarray):
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    return fold_for_export(model)
+    return fold_for_export(model) if fold else model.eval()
 
 
 def _export_onnx(model, name: str, path, dynamo: bool = False):
@@ -111,12 +113,18 @@ def converted(request, tmp_path_factory, dataset, test_beats):
     """One architecture: trained PyTorch model, its ONNX file and all four TFLite files (converted once)."""
     import time
 
+    from ecgcnn.checkpoint import save_checkpoint
+    from ecgcnn.export.onnx import export_onnx
     from ecgcnn.export.tflite import export_tflite
+    from ecgcnn.models import fold_for_export
 
     name = request.param
     directory = tmp_path_factory.mktemp(f"tflite-{name}")
-    model = _quick_train(name, dataset.x_train, dataset.y_train)
-    onnx_path = _export_onnx(model, name, directory / f"{name}.onnx")
+    trained = _quick_train(name, dataset.x_train, dataset.y_train, fold=False)
+    checkpoint = save_checkpoint(directory / f"{name}_best.pth", trained, _metadata(name))
+    model = fold_for_export(trained)
+    # the product's own ONNX export, with its three-step verification on the training beats
+    onnx_path = export_onnx(checkpoint, directory, reference_beats=dataset.x_train, log=lambda m: None)
     logs: list[str] = []
     paths, seconds = {}, {}
     for mode in MODES:
@@ -125,7 +133,7 @@ def converted(request, tmp_path_factory, dataset, test_beats):
                                     log=logs.append)
         seconds[mode] = time.perf_counter() - start
     x, _ = test_beats
-    return {"name": name, "model": model, "onnx": onnx_path, "paths": paths, "logs": logs, "seconds": seconds,
+    return {"name": name, "model": model, "checkpoint": checkpoint, "onnx": onnx_path, "paths": paths, "logs": logs, "seconds": seconds,
             "torch_probs": _torch_probs(model, x), "dir": directory}
 
 
@@ -200,7 +208,7 @@ def test_file_names(converted):
         "none": f"{name}.tflite", "fp16": f"{name}_fp16.tflite", "int8": f"{name}_int8.tflite",
         "int8-full": f"{name}_int8_full.tflite"}
     leftovers = sorted(p.name for p in converted["dir"].iterdir()
-                       if p.suffix not in (".tflite", ".onnx") or p.name.startswith("."))
+                       if p.suffix not in (".tflite", ".onnx", ".pth") or p.name.startswith("."))
     assert leftovers == []  # no sidecar, no temporary SavedModel, no half-written file
 
 
@@ -394,3 +402,97 @@ def test_unknown_quantisation_mode(tmp_path):
     with pytest.raises(ExportError, match="unknown quantisation mode"):
         export_tflite(tmp_path / "m.onnx", tmp_path, quantize="int4")
     assert tflite_path("a/vgg.onnx", "out", "int8-full").as_posix() == "out/vgg_int8_full.tflite"
+
+
+# ------------------------------------------------------------------------------------------------------------- ONNX
+
+@needs_tflite
+@pytest.mark.slow
+def test_onnx_parity_on_all_official_test_beats(converted, dataset):
+    """ONNX Runtime vs PyTorch on the 4,500 test beats: max |Δ logit| ≤ 1e-4, identical top-1."""
+    import torch
+
+    from ecgcnn.export.onnx import OnnxPredictor
+    from ecgcnn.runtime import normalize_beats
+
+    beats = normalize_beats(dataset.x_test)
+    with torch.no_grad():
+        expected = converted["model"](torch.from_numpy(beats).unsqueeze(1)).numpy()
+    actual = OnnxPredictor(converted["onnx"]).logits(beats)
+    assert np.abs(actual - expected).max() <= 1e-4
+    assert (actual.argmax(1) == expected.argmax(1)).all()
+
+
+@needs_tflite
+def test_onnx_file_has_dynamic_batch_and_metadata(converted):
+    import onnx
+
+    proto = onnx.load(str(converted["onnx"]))
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [1, 140]
+    assert proto.opset_import[0].version == 17
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["ecgcnn"])
+    assert meta["model"] == converted["name"] and meta["labels"] == [1, 2, 3, 4, 5]
+
+
+@needs_tflite
+def test_failed_onnx_check_leaves_no_file(converted, tmp_path, dataset, monkeypatch):
+    from ecgcnn.export import onnx as onnx_export
+
+    monkeypatch.setattr(onnx_export, "LOGIT_TOLERANCE", -1.0)  # no export can pass: the failure path runs
+    with pytest.raises(ExportError, match="ONNX Runtime disagrees with PyTorch"):
+        onnx_export.export_onnx(converted["checkpoint"], tmp_path, reference_beats=dataset.x_train[:20],
+                                log=lambda m: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_tflite
+def test_onnx_cuda_request_falls_back_to_cpu_with_a_notice(converted, capsys):
+    from ecgcnn.export.onnx import OnnxPredictor
+
+    predictor = OnnxPredictor(converted["onnx"], device="cuda")
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        assert predictor.providers[0] == "CUDAExecutionProvider"
+    else:
+        assert predictor.providers == ["CPUExecutionProvider"]
+        assert "running ONNX Runtime on the CPU" in capsys.readouterr().out
+
+
+@needs_tflite
+def test_predict_cli_works_with_every_format(converted, cli, tmp_path, dataset):
+    from .conftest import assert_one_line_error
+
+    beats = dataset.x_test[::900]
+    csv = tmp_path / "beats.csv"
+    header = ",".join(f"t{i}" for i in range(140))
+    body = "\r\n".join(",".join(f"{v:.7f}" for v in row) for row in beats)
+    csv.write_bytes(("\ufeff" + header + "\r\n" + body + "\r\n").encode("utf-8"))  # BOM, header, CRLF
+    files = [converted["checkpoint"], converted["onnx"], *converted["paths"].values()]
+    predicted = {}
+    for path in files:
+        result = cli("predict", path, "--input", csv)
+        assert result.code == 0, (path, result)
+        rows = result.out.strip().splitlines()[1:]
+        assert len(rows) == len(beats)
+        predicted[path.name] = [row.split(",")[1] for row in rows]
+    reference = predicted[converted["checkpoint"].name]
+    assert predicted[converted["onnx"].name] == reference
+    assert predicted[converted["paths"]["none"].name] == reference
+
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(",".join(f"{v:.7f}" for v in row[:120]) for row in beats) + "\n")
+    result = cli("predict", converted["paths"]["int8-full"], "--input", short)
+    assert_one_line_error(result, "short.csv, line 1: expected 140 values per beat, found 120", "--resample")
+    result = cli("predict", converted["paths"]["int8-full"], "--input", short, "--resample", "--output",
+                 tmp_path / "out.csv")
+    assert result.code == 0 and len((tmp_path / "out.csv").read_text().splitlines()) == len(beats) + 1
+
+
+@needs_tflite
+def test_evaluate_cli_on_full_int8(converted, cli, tmp_path):
+    result = cli("evaluate", converted["paths"]["int8-full"], "--json", tmp_path / "m.json")
+    assert result.code == 0, result
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["format"] == "tflite" and metrics["n"] == 4500

@@ -7,8 +7,6 @@ print one line and exit 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 

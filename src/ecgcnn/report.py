@@ -122,7 +122,7 @@ def render_markdown(summary: dict) -> str:
     lines += ["", "Targets (measured, not asserted in CI):", ""]
     for t in targets:
         lines.append(f"- {t['name']}: **{t['value']}** (target {t['target']}) — {'met' if t['met'] else 'not met'}")
-    lines += ["", f"Stage times: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in summary["timings"].items()) + "."]
+    lines += ["", "Stage times: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in summary["timings"].items()) + "."]
     if summary["failures"]:
         lines += ["", "Failed stages:", ""]
         lines += [f"- {f['stage']} {f['model']} seed {f['seed']} {f['fmt'] or ''}: {f['message']}"

@@ -94,17 +94,8 @@ def export_onnx(checkpoint: str | os.PathLike, output_dir: str | os.PathLike = "
     return target
 
 
-def read_onnx_metadata(path: str | os.PathLike) -> dict:
-    onnx = _require("onnx")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises several types for corrupt files
-        raise ModelFileError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-    props = {p.key: p.value for p in proto.metadata_props}
-    return _parse_metadata(path, props.get(METADATA_KEY))
-
-
-def _parse_metadata(path, text: str | None) -> dict:
+def parse_metadata(path, text: str | None) -> dict:
+    """The ``ecgcnn`` JSON of an ONNX model's metadata_props, checked."""
     if not text:
         raise ModelFileError(f"{path}: ONNX model has no ecgcnn metadata (export it with 'ecgcnn export onnx')")
     try:
@@ -142,7 +133,7 @@ class OnnxPredictor(Predictor):
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelFileError(f"{path}: not a loadable ONNX model ({first[:160]})") from None
         if metadata is None:
-            metadata = _parse_metadata(path, self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY))
+            metadata = parse_metadata(path, self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY))
         super().__init__(metadata, path)
         self.providers = self.session.get_providers()
         self.input_name = self.session.get_inputs()[0].name

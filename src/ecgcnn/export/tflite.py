@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import random
 import sys
@@ -64,10 +63,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EcgcnnError, ExportError, MissingExtraError, ModelFileError
+from .onnx import METADATA_KEY, parse_metadata
 
 QUANTIZE_MODES = ("none", "fp16", "int8", "int8-full")
 SUFFIXES = {"none": "", "fp16": "_fp16", "int8": "_int8", "int8-full": "_int8_full"}
-METADATA_KEY = "ecgcnn"
 # Keras-vs-ONNX and FP32-TFLite-vs-ONNX tolerance, relative to max(1, max |logit|).
 LOGIT_TOLERANCE = 1e-3
 _VERIFY_BEATS = 8
@@ -153,21 +152,6 @@ def _import_toolchain():
         np.random.set_state(np_random)
     modules["tensorflow"].get_logger().setLevel("ERROR")
     return modules
-
-
-def _onnx_metadata(proto, path: Path) -> dict:
-    props = {p.key: p.value for p in proto.metadata_props}
-    text = props.get(METADATA_KEY)
-    if not text:
-        raise ModelFileError(f"{path}: ONNX model has no ecgcnn metadata (export it with 'ecgcnn export onnx')")
-    try:
-        metadata = json.loads(text)
-    except json.JSONDecodeError:
-        raise ModelFileError(f"{path}: ecgcnn metadata is not valid JSON") from None
-    for key in ("model", "labels", "input_length"):
-        if key not in metadata:
-            raise ModelFileError(f"{path}: ecgcnn metadata lacks {key!r}")
-    return metadata
 
 
 def _fold_constants(ort, source: Path, target: Path) -> None:
@@ -326,7 +310,8 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         proto = onnx.load(str(onnx_path))
     except Exception as exc:  # noqa: BLE001 - protobuf raises several types for corrupt files
         raise ModelFileError(f"{onnx_path}: not a readable ONNX model ({type(exc).__name__})") from None
-    metadata = _onnx_metadata(proto, onnx_path)
+    props = {p.key: p.value for p in proto.metadata_props}
+    metadata = parse_metadata(onnx_path, props.get(METADATA_KEY))
     length = int(metadata["input_length"])
     calibration = _calibration(calibration_beats, length) if calibration_beats is not None else None
     # Verification beats: real (calibration) beats where given, else fixed z-normalised noise.
