@@ -25,21 +25,28 @@ def _percentile(values, q):
     return float(np.percentile(np.asarray(values), q))
 
 
-def measure(predictor, beats: np.ndarray, batch_sizes, warmup: int, runs: int) -> list[dict]:
-    """Time ``predict_proba`` for each batch size; returns one row per batch size."""
+def measure(predictor, beats: np.ndarray, batch_sizes, warmup: int, runs: int,
+            max_seconds: float | None = None) -> list[dict]:
+    """Time ``predict_proba`` for each batch size; returns one row per batch size.
+
+    ``runs`` timed calls, or fewer once ``max_seconds`` of timed calls have passed (at least 5), so that large
+    batches of large models do not dominate a benchmark; each row records how many calls it timed.
+    """
     rows = []
     for batch_size in batch_sizes:
         reps = int(np.ceil(batch_size / len(beats)))
         batch = np.tile(beats, (reps, 1))[:batch_size]
-        for _ in range(warmup):
+        for _ in range(warmup if batch_size <= 64 else min(warmup, 2)):
             predictor.predict_proba(batch)
         latencies = []
         for _ in range(runs):
             start = time.perf_counter()
             predictor.predict_proba(batch)
             latencies.append(time.perf_counter() - start)
+            if max_seconds is not None and len(latencies) >= 5 and sum(latencies) >= max_seconds:
+                break
         p50 = _percentile(latencies, 50)
-        rows.append({"batch_size": batch_size, "runs": runs, "p50_ms": p50 * 1e3,
+        rows.append({"batch_size": batch_size, "runs": len(latencies), "p50_ms": p50 * 1e3,
                      "p99_ms": _percentile(latencies, 99) * 1e3, "per_beat_ms": p50 * 1e3 / batch_size,
                      "beats_per_s": batch_size / p50})
     return rows
@@ -67,7 +74,7 @@ def _worker(spec: dict) -> dict:
     else:
         predictor = load_predictor(spec["path"], threads=threads)
         label = predictor.format
-    rows = measure(predictor, beats, spec["batch_sizes"], spec["warmup"], spec["runs"])
+    rows = measure(predictor, beats, spec["batch_sizes"], spec["warmup"], spec["runs"], spec.get("max_seconds"))
     return {"model": predictor.model_name, "format": label,
             "quantize": predictor.metadata.get("quantize", "none" if label != "pytorch" else "fp32"),
             "rows": rows, "peak_rss_mib": peak_rss_mib(), "metadata": predictor.metadata}
@@ -86,10 +93,10 @@ def peak_rss_mib() -> float:
 
 
 def bench_file(path: str, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, runs: int = 100,
-               data_dir: str | None = None) -> dict:
+               data_dir: str | None = None, max_seconds: float | None = None) -> dict:
     """Benchmark one file (or ``eager:<metadata json>``) in a fresh process."""
     spec = {"path": str(path), "threads": threads, "batch_sizes": list(batch_sizes), "warmup": warmup,
-            "runs": runs, "data_dir": data_dir}
+            "runs": runs, "data_dir": data_dir, "max_seconds": max_seconds}
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, "-m", "ecgcnn.bench", json.dumps(spec)], capture_output=True,
                             text=True, env=env, check=False)
@@ -107,11 +114,12 @@ def macs_for(metadata: dict) -> int:
 
 
 def bench(paths, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, runs: int = 100,
-          data_dir: str | None = None, baseline: bool = True, log=print) -> list[dict]:
+          data_dir: str | None = None, baseline: bool = True, max_seconds: float | None = None,
+          log=print) -> list[dict]:
     """Benchmark files plus a PyTorch-eager baseline per architecture; returns flat result rows."""
     results, seen_models = [], {}
     for path in paths:
-        result = bench_file(path, threads, batch_sizes, warmup, runs, data_dir)
+        result = bench_file(path, threads, batch_sizes, warmup, runs, data_dir, max_seconds)
         result["file"] = str(path)
         result["size_bytes"] = Path(path).stat().st_size
         results.append(result)
@@ -120,7 +128,8 @@ def bench(paths, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, r
     if baseline:
         for name, meta in seen_models.items():
             eager_meta = {k: meta[k] for k in ("model", "model_kwargs", "labels", "input_length", "preprocessing")}
-            result = bench_file("eager:" + json.dumps(eager_meta), threads, batch_sizes, warmup, runs, data_dir)
+            result = bench_file("eager:" + json.dumps(eager_meta), threads, batch_sizes, warmup, runs, data_dir,
+                                max_seconds)
             result["file"] = f"(pytorch eager, {name})"
             result["size_bytes"] = None
             results.insert(0, result)

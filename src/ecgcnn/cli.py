@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=_nonneg_int, default=10, help="untimed calls first (default: 10)")
     p.add_argument("--runs", type=_positive_int, default=100, help="timed calls per batch size (default: 100)")
     p.add_argument("--no-baseline", action="store_true", help="skip the PyTorch-eager baseline rows")
+    p.add_argument("--max-seconds", type=_positive_float, default=None,
+                   help="stop timing a batch size after this many seconds of calls (at least 5 calls)")
     p.add_argument("--json", dest="json_out", default=None, help="also write the rows to this JSON file")
     _add_data_dir(p)
 
@@ -163,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, default=1, help="inference threads in benchmarks (default: 1)")
     p.add_argument("--bench-runs", type=_positive_int, default=100, help="timed calls per batch size")
     p.add_argument("--bench-warmup", type=_nonneg_int, default=10)
+    p.add_argument("--bench-seconds", type=_positive_float, default=3.0,
+                   help="time budget per file and batch size in benchmarks (default: 3 s, at least 5 calls)")
     p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 64, 512])
     p.add_argument("--readme", default="README.md", help="README whose results section is replaced ('' for none)")
     _add_data_dir(p)
@@ -276,7 +280,7 @@ def cmd_bench(args) -> int:
         if not Path(path).is_file():
             raise EcgcnnError(f"{path}: model file not found")
     rows = bench(args.model_files, threads=args.threads, batch_sizes=args.batch_sizes, warmup=args.warmup,
-                 runs=args.runs, data_dir=args.data_dir, baseline=not args.no_baseline,
+                 runs=args.runs, data_dir=args.data_dir, baseline=not args.no_baseline, max_seconds=args.max_seconds,
                  log=lambda m: print(m, file=sys.stderr))
     machine = machine_info()
     print(f"{machine['cpu']}, {machine['logical_cores']} logical cores, {args.threads} thread(s)")
@@ -292,7 +296,7 @@ def cmd_pipeline(args) -> int:
     config = PipelineConfig(seeds=list(dict.fromkeys(args.seeds)), models=list(dict.fromkeys(args.models)),
                             epochs=args.epochs, output_dir=args.output_dir, results_dir=args.results_dir,
                             data_dir=args.data_dir, skip_train=args.skip_train, threads=args.threads,
-                            bench_runs=args.bench_runs, bench_warmup=args.bench_warmup,
+                            bench_runs=args.bench_runs, bench_warmup=args.bench_warmup, bench_seconds=args.bench_seconds,
                             batch_sizes=tuple(args.batch_sizes), readme=args.readme or None)
     return run_pipeline(config)
 

@@ -31,6 +31,7 @@ class PipelineConfig:
     threads: int = 1
     bench_runs: int = 100
     bench_warmup: int = 10
+    bench_seconds: float | None = 3.0
     batch_sizes: tuple[int, ...] = (1, 64, 512)
     readme: str | None = "README.md"
 
@@ -135,7 +136,8 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
             rows = stage("bench", model, cfg.seeds[0], None,
                          lambda files=files: bench(files, threads=cfg.threads, batch_sizes=cfg.batch_sizes,
                                                    warmup=cfg.bench_warmup, runs=cfg.bench_runs,
-                                                   data_dir=cfg.data_dir, log=lambda m: None))
+                                                   data_dir=cfg.data_dir, max_seconds=cfg.bench_seconds,
+                                                   log=lambda m: None))
             bench_rows.extend(rows or [])
 
     timings["total"] = time.perf_counter() - started

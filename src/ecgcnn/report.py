@@ -75,7 +75,8 @@ def aggregate(evaluations: list[dict], bench_rows: list[dict]) -> list[dict]:
             "peak_rss_mib": s.get("peak_rss_mib"),
         })
     order = {f: i for i, f in enumerate(FORMAT_ORDER)}
-    rows.sort(key=lambda r: (r["model"], order.get(r["format"], 99)))
+    model_order = {m: i for i, m in enumerate(dict.fromkeys(e["model"] for e in evaluations))}
+    rows.sort(key=lambda r: (model_order.get(r["model"], 99), order.get(r["format"], 99)))
     return rows
 
 
@@ -152,10 +153,10 @@ def _targets(rows: list[dict], timings: dict, cfg) -> list[dict]:
                         "value": f"{best['throughput_beats_per_s']:,.0f} beats/s", "target": "≥ 20,000 beats/s",
                         "met": best["throughput_beats_per_s"] >= 20000})
     total = timings.get("total")
-    if total is not None:
-        targets.append({"name": f"pipeline wall time ({len(cfg.seeds)} seed(s), {cfg.epochs} epochs)",
-                        "value": f"{total / 60:.1f} min", "target": "≤ 15 min for one seed",
-                        "met": total / 60 <= 15 * len(cfg.seeds)})
+    if total is not None and len(cfg.seeds) == 1:
+        targets.append({"name": f"pipeline wall time (1 seed, {cfg.epochs} epochs, all exports, evaluations, "
+                                f"benchmarks)", "value": f"{total / 60:.1f} min", "target": "≤ 15 min",
+                        "met": total / 60 <= 15})
     return targets
 
 
