@@ -26,6 +26,7 @@ def test_pipeline_end_to_end_small(tmp_path, cli):
     assert formats == ["pytorch", "onnx", "tflite-fp32", "tflite-fp16", "tflite-int8", "tflite-int8-full"]
     for row in summary["rows"]:
         assert 0 <= row["accuracy_mean"] <= 1 and row["size_bytes"] > 0
+        assert 0.97 <= row["top1_agreement_min"] <= 1.0
         assert row["latency_b1_p50_ms"] > 0 and row["throughput_beats_per_s"] > 0 and row["peak_rss_mib"] > 0
     sizes = {row["format"]: row["size_bytes"] for row in summary["rows"]}
     assert sizes["tflite-fp16"] < 0.65 * sizes["tflite-fp32"] and sizes["tflite-int8"] < 0.4 * sizes["tflite-fp32"]

@@ -47,4 +47,5 @@ def evaluate_predictor(predictor, beats: np.ndarray, y_true: np.ndarray) -> dict
     y_pred = predictor.predict(beats)
     metrics = classification_metrics(y_true, y_pred, predictor.num_classes)
     metrics["report"] = text_report(y_true, y_pred, predictor.num_classes)
+    metrics["predictions"] = y_pred.tolist()
     return metrics

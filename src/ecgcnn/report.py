@@ -47,6 +47,8 @@ def aggregate(evaluations: list[dict], bench_rows: list[dict]) -> list[dict]:
     for e in evaluations:
         by_key[(e["model"], e["format"])].append(e)
     onnx_size = {m: runs[0]["size_bytes"] for (m, f), runs in by_key.items() if f == "onnx"}
+    reference = {(e["model"], e["seed"]): np.asarray(e["predictions"]) for e in evaluations
+                 if e["format"] == "pytorch" and "predictions" in e}
     speed: dict[tuple, dict] = {}
     for r in bench_rows:
         fmt = {"pytorch": "pytorch", "onnx": "onnx", "pytorch-eager": "pytorch-eager"}.get(
@@ -57,6 +59,8 @@ def aggregate(evaluations: list[dict], bench_rows: list[dict]) -> list[dict]:
     for (model, fmt), runs in by_key.items():
         acc = np.array([r["accuracy"] for r in runs])
         f1 = np.array([r["macro_f1"] for r in runs])
+        agreements = [float((np.asarray(r["predictions"]) == reference[(model, r["seed"])]).mean())
+                      for r in runs if "predictions" in r and (model, r["seed"]) in reference]
         s = speed.get((model, fmt), {})
         batches = s.get("by_batch", {})
         b1 = batches.get(1)
@@ -66,6 +70,7 @@ def aggregate(evaluations: list[dict], bench_rows: list[dict]) -> list[dict]:
             "accuracy_runs": acc.tolist(), "accuracy_mean": float(acc.mean()),
             "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
             "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
+            "top1_agreement_min": min(agreements) if agreements else None,
             "size_bytes": runs[0]["size_bytes"],
             "size_vs_fp32": runs[0]["size_bytes"] / onnx_size[model] if model in onnx_size else None,
             "latency_b1_p50_ms": b1["p50_ms"] if b1 else None, "latency_b1_p99_ms": b1["p99_ms"] if b1 else None,
@@ -97,18 +102,21 @@ def render_markdown(summary: dict) -> str:
         "",
         f"Accuracy and macro-F1 on the 4,500 official test beats: mean ± std over {n_seeds} seed(s) "
         f"({', '.join(map(str, summary['config']['seeds']))}); each seed also changes the validation split. "
-        f"{summary['config']['epochs']} epochs, epoch chosen on validation. Size relative to the FP32 ONNX file. "
+        f"{summary['config']['epochs']} epochs, epoch chosen on validation. Agreement: share of test beats whose "
+        "top-1 class equals the PyTorch model's (lowest over seeds). Size relative to the FP32 ONNX file. "
         "Latency: p50/p99 of one `predict_proba` call on one beat (preprocessing and softmax included); "
         f"throughput at batch {rows[0]['throughput_batch'] if rows and rows[0]['throughput_batch'] else '–'}; "
         "peak RSS of the benchmark process.",
         "",
-        "| model | format | accuracy | macro-F1 | size | vs FP32 | b1 p50 ms | b1 p99 ms | beats/s | peak RSS MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | format | accuracy | macro-F1 | agrees with PyTorch | size | vs FP32 | b1 p50 ms | b1 p99 ms | "
+        "beats/s | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['format']} | {100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f} % | "
-            f"{r['macro_f1_mean']:.3f} | {r['size_bytes'] / 1024:,.0f} KiB | {_fmt(r['size_vs_fp32'], '.2f')} | "
+            f"{r['macro_f1_mean']:.3f} | {_fmt(None if r['top1_agreement_min'] is None else 100 * r['top1_agreement_min'], '.2f')} % | "
+            f"{r['size_bytes'] / 1024:,.0f} KiB | {_fmt(r['size_vs_fp32'], '.2f')} | "
             f"{_fmt(r['latency_b1_p50_ms'], '.3f')} | {_fmt(r['latency_b1_p99_ms'], '.3f')} | "
             f"{_fmt(r['throughput_beats_per_s'], ',.0f')} | {_fmt(r['peak_rss_mib'], '.0f')} |")
     eager = summary.get("eager", [])
@@ -191,7 +199,7 @@ def write_results(results_dir: Path, cfg, evaluations, bench_rows, failures, tim
         "targets": _targets(rows, timings, cfg),
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "failures": [f.__dict__ for f in failures],
-        "evaluations": [{k: v for k, v in e.items() if k != "report"} for e in evaluations],
+        "evaluations": [{k: v for k, v in e.items() if k not in ("report", "predictions")} for e in evaluations],
         "bench": bench_rows,
     }
     write_json_atomic(results_dir / "results.json", summary)

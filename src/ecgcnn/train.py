@@ -344,6 +344,7 @@ def _run(cfg: TrainConfig, out_dir: Path, dist: Distributed, device: torch.devic
     predictor = TorchPredictor(model, metadata, device=str(device))
     test = evaluate_predictor(predictor, full.x_test, full.y_test)
     report = test.pop("report")
+    test.pop("predictions")
     val_metrics = {"accuracy": best_record["val_accuracy"], "macro_f1": best_record["val_macro_f1"],
                    "loss": best_record["val_loss"]}
     metadata["metrics"] = {"val": val_metrics,
