@@ -54,3 +54,20 @@ def test_summary_reports_parameters_and_macs():
     text = model_summary("tcn")
     assert "89,605 parameters" in text and "MACs per beat" in text
     assert macs_per_beat(build_model("tcn")) > 10_000_000  # weight-normalised convs are counted too
+
+
+def test_readme_model_table_matches_the_code():
+    """The README's parameter/size/MACs table is what `ecgcnn summary` computes."""
+    import re
+
+    from .conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in EXPECTED_PARAMETERS:
+        match = re.search(rf"^\| `{re.escape(name)}` \| ([\d,]+) \| ([\d.]+) MiB \| ([\d.]+) M \|$", readme, re.M)
+        assert match, name
+        model = build_model(name)
+        params = count_parameters(model)
+        assert int(match.group(1).replace(",", "")) == params
+        assert float(match.group(2)) == round(params * 4 / 2**20, 2)
+        assert float(match.group(3)) == round(macs_per_beat(model) / 1e6, 1)
