@@ -187,7 +187,8 @@ def write_results(results_dir: Path, cfg, evaluations, bench_rows, failures, tim
     config = asdict(cfg)
     summary = {
         "command": "ecgcnn pipeline --seeds " + " ".join(map(str, cfg.seeds))
-                   + (f" --epochs {cfg.epochs}" if cfg.epochs != 50 else ""),
+                   + (f" --epochs {cfg.epochs}" if cfg.epochs != 50 else "")
+                   + (" --skip-train" if cfg.skip_train else ""),
         "date": _dt.datetime.now().strftime("%Y-%m-%d"),
         "commit": git_commit(),
         "machine": machine_info(),
