@@ -7,16 +7,31 @@ from ecgcnn.models import build_model, count_parameters, fold_for_export, list_m
 from ecgcnn.summary import macs_per_beat, model_summary
 
 # Parameter counts of the seed's architectures with 5 classes (VGG: 13.76 MiB as float32, as the seed reports).
-EXPECTED_PARAMETERS = {"base-cnn": 174_597, "vgg": 3_608_325, "inception": 479_813, "tcn": 89_605}
+# base-cnn-small is the edge recipe's student (ours, not the seed's).
+EXPECTED_PARAMETERS = {"base-cnn": 174_597, "vgg": 3_608_325, "inception": 479_813, "tcn": 89_605,
+                       "base-cnn-small": 44_293}
 
 
-def test_registry_lists_the_four_seed_models():
-    assert list_models() == ["base-cnn", "vgg", "inception", "tcn"]
+def test_registry_lists_the_seed_models_then_ours():
+    assert list_models() == ["base-cnn", "base-cnn-small", "vgg", "inception", "tcn", "ensemble"]
 
 
 def test_unknown_model_lists_known_ones():
-    with pytest.raises(ValueError, match="unknown model 'resnet'; known models: base-cnn, vgg, inception, tcn"):
+    with pytest.raises(ValueError, match="unknown model 'resnet'; known models: base-cnn, base-cnn-small, vgg"):
         build_model("resnet")
+
+
+def test_ensemble_averages_its_members_and_folds_as_one_model():
+    torch.manual_seed(0)
+    ensemble = build_model("ensemble", members=["base-cnn-small", "tcn"]).eval()
+    x = torch.randn(3, 1, 140)
+    expected = (ensemble.members[0](x) + ensemble.members[1](x)) / 2
+    torch.testing.assert_close(ensemble(x), expected)
+    folded = fold_for_export(ensemble)
+    torch.testing.assert_close(folded(x), expected, atol=1e-5, rtol=1e-5)
+    assert folded.init_kwargs["members"] == ["base-cnn-small", "tcn"]
+    with pytest.raises(ValueError, match="members"):
+        build_model("ensemble", members=[])
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_PARAMETERS))

@@ -13,7 +13,8 @@ from pathlib import Path
 from . import __version__
 from .errors import EcgcnnError
 
-MODEL_CHOICES = ("base-cnn", "vgg", "inception", "tcn")
+MODEL_CHOICES = ("base-cnn", "vgg", "inception", "tcn", "base-cnn-small")
+RECIPE_CHOICES = ("seed", "best", "edge")
 QUANTIZE_MODES = ("none", "fp16", "int8", "int8-full")
 
 
@@ -57,6 +58,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
 def _dropout(text: str) -> float:
     try:
         value = float(text)
@@ -92,35 +103,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model; writes <output-dir>/<model>/")
-    p.add_argument("--model", default="vgg", choices=MODEL_CHOICES, help="architecture (default: vgg)")
+    p = sub.add_parser("train", help="train a model or a named recipe; writes <output-dir>/<model or recipe>/")
+    # Defaults are None so that flags given explicitly override a --recipe; TrainConfig holds the real defaults.
+    p.add_argument("--recipe", default=None, choices=RECIPE_CHOICES,
+                   help="start from a named recipe (best: 5-fold ensemble; edge: small distilled model; "
+                        "explicit flags override it)")
+    p.add_argument("--model", default=None, choices=MODEL_CHOICES, help="architecture (default: vgg)")
     _add_data_dir(p)
     p.add_argument("--output-dir", default="outputs", help="output root (default: ./outputs)")
-    p.add_argument("--epochs", type=_positive_int, default=50, help="epochs (default: 50)")
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate, cosine annealed "
+    p.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: 50)")
+    p.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate, cosine annealed "
                    "(default: 1e-3)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default: 64)")
-    p.add_argument("--dropout", type=_dropout, default=0.3, help="dropout probability (default: 0.3)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (default: 64)")
+    p.add_argument("--dropout", type=_dropout, default=None, help="dropout probability (default: 0.3)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="automatic mixed precision (default: on with CUDA, off elsewhere; CUDA only)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the model (default: off)")
-    p.add_argument("--seed", type=_nonneg_int, default=42, help="seed for weights, split and shuffling "
+    p.add_argument("--seed", type=_nonneg_int, default=None, help="seed for weights, split and shuffling "
                    "(default: 42)")
-    p.add_argument("--val-fraction", type=_fraction, default=0.2,
-                   help="fraction of the training beats held out for validation (default: 0.2)")
+    p.add_argument("--val-fraction", type=_fraction, default=None,
+                   help="fraction of the training beats held out for validation (default: 0.2; unused with --folds)")
+    p.add_argument("--folds", type=_positive_int, default=None,
+                   help="K > 1: train a K-fold ensemble, each member early-stopped on its held-out fold (default: 1)")
+    p.add_argument("--class-balance", type=_nonneg_float, default=None,
+                   help="loss weight per class = count ** -X (0: plain cross-entropy, 1: inverse frequency)")
+    p.add_argument("--label-smoothing", type=_nonneg_float, default=None, help="label smoothing (default: 0)")
+    p.add_argument("--jitter", type=_nonneg_float, default=None, help="augmentation: Gaussian noise std (default: 0)")
+    p.add_argument("--scale", type=_nonneg_float, default=None,
+                   help="augmentation: amplitude scaling std (default: 0)")
+    p.add_argument("--shift", type=_nonneg_int, default=None, help="augmentation: max time shift in samples")
+    p.add_argument("--window", type=_nonneg_float, default=None,
+                   help="augmentation: window slicing, fraction of the beat cut away (default: 0)")
+    p.add_argument("--teacher", default=None,
+                   help="distil from this checkpoint (.pth or pretrained:NAME); the edge recipe uses its seed's "
+                        "best run")
+    p.add_argument("--distill-weight", type=_nonneg_float, default=None, help="share of the distillation loss")
+    p.add_argument("--distill-temperature", type=_positive_float, default=None, help="distillation temperature")
     _add_device(p, "auto")
-    p.add_argument("--resume", action="store_true", help="continue from <model>_last.pth in the output directory")
+    p.add_argument("--resume", action="store_true", help="continue from <name>_last.pth in the output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     p = sub.add_parser("evaluate", help="score a model file (.pth/.onnx/.tflite) on the test split")
-    p.add_argument("model_file", help="model file: .pth, .onnx or .tflite")
+    p.add_argument("model_file", help="model file (.pth, .onnx, .tflite) or pretrained:best / pretrained:edge "
+                                      "(add .onnx or .tflite for another format)")
     _add_data_dir(p)
     _add_device(p, "cpu")
     p.add_argument("--json", dest="json_out", default=None, help="also write the metrics to this JSON file")
 
     p = sub.add_parser("predict", help="classify beats from a CSV file")
-    p.add_argument("model_file", help="model file: .pth, .onnx or .tflite")
+    p.add_argument("model_file", nargs="?", default="pretrained:edge",
+                   help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] "
+                        "(default: pretrained:edge)")
     p.add_argument("--input", required=True, help="CSV of beats: one per row, 140 values, optional header")
     p.add_argument("--output", default=None, help="write predictions to this CSV (default: standard output)")
     p.add_argument("--resample", action="store_true",
@@ -157,8 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pipeline", help="train all models, export every format, evaluate, benchmark -> results/")
     p.add_argument("--seeds", type=_nonneg_int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
-    p.add_argument("--models", nargs="+", default=list(MODEL_CHOICES), choices=MODEL_CHOICES)
-    p.add_argument("--epochs", type=_positive_int, default=50, help="epochs per training (default: 50)")
+    p.add_argument("--models", nargs="+", default=list(MODEL_CHOICES[:4]), choices=MODEL_CHOICES + RECIPE_CHOICES[1:],
+                   help="architectures and/or recipes (best, edge; edge after best) (default: the seed's four)")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="epochs per training (default: 50, or the recipe's own)")
     p.add_argument("--skip-train", action="store_true", help="reuse existing checkpoints where present")
     p.add_argument("--output-dir", default="outputs", help="default: ./outputs (per seed: outputs/seed<N>/)")
     p.add_argument("--results-dir", default="results", help="default: ./results")
@@ -169,6 +205,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time budget per file and batch size in benchmarks (default: 3 s, at least 5 calls)")
     p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 64, 512])
     p.add_argument("--readme", default="README.md", help="README whose results section is replaced ('' for none)")
+    p.add_argument("--readme-section", default="results",
+                   help="the README part replaced, between <!-- NAME:start --> and <!-- NAME:end --> "
+                        "(default: results)")
+    _add_data_dir(p)
+
+    p = sub.add_parser("pretrained", help="the models shipped with ecgcnn (pretrained:best, pretrained:edge)")
+    pre_sub = p.add_subparsers(dest="pretrained_command", required=True, metavar="ACTION")
+    pre_sub.add_parser("list", help="show the shipped models, their files and recorded test metrics")
+    k = pre_sub.add_parser("pack", help="copy a recipe run's best and edge files into the package, score them, "
+                                        "write the manifest")
+    k.add_argument("--from", dest="run_root", required=True, help="a pipeline seed directory, e.g. outputs/seed0")
+    k.add_argument("--seed", type=_nonneg_int, required=True, help="the seed of that run")
+    _add_data_dir(k)
+
+    p = sub.add_parser("ablation", help="what each recipe technique adds: nested CV on training beats, then test")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed (default: 0)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="epochs per training (default: the recipes')")
+    p.add_argument("--outer-folds", type=_positive_int, default=5, help="outer cross-validation folds (default: 5)")
+    p.add_argument("--variants", nargs="+", default=None,
+                   help="rows to run (default: all: plain balanced augmented best small edge)")
+    p.add_argument("--output-dir", default="outputs/ablation", help="default: ./outputs/ablation")
+    p.add_argument("--results-dir", default="results/ablation", help="default: ./results/ablation")
     _add_data_dir(p)
 
     p = sub.add_parser("summary", help="layer table, parameter count and MACs per beat")
@@ -197,13 +255,20 @@ def normalize_argv(argv: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------------ commands
 
+TRAIN_FLAGS = ("model", "epochs", "lr", "batch_size", "dropout", "amp", "compile", "seed", "val_fraction", "folds",
+               "class_balance", "label_smoothing", "jitter", "scale", "shift", "window", "teacher", "distill_weight",
+               "distill_temperature")
+
+
 def cmd_train(args) -> int:
     from .train import TrainConfig, train  # noqa: PLC0415
 
-    config = TrainConfig(model=args.model, data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
-                         lr=args.lr, batch_size=args.batch_size, dropout=args.dropout, amp=args.amp,
-                         compile=args.compile, seed=args.seed, val_fraction=args.val_fraction, device=args.device,
-                         resume=args.resume, progress=not args.no_progress)
+    from .recipes import recipe_settings  # noqa: PLC0415
+
+    settings = recipe_settings(args.recipe, args.output_dir) if args.recipe else {}
+    explicit = {key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None}
+    config = TrainConfig(**{**settings, **explicit}, data_dir=args.data_dir, output_dir=args.output_dir,
+                         device=args.device, resume=args.resume, progress=not args.no_progress)
     train(config)
     return 0
 
@@ -273,8 +338,10 @@ def cmd_export(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import bench, format_table, machine_info  # noqa: PLC0415
     from .fileio import write_json_atomic  # noqa: PLC0415
+    from .pretrained import resolve_model_path  # noqa: PLC0415
     from .runtime import detect_format  # noqa: PLC0415
 
+    args.model_files = [str(resolve_model_path(path)) for path in args.model_files]
     for path in args.model_files:  # fail before measuring anything
         detect_format(path)
         if not Path(path).is_file():
@@ -297,7 +364,8 @@ def cmd_pipeline(args) -> int:
                             epochs=args.epochs, output_dir=args.output_dir, results_dir=args.results_dir,
                             data_dir=args.data_dir, skip_train=args.skip_train, threads=args.threads,
                             bench_runs=args.bench_runs, bench_warmup=args.bench_warmup, bench_seconds=args.bench_seconds,
-                            batch_sizes=tuple(args.batch_sizes), readme=args.readme or None)
+                            batch_sizes=tuple(args.batch_sizes), readme=args.readme or None,
+                            readme_section=args.readme_section)
     return run_pipeline(config)
 
 
@@ -326,8 +394,39 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_pretrained(args) -> int:
+    from .pretrained import pack_pretrained, read_manifest  # noqa: PLC0415
+
+    if args.pretrained_command == "pack":
+        pack_pretrained(args.run_root, args.seed, data_dir=args.data_dir)
+        return 0
+    manifest = read_manifest()
+    for name, entry in manifest["models"].items():
+        print(f"pretrained:{name}  recipe {entry['recipe']}, seed {entry['seed']}, commit {manifest.get('commit')}")
+        for fmt, info in entry["files"].items():
+            test = info["test"]
+            print(f"  {fmt:17s} {info['file']:24s} {info['bytes'] / 1024:8,.0f} KiB  test accuracy "
+                  f"{test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}")
+    return 0
+
+
+def cmd_ablation(args) -> int:
+    from .ablation import run_ablation  # noqa: PLC0415
+
+    if args.outer_folds < 2:
+        raise EcgcnnError(f"--outer-folds {args.outer_folds}: expected at least 2")
+    summary = run_ablation(seed=args.seed, outer_folds=args.outer_folds, epochs=args.epochs,
+                           output_dir=args.output_dir, results_dir=args.results_dir, data_dir=args.data_dir,
+                           variants=args.variants)
+    from .ablation import render_ablation  # noqa: PLC0415
+
+    print(render_ablation(summary))
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "export": cmd_export,
-            "bench": cmd_bench, "pipeline": cmd_pipeline,
+            "bench": cmd_bench, "pipeline": cmd_pipeline, "pretrained": cmd_pretrained,
+            "ablation": cmd_ablation,
             "data": cmd_data}
 
 

@@ -269,6 +269,23 @@ def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
 
 
+def stratified_folds(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded stratified k-fold split of training indices: ``folds`` pairs of (train, held-out).
+
+    Each class is shuffled and dealt round-robin, starting at a random fold, so every fold gets its share and
+    rare classes (class 5 has two beats) land in different folds. Every beat is held out exactly once.
+    """
+    if not 2 <= folds <= len(y):
+        raise ValueError(f"folds must be in [2, {len(y)}], got {folds}")
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(y), dtype=np.int64)
+    for cls in np.unique(y):
+        members = np.flatnonzero(y == cls)
+        rng.shuffle(members)
+        fold_of[members] = (np.arange(members.size) + rng.integers(folds)) % folds
+    return [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(folds)]
+
+
 # --------------------------------------------------------------------------------------------------------- download
 
 def download_archive(url: str = ARCHIVE_URL, destination: str | os.PathLike | None = None,

@@ -23,7 +23,7 @@ TFLITE_MODES = {"tflite-fp32": "none", "tflite-fp16": "fp16", "tflite-int8": "in
 class PipelineConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     models: list[str] = field(default_factory=lambda: ["base-cnn", "vgg", "inception", "tcn"])
-    epochs: int = 50
+    epochs: int | None = None  # None: 50 for a model, the recipe's own for a recipe
     output_dir: str = "outputs"
     results_dir: str = "results"
     data_dir: str | None = None
@@ -34,6 +34,7 @@ class PipelineConfig:
     bench_seconds: float | None = 3.0
     batch_sizes: tuple[int, ...] = (1, 64, 512)
     readme: str | None = "README.md"
+    readme_section: str = "results"  # README part between <!-- SECTION:start --> and <!-- SECTION:end -->
 
 
 @dataclass
@@ -57,13 +58,24 @@ def _paths(root: Path, model: str) -> dict[str, Path]:
     }
 
 
+def _train_config(name: str, seed: int, epochs: int | None, output_dir: str, data_dir: str | None):
+    """A model name trains that architecture the seed's way; a recipe name (best, edge) trains the recipe."""
+    from .recipes import RECIPES, recipe_settings  # noqa: PLC0415
+    from .train import TrainConfig  # noqa: PLC0415
+
+    settings = recipe_settings(name, output_dir) if name in RECIPES else {"model": name}
+    if epochs is not None:
+        settings["epochs"] = epochs
+    return TrainConfig(**settings, seed=seed, output_dir=output_dir, data_dir=data_dir, progress=False)
+
+
 def run_pipeline(cfg: PipelineConfig, log=print) -> int:
     from .data import load_dataset  # noqa: PLC0415
     from .evaluate import evaluate_predictor  # noqa: PLC0415
     from .export.onnx import export_onnx  # noqa: PLC0415
     from .report import write_results  # noqa: PLC0415
     from .runtime import load_predictor  # noqa: PLC0415
-    from .train import TrainConfig, train  # noqa: PLC0415
+    from .train import train  # noqa: PLC0415
 
     started = time.perf_counter()
     failures: list[Failure] = []
@@ -93,8 +105,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
         root = Path(cfg.output_dir) / f"seed{seed}"
         paths = _paths(root, model)
         if not (cfg.skip_train and paths["pytorch"].is_file()):
-            config = TrainConfig(model=model, seed=seed, epochs=cfg.epochs, output_dir=str(root),
-                                 data_dir=cfg.data_dir, progress=False)
+            config = _train_config(model, seed, cfg.epochs, str(root), cfg.data_dir)
             stage("train", model, seed, "pytorch", lambda: train(config))
         else:
             log(f"reusing {paths['pytorch']}")
@@ -142,7 +153,8 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
 
     timings["total"] = time.perf_counter() - started
     stage("report", "all", None, None,
-          lambda: write_results(results_dir, cfg, evaluations, bench_rows, failures, timings, readme=cfg.readme))
+          lambda: write_results(results_dir, cfg, evaluations, bench_rows, failures, timings, readme=cfg.readme,
+                                section=cfg.readme_section))
     log(f"pipeline finished in {timings['total'] / 60:.1f} min; results in {results_dir}/")
     if failures:
         log(f"{len(failures)} stage(s) failed:")

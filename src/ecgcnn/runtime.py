@@ -108,8 +108,12 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def load_predictor(path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> Predictor:
-    """Open a model file of any supported format (read-only) and return its :class:`Predictor`."""
-    path = Path(path)
+    """Open a model file of any supported format (read-only) and return its :class:`Predictor`.
+
+    ``pretrained:best`` / ``pretrained:edge`` (optionally ``.onnx`` / ``.tflite``) name the shipped models."""
+    from .pretrained import resolve_model_path  # noqa: PLC0415
+
+    path = resolve_model_path(path)
     fmt = detect_format(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")

@@ -23,7 +23,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import data as data_mod
-from .checkpoint import TorchPredictor, library_versions, read_checkpoint, resolve_device, save_checkpoint
+from .augment import Augment, augment_batch
+from .checkpoint import (TorchPredictor, library_versions, model_from_checkpoint, read_checkpoint, resolve_device,
+                         save_checkpoint)
 from .errors import EcgcnnError
 from .evaluate import classification_metrics, evaluate_predictor
 from .fileio import write_json_atomic
@@ -50,6 +52,26 @@ class TrainConfig:
     device: str = "auto"
     resume: bool = False
     progress: bool = True
+    # Recipe techniques (all off by default = the seed's training). See recipes.py for the named recipes.
+    recipe: str | None = None      # name of the recipe these settings came from (run and file names)
+    jitter: float = 0.0            # augmentation, see augment.py
+    scale: float = 0.0
+    shift: int = 0
+    window: float = 0.0
+    class_balance: float = 0.0     # loss weight of class c proportional to count_c ** -class_balance
+    label_smoothing: float = 0.0
+    folds: int = 1                 # >1: k-fold ensemble over the training beats, one member per held-out fold
+    teacher: str | None = None     # checkpoint to distil from (soft targets on the augmented training batches)
+    distill_weight: float = 0.5    # share of the distillation term in the loss
+    distill_temperature: float = 2.0
+
+    @property
+    def run_name(self) -> str:
+        return self.recipe or self.model
+
+    @property
+    def augment(self) -> Augment:
+        return Augment(jitter=self.jitter, scale=self.scale, shift=self.shift, window=self.window)
 
     def validate(self) -> None:
         checks = [
@@ -62,13 +84,23 @@ class TrainConfig:
              f"--weight-decay {self.weight_decay}: expected a number >= 0"),
             (0.0 < self.val_fraction < 1.0, f"--val-fraction {self.val_fraction}: expected a value in (0, 1)"),
             (self.seed >= 0, f"--seed {self.seed}: expected an integer >= 0"),
+            (self.model != "ensemble", "--model ensemble: ensembles are built by --folds K over a base architecture"),
+            (isinstance(self.folds, int) and 1 <= self.folds <= 10,
+             f"--folds {self.folds}: expected an integer from 1 to 10"),
+            (min(self.jitter, self.scale, self.shift, self.window, self.class_balance, self.label_smoothing) >= 0
+             and self.window < 1 and self.label_smoothing < 1,
+             "augmentation, --class-balance and --label-smoothing: expected numbers >= 0 (window and smoothing < 1)"),
+            (0.0 <= self.distill_weight <= 1.0 and self.distill_temperature > 0,
+             "--distill-weight in [0, 1] and --distill-temperature > 0 expected"),
         ]
         for ok, message in checks:
             if not ok:
                 raise EcgcnnError(message)
 
     # Fields whose change makes a resumed run a different run.
-    RESUME_KEYS = ("model", "epochs", "lr", "batch_size", "dropout", "weight_decay", "seed", "val_fraction")
+    RESUME_KEYS = ("model", "epochs", "lr", "batch_size", "dropout", "weight_decay", "seed", "val_fraction",
+                   "jitter", "scale", "shift", "window", "class_balance", "label_smoothing", "folds", "teacher",
+                   "distill_weight", "distill_temperature")
 
 
 # ------------------------------------------------------------------------------------------------------- helpers
@@ -228,7 +260,7 @@ def weights_digest(model: torch.nn.Module) -> str:
 def train(cfg: TrainConfig) -> dict:
     """Train one model and write its artifacts into ``<output_dir>/<model>/``. Returns the metrics dict."""
     cfg.validate()
-    out_dir = Path(cfg.output_dir) / cfg.model
+    out_dir = Path(cfg.output_dir) / cfg.run_name
     dist = Distributed()
     if not dist.is_main:  # rank 0 holds the directory lock and writes every file
         return _train_locked(cfg, out_dir, dist)
@@ -258,16 +290,172 @@ def _run(cfg: TrainConfig, out_dir: Path, dist: Distributed, device: torch.devic
     # 1. Data: training beats only. The test split is loaded after the model is final.
     dataset = data_mod.load_dataset(cfg.data_dir, load_test=False)
     log(f"data: {dataset.source}")
-    train_idx, val_idx = data_mod.stratified_split(dataset.y_train, cfg.val_fraction, cfg.seed)
-    beats = torch.from_numpy(normalize_beats(dataset.x_train)).unsqueeze(1)
-    labels = torch.from_numpy(dataset.y_train)
-    x_train, y_train = beats[train_idx].to(device), labels[train_idx].to(device)
-    x_val, y_val = beats[val_idx].to(device), labels[val_idx].to(device)
-    log(f"split: {len(train_idx)} train / {len(val_idx)} validation beats (seed {cfg.seed}); device {device}"
-        + (f"; {dist.world} ranks" if dist.enabled else ""))
-
-    # 2. Model, optimiser, schedule.
+    if cfg.folds > 1:  # every member holds out one fold for its own epoch choice
+        splits = data_mod.stratified_folds(dataset.y_train, cfg.folds, cfg.seed)
+    else:
+        splits = [data_mod.stratified_split(dataset.y_train, cfg.val_fraction, cfg.seed)]
+    beats = torch.from_numpy(normalize_beats(dataset.x_train)).unsqueeze(1).to(device)
+    labels = torch.from_numpy(dataset.y_train).to(device)
+    teacher = _load_teacher(cfg, device) if cfg.teacher else None
+    log(f"split: {len(splits[0][0])} train / {len(splits[0][1])} validation beats (seed {cfg.seed})"
+        + (f" x {cfg.folds} folds" if cfg.folds > 1 else "") + f"; device {device}"
+        + (f"; {dist.world} ranks" if dist.enabled else "") + (f"; teacher {cfg.teacher}" if teacher else ""))
     model_kwargs = {"num_classes": dataset.num_classes, "in_channels": 1, "dropout": cfg.dropout}
+
+    # 2. One member per split (a single model when folds == 1), each resumable from <name>_last.pth.
+    last_path = out_dir / f"{cfg.run_name}_last.pth"
+    resume_state = _read_resume_state(last_path, cfg) if cfg.resume else None
+    finished: list[dict] = list(resume_state["finished"]) if resume_state else []
+    for member, (train_idx, val_idx) in enumerate(splits):
+        if member < len(finished):
+            continue
+        tag = f"{cfg.run_name} fold {member + 1}/{cfg.folds}" if cfg.folds > 1 else ""
+        state = resume_state if resume_state and resume_state["member"] == member else None
+        result = _fit_member(cfg, member, tag, model_kwargs, beats, labels, train_idx, val_idx, teacher, device,
+                             dist, use_amp, state, finished, last_path, log)
+        finished.append(result)
+
+    # 3. The final model: each member's best epoch on its validation beats; an ensemble averages the members.
+    model, final_name, final_kwargs = assemble(cfg, model_kwargs, finished, device)
+    if dist.enabled:
+        print(f"rank {dist.rank}/{dist.world}: final weights sha256 {weights_digest(model)}", flush=True)
+        if not dist.is_main:
+            return {"best_epoch": finished[0]["best_epoch"], "rank": dist.rank}
+    val_metrics = _validation_summary(finished, dataset.y_train, [val for _, val in splits])
+
+    # 4. Only now is the test split read, once, to score the final model.
+    full = data_mod.load_dataset(cfg.data_dir, load_test=True)
+    best_epoch = finished[0]["best_epoch"] if cfg.folds == 1 else None
+    metadata = _metadata(cfg, final_name, final_kwargs, best_epoch, dataset.source)
+    predictor = TorchPredictor(model, metadata, device=str(device))
+    test = evaluate_predictor(predictor, full.x_test, full.y_test)
+    report = test.pop("report")
+    test.pop("predictions")
+    metadata["metrics"] = {"val": val_metrics, "test": {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}}
+    best_path = save_checkpoint(out_dir / f"{cfg.run_name}_best.pth", model, metadata)
+
+    metrics = {
+        "model": final_name,
+        "recipe": cfg.recipe,
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "best_epoch": best_epoch,
+        "split": {"train": int(len(splits[0][0])), "val": int(len(splits[0][1])), "folds": cfg.folds,
+                  "test": int(len(full.y_test))},
+        "val": val_metrics,
+        "test": test,
+        "checkpoint": best_path.name,
+        "data_source": dataset.source,
+        "device": str(device),
+        "amp": use_amp,
+        "world_size": dist.world,
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "config": _config_dict(cfg),
+        "versions": library_versions(),
+        "history": finished[0]["history"] if cfg.folds == 1 else None,
+        "members": [{"fold": i + 1, "best_epoch": r["best_epoch"], "val": r["val"], "history": r["history"]}
+                    for i, r in enumerate(finished)] if cfg.folds > 1 else None,
+    }
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    from .plots import plot_confusion_matrix, plot_training_curves  # noqa: PLC0415 - matplotlib is slow to import
+
+    chosen = "epochs chosen per fold" if cfg.folds > 1 else f"epoch {best_epoch} chosen on validation"
+    plot_training_curves(finished[0]["history"], out_dir / f"{cfg.run_name}_training_curves.png",
+                         f"{cfg.run_name}: training curves (seed {cfg.seed}"
+                         + (", fold 1)" if cfg.folds > 1 else ")"), finished[0]["best_epoch"])
+    plot_confusion_matrix(test["confusion_matrix"], out_dir / f"{cfg.run_name}_confusion_matrix.png",
+                          f"{cfg.run_name}: test confusion matrix (accuracy {test['accuracy']:.4f}, {chosen})")
+    log(f"validation accuracy {val_metrics['accuracy']:.4f} macro-F1 {val_metrics['macro_f1']:.4f}"
+        + (" (out-of-fold)" if cfg.folds > 1 else f" (best epoch {best_epoch})"))
+    log(report)
+    log(f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}  -> {best_path}")
+    return metrics
+
+
+def assemble(cfg: TrainConfig, model_kwargs: dict, finished: list[dict], device) -> tuple[torch.nn.Module, str, dict]:
+    """The final eval-mode model from the members' chosen weights: the model itself, or their ensemble."""
+    if cfg.folds > 1:
+        name, kwargs = "ensemble", {**model_kwargs, "members": [cfg.model] * cfg.folds}
+    else:
+        name, kwargs = cfg.model, model_kwargs
+    model = build_model(name, **kwargs).to(device)
+    for target, result in zip(model.members if cfg.folds > 1 else [model], finished):
+        target.load_state_dict(result["state"])
+    return model.eval(), name, kwargs
+
+
+def fit_on_subset(cfg: TrainConfig, beats: torch.Tensor, labels: torch.Tensor, subset: np.ndarray,
+                  teacher: torch.nn.Module | None, device, log=lambda message: None) -> torch.nn.Module:
+    """Train ``cfg`` (members, epoch choice and all) using only the beats in ``subset``; return the final model.
+
+    The same procedure as ``train`` without files, resume or DDP: the inner loop of nested cross-validation."""
+    y = labels[subset].cpu().numpy()
+    if cfg.folds > 1:
+        inner = data_mod.stratified_folds(y, cfg.folds, cfg.seed)
+    else:
+        inner = [data_mod.stratified_split(y, cfg.val_fraction, cfg.seed)]
+    model_kwargs = {"num_classes": int(labels.max()) + 1, "in_channels": 1, "dropout": cfg.dropout}
+    finished: list[dict] = []
+    for member, (train_idx, val_idx) in enumerate(inner):
+        finished.append(_fit_member(cfg, member, f"{cfg.run_name} member {member + 1}", model_kwargs, beats, labels,
+                                    subset[train_idx], subset[val_idx], teacher, device, Distributed(), False, None,
+                                    finished, None, log))
+    return assemble(cfg, model_kwargs, finished, device)[0]
+
+
+def _validation_summary(finished: list[dict], y: np.ndarray, val_sets: list[np.ndarray]) -> dict:
+    """Validation metrics of the chosen weights. For an ensemble: every member scored on its own held-out fold
+    (out-of-fold predictions covering all training beats; each fold also chose its member's epoch)."""
+    if len(finished) == 1:
+        return dict(finished[0]["val"])
+    y_true = np.concatenate([y[idx] for idx in val_sets])
+    y_pred = np.concatenate([r["val_predictions"] for r in finished])
+    metrics = classification_metrics(y_true, y_pred)
+    losses = [r["val"]["loss"] * len(idx) for r, idx in zip(finished, val_sets)]
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "loss": sum(losses) / len(y_true)}
+
+
+def _class_weights(y: torch.Tensor, num_classes: int, power: float) -> torch.Tensor | None:
+    """Loss weights proportional to count ** -power, scaled so the average weight per training beat is 1."""
+    if not power:
+        return None
+    counts = torch.bincount(y, minlength=num_classes).double().clamp(min=1)
+    weights = counts.pow(-power)
+    return (weights * counts.sum() / (weights * counts).sum()).float()
+
+
+def _load_teacher(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
+    from .models import fold_for_export  # noqa: PLC0415
+    from .pretrained import resolve_model_path  # noqa: PLC0415
+
+    path = resolve_model_path(cfg.teacher)
+    if path.suffix.lower() not in (".pth", ".pt"):
+        raise EcgcnnError(f"--teacher {cfg.teacher}: expected a PyTorch checkpoint (.pth)")
+    model, metadata = model_from_checkpoint(path)
+    if metadata["labels"] != list(data_mod.ORIGINAL_LABELS):
+        raise EcgcnnError(f"{path}: the teacher predicts labels {metadata['labels']}, not ECG5000's")
+    teacher = fold_for_export(model).to(device).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
+
+
+def _loss(logits, targets, weights, cfg: TrainConfig, teacher_logits=None):
+    loss = F.cross_entropy(logits, targets, weight=weights, label_smoothing=cfg.label_smoothing)
+    if teacher_logits is None:
+        return loss
+    t = cfg.distill_temperature
+    soft = F.kl_div(F.log_softmax(logits / t, 1), F.log_softmax(teacher_logits / t, 1), log_target=True,
+                    reduction="batchmean") * t * t
+    return (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
+
+
+def _fit_member(cfg, member, tag, model_kwargs, beats, labels, train_idx, val_idx, teacher, device, dist, use_amp,
+                resume_state, finished, last_path, log) -> dict:
+    """Train one model on ``train_idx``; return its best epoch (validation accuracy, ties: lower loss)."""
+    x_train, y_train = beats[train_idx], labels[train_idx]
+    x_val, y_val = beats[val_idx], labels[val_idx]
+    torch.manual_seed(cfg.seed + 1000 * member)
     model = build_model(cfg.model, **model_kwargs).to(device)
     run_model = torch.compile(model) if cfg.compile else model
     if dist.enabled:
@@ -277,32 +465,34 @@ def _run(cfg: TrainConfig, out_dir: Path, dist: Distributed, device: torch.devic
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed + 1000 * member)
+    weights = _class_weights(y_train, model_kwargs["num_classes"], cfg.class_balance)
+    augment = cfg.augment
     history: list[dict] = []
     best = {"epoch": 0, "key": (-1.0, -math.inf), "state": None}
     first_epoch = 1
+    if resume_state is not None:
+        first_epoch = _restore(resume_state, model, optimizer, scheduler, scaler, generator, history, best)
 
-    last_path = out_dir / f"{cfg.model}_last.pth"
-    if cfg.resume:
-        first_epoch = _restore(last_path, cfg, model, optimizer, scheduler, scaler, generator, history, best)
-
-    # 3. Epochs.
     for epoch in range(first_epoch, cfg.epochs + 1):
         epoch_start = time.perf_counter()
         run_model.train()
         total_loss, correct, seen = 0.0, 0, 0
         if dist.enabled:
-            batches = _rank_batches(len(x_train), cfg.batch_size, cfg.seed, epoch, dist)
+            batches = _rank_batches(len(x_train), cfg.batch_size, cfg.seed + 1000 * member, epoch, dist)
         else:
             batches = list(_batches(len(x_train), cfg.batch_size, generator))
-        bar = tqdm(batches, desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", leave=False,
-                   disable=not (cfg.progress and dist.is_main),
-                   file=sys.stderr)
+        bar = tqdm(batches, desc=f"{tag or cfg.model} epoch {epoch}/{cfg.epochs}", leave=False,
+                   disable=not (cfg.progress and dist.is_main), file=sys.stderr)
         for batch in bar:
-            xb, yb = x_train[batch.to(device)], y_train[batch.to(device)]
+            batch = batch.to(device)
+            xb, yb = augment_batch(x_train[batch], augment, generator), y_train[batch]
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 logits = run_model(xb)
-                loss = F.cross_entropy(logits, yb)
+                with torch.no_grad():
+                    teacher_logits = teacher(xb) if teacher is not None else None
+                loss = _loss(logits.float(), yb, weights, cfg,
+                             teacher_logits.float() if teacher_logits is not None else None)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -324,63 +514,22 @@ def _run(cfg: TrainConfig, out_dir: Path, dist: Distributed, device: torch.devic
         improved = key > best["key"]
         if improved:
             best.update(epoch=epoch, key=key, state=copy.deepcopy(model.state_dict()))
-        log(f"epoch {epoch:3d}/{cfg.epochs}  train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"
-             f"  val loss {val['loss']:.4f} acc {val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f}"
-             f"  {record['seconds']:.1f}s{'  *' if improved else ''}")
-        if dist.is_main:
+        log(f"{tag + ' ' if tag else ''}epoch {epoch:3d}/{cfg.epochs}  train loss {record['train_loss']:.4f} "
+            f"acc {record['train_accuracy']:.4f}  val loss {val['loss']:.4f} acc {val['accuracy']:.4f} "
+            f"macro-F1 {val['macro_f1']:.4f}  {record['seconds']:.1f}s{'  *' if improved else ''}")
+        if dist.is_main and last_path is not None:
             _save_last(last_path, cfg, model, model_kwargs, optimizer, scheduler, scaler, generator, history, best,
-                       epoch)
+                       epoch, member, finished)
 
-    # 4. The final model: the best epoch on validation. Only now is the test split read, once, to score it.
     model.load_state_dict(best["state"])
-    model.eval()
-    if dist.enabled:
-        print(f"rank {dist.rank}/{dist.world}: final weights sha256 {weights_digest(model)}", flush=True)
-        if not dist.is_main:
-            return {"best_epoch": best["epoch"], "rank": dist.rank}
-    best_record = history[best["epoch"] - 1]
-    full = data_mod.load_dataset(cfg.data_dir, load_test=True)
-    metadata = _metadata(cfg, model_kwargs, best["epoch"], dataset.source)
-    predictor = TorchPredictor(model, metadata, device=str(device))
-    test = evaluate_predictor(predictor, full.x_test, full.y_test)
-    report = test.pop("report")
-    test.pop("predictions")
-    val_metrics = {"accuracy": best_record["val_accuracy"], "macro_f1": best_record["val_macro_f1"],
-                   "loss": best_record["val_loss"]}
-    metadata["metrics"] = {"val": val_metrics,
-                           "test": {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}}
-    best_path = save_checkpoint(out_dir / f"{cfg.model}_best.pth", model, metadata)
-
-    metrics = {
-        "model": cfg.model,
-        "seed": cfg.seed,
-        "epochs": cfg.epochs,
-        "best_epoch": best["epoch"],
-        "split": {"train": int(len(train_idx)), "val": int(len(val_idx)), "test": int(len(full.y_test))},
-        "val": val_metrics,
-        "test": test,
-        "checkpoint": best_path.name,
-        "data_source": dataset.source,
-        "device": str(device),
-        "amp": use_amp,
-        "world_size": dist.world,
-        "wall_time_s": round(time.perf_counter() - started, 2),
-        "config": _config_dict(cfg),
-        "versions": library_versions(),
-        "history": history,
-    }
-    write_json_atomic(out_dir / "metrics.json", metrics)
-    from .plots import plot_confusion_matrix, plot_training_curves  # noqa: PLC0415 - matplotlib is slow to import
-
-    plot_training_curves(history, out_dir / f"{cfg.model}_training_curves.png",
-                         f"{cfg.model}: training curves (seed {cfg.seed})", best["epoch"])
-    plot_confusion_matrix(test["confusion_matrix"], out_dir / f"{cfg.model}_confusion_matrix.png",
-                          f"{cfg.model}: test confusion matrix (accuracy {test['accuracy']:.4f}, "
-                          f"epoch {best['epoch']} chosen on validation)")
-    log(f"best epoch {best['epoch']} (validation accuracy {val_metrics['accuracy']:.4f})")
-    log(report)
-    log(f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}  -> {best_path}")
-    return metrics
+    chosen = history[best["epoch"] - 1]
+    with torch.no_grad():
+        model.eval()
+        val_predictions = torch.cat([model(x_val[i:i + 512]) for i in range(0, len(x_val), 512)]).argmax(1)
+    return {"state": best["state"], "best_epoch": best["epoch"], "history": history,
+            "val": {"accuracy": chosen["val_accuracy"], "macro_f1": chosen["val_macro_f1"],
+                    "loss": chosen["val_loss"]},
+            "val_predictions": val_predictions.cpu().numpy()}
 
 
 def _config_dict(cfg: TrainConfig) -> dict:
@@ -389,9 +538,9 @@ def _config_dict(cfg: TrainConfig) -> dict:
     return config
 
 
-def _metadata(cfg: TrainConfig, model_kwargs: dict, best_epoch: int, source: str) -> dict:
+def _metadata(cfg: TrainConfig, model: str, model_kwargs: dict, best_epoch: int | None, source: str) -> dict:
     return {
-        "model": cfg.model,
+        "model": model,
         "model_kwargs": model_kwargs,
         "labels": list(data_mod.ORIGINAL_LABELS),
         "class_names": list(data_mod.CLASS_NAMES),
@@ -406,9 +555,11 @@ def _metadata(cfg: TrainConfig, model_kwargs: dict, best_epoch: int, source: str
 
 # --------------------------------------------------------------------------------------------------------- resume
 
-def _save_last(path, cfg, model, model_kwargs, optimizer, scheduler, scaler, generator, history, best, epoch):
-    metadata = _metadata(cfg, model_kwargs, best["epoch"], "")
+def _save_last(path, cfg, model, model_kwargs, optimizer, scheduler, scaler, generator, history, best, epoch,
+               member, finished):
+    metadata = _metadata(cfg, cfg.model, model_kwargs, best["epoch"], "")
     state = {
+        "member": member,
         "epoch": epoch,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -419,11 +570,12 @@ def _save_last(path, cfg, model, model_kwargs, optimizer, scheduler, scaler, gen
         "best_epoch": best["epoch"],
         "best_key": list(best["key"]),
         "best_state": best["state"],
+        "finished": [{**r, "val_predictions": torch.from_numpy(r["val_predictions"])} for r in finished],
     }
     save_checkpoint(path, model, metadata, training_state=state)
 
 
-def _restore(path, cfg, model, optimizer, scheduler, scaler, generator, history, best) -> int:
+def _read_resume_state(path: Path, cfg: TrainConfig) -> dict:
     if not path.is_file():
         raise EcgcnnError(f"{path}: nothing to resume (no last checkpoint); run without --resume")
     payload = read_checkpoint(path)
@@ -431,11 +583,19 @@ def _restore(path, cfg, model, optimizer, scheduler, scaler, generator, history,
     if not isinstance(state, dict):
         raise EcgcnnError(f"{path}: not a resumable checkpoint (no training state)")
     saved = payload["metadata"].get("config", {})
-    changed = [k for k in TrainConfig.RESUME_KEYS if saved.get(k) != getattr(cfg, k)]
+    changed = [k for k in TrainConfig.RESUME_KEYS if saved.get(k, getattr(TrainConfig, k, None)) != getattr(cfg, k)]
     if changed:
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed)
         raise EcgcnnError(f"{path}: cannot resume with different settings ({detail})")
-    model.load_state_dict(payload["state_dict"])
+    state["model_state"] = payload["state_dict"]
+    state["finished"] = [{**r, "val_predictions": r["val_predictions"].numpy()} for r in state.get("finished", [])]
+    _log(f"resuming after epoch {state['epoch']}" + (f" of fold {state['member'] + 1}" if cfg.folds > 1 else "")
+         + f" from {path}")
+    return state
+
+
+def _restore(state, model, optimizer, scheduler, scaler, generator, history, best) -> int:
+    model.load_state_dict(state["model_state"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
@@ -443,5 +603,4 @@ def _restore(path, cfg, model, optimizer, scheduler, scaler, generator, history,
     torch.set_rng_state(state["torch_rng"])
     history.extend(state["history"])
     best.update(epoch=state["best_epoch"], key=tuple(state["best_key"]), state=state["best_state"])
-    _log(f"resuming after epoch {state['epoch']} from {path}")
     return int(state["epoch"]) + 1

@@ -51,7 +51,8 @@ def export_onnx(checkpoint: str | os.PathLike, output_dir: str | os.PathLike = "
 
         reference_beats = load_dataset(data_dir, load_test=False).x_train  # real beats, never test labels
     reference = normalize_beats(reference_beats)[:, None, :]
-    target = Path(output_dir) / f"{metadata['model']}.onnx"
+    run_name = (metadata.get("config") or {}).get("recipe") or metadata["model"]  # a recipe's run: best.onnx
+    target = Path(output_dir) / f"{run_name}.onnx"
 
     with atomic_path(target) as tmp:
         # (1) export. The TorchScript exporter writes a plain opset-17 graph (GlobalAveragePool, no dynamic-axes

@@ -1,7 +1,9 @@
 """Model registry: one file per architecture, each registered by ``@register_model``.
 
 All models take ``(batch, in_channels, 140)`` beats and return ``(batch, num_classes)`` logits, and share the
-constructor signature ``(num_classes=5, in_channels=1, dropout=0.3)``.
+constructor signature ``(num_classes=5, in_channels=1, dropout=0.3)``; an architecture may take further keyword
+arguments (the ensemble's ``members``), which checkpoints store with the others. A registered name may also be a
+function returning a configured instance (a size variant such as ``base-cnn-small``).
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 def register_model(name: str):
     """Class decorator adding an architecture to the registry under ``name``."""
 
-    def decorator(cls):
+    def decorator(factory):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = cls
-        cls.model_name = name
-        return cls
+        _REGISTRY[name] = factory
+        return factory
 
     return decorator
 
@@ -31,12 +32,13 @@ def list_models() -> list[str]:
     return list(_REGISTRY)
 
 
-def build_model(name: str, num_classes: int = 5, dropout: float = 0.3, in_channels: int = 1) -> nn.Module:
+def build_model(name: str, num_classes: int = 5, dropout: float = 0.3, in_channels: int = 1, **extra) -> nn.Module:
     """Instantiate a registered architecture. Unknown names raise ``ValueError`` listing the known ones."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
-    kwargs = {"num_classes": num_classes, "in_channels": in_channels, "dropout": dropout}
+    kwargs = {"num_classes": num_classes, "in_channels": in_channels, "dropout": dropout, **extra}
     model = _REGISTRY[name](**kwargs)
+    model.model_name = name  # the registered name, also for size variants built by a function
     model.init_kwargs = kwargs  # lets fold_for_export rebuild it
     return model
 
@@ -64,6 +66,6 @@ def fold_for_export(model: nn.Module) -> nn.Module:
 
 
 # Importing the architecture modules fills the registry (order = order shown to users).
-from . import base_cnn, vgg, inception, tcn  # noqa: E402,F401
+from . import base_cnn, vgg, inception, tcn, ensemble  # noqa: E402,F401
 
 __all__ = ["build_model", "list_models", "register_model", "count_parameters", "fold_for_export", "torch"]
