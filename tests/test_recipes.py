@@ -199,6 +199,7 @@ def test_ablation_reports_validation_then_test(cli, tmp_path):
             assert 0.0 <= row[key] <= 1.0
     assert (tmp_path / "out" / "balanced" / "balanced_best.pth").is_file()
     assert "| + class-balanced loss" in (tmp_path / "res" / "ablation.md").read_text()
-    result = cli("ablation", "--variants", "edge", "--epochs", "1", "--output-dir", tmp_path / "o2",
+    result = cli("ablation", "--variants", "distilled", "--epochs", "1", "--output-dir", tmp_path / "o2",
                  "--results-dir", tmp_path / "r2")
-    assert_one_line_error(result, "distils from 'best'")
+    assert_one_line_error(result, "distils from 'ensemble'")
+    assert not (tmp_path / "r2").exists()

@@ -19,34 +19,50 @@ import torch
 from .errors import EcgcnnError
 from .fileio import write_json_atomic, write_text_atomic
 
-# (key, label, TrainConfig settings). "teacher": key of an earlier ensemble row.
+_BALANCED = {"model": "base-cnn", "epochs": 60, "class_balance": 0.5}
+_AUG = {"jitter": 0.03, "scale": 0.1, "shift": 5}
+_SMALL = {"model": "base-cnn-small", "epochs": 80, "class_balance": 0.5}
+_DISTIL = {"distill_weight": 0.7, "distill_temperature": 2.0}
+
+# (key, label, TrainConfig settings). "teacher": key of an earlier ensemble row. Rows equal to a recipe say so.
 VARIANTS: list[tuple[str, str, dict]] = [
-    ("plain", "base-cnn, plain cross-entropy (seed training, recipe epochs)", {"model": "base-cnn"}),
-    ("balanced", "+ class-balanced loss (count^-0.5)", {"model": "base-cnn", "class_balance": 0.5}),
-    ("augmented", "+ augmentation (jitter, scaling, shift)", {"recipe_base": "best", "folds": 1}),
-    ("best", "+ 5-fold ensemble = recipe best", {"recipe_base": "best"}),
-    ("small", "base-cnn-small, balanced + augmented, no teacher", {"recipe_base": "edge", "teacher": None,
-                                                                     "distill_weight": 0.0}),
-    ("edge", "+ distillation from the ensemble = recipe edge", {"recipe_base": "edge", "teacher": "best"}),
+    ("plain", "base-cnn, plain cross-entropy (the seed's training, 60 epochs)", {"model": "base-cnn", "epochs": 60}),
+    ("balanced", "+ class-balanced loss (count^-0.5)", _BALANCED),
+    ("augmented", "+ augmentation (jitter, scaling, shift)", {**_BALANCED, **_AUG}),
+    ("ensemble-augmented", "+ 5-fold ensemble", {**_BALANCED, **_AUG, "folds": 5}),
+    ("ensemble", "the same ensemble without augmentation", {**_BALANCED, "folds": 5}),
+    ("small", "base-cnn-small, class-balanced loss, 80 epochs", _SMALL),
+    ("small-augmented", "+ augmentation", {**_SMALL, **_AUG}),
+    ("distilled", "base-cnn-small (no augmentation) + distillation from the augmented ensemble",
+     {**_SMALL, **_DISTIL, "teacher": "ensemble-augmented"}),
 ]
 
 
 def _config(settings: dict, seed: int, epochs: int | None, output_dir: str, data_dir):
-    from .recipes import RECIPES, recipe_settings  # noqa: PLC0415
     from .train import TrainConfig  # noqa: PLC0415
 
-    settings = dict(settings)
-    base = settings.pop("recipe_base", None)
-    merged = recipe_settings(base, output_dir) if base else {"epochs": RECIPES["best"]["epochs"]}
-    merged.update(settings)
+    merged = dict(settings)
     if epochs is not None:
         merged["epochs"] = epochs
     return TrainConfig(**merged, seed=seed, output_dir=output_dir, data_dir=data_dir, progress=False)
 
 
+def recipe_of(settings: dict) -> str | None:
+    """The recipe a row reproduces exactly (teacher aside), if any."""
+    from .recipes import RECIPES  # noqa: PLC0415
+
+    def comparable(values):
+        return {k: v for k, v in values.items() if k != "teacher" and v not in (0, 0.0, None, 1)}
+
+    for name, recipe in RECIPES.items():
+        if recipe and comparable(recipe) == comparable(settings):
+            return name
+    return None
+
+
 def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None, output_dir: str = "outputs/ablation",
                  results_dir: str = "results/ablation", data_dir: str | None = None, variants=None,
-                 log=print) -> dict:
+                 readme: str | None = "README.md", validation_only: bool = False, log=print) -> dict:
     from . import data as data_mod  # noqa: PLC0415
     from .evaluate import classification_metrics  # noqa: PLC0415
     from .models import fold_for_export  # noqa: PLC0415
@@ -83,6 +99,11 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
         log(f"ablation {key}: nested-CV accuracy {val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f} "
             f"({rows[-1]['cv_seconds']:.0f} s)")
     fold_models.clear()
+    for row, (_, _, settings) in zip(rows, variants):
+        row["recipe"] = recipe_of(settings)
+    if validation_only:
+        return {"command": f"ecgcnn ablation --seed {seed} --validation-only", "seed": seed,
+                "outer_folds": outer_folds, "rows": rows}
 
     # Confirmation on test, after every validation figure exists: the normal protocol, all 500 beats.
     for row, (key, _, settings) in zip(rows, variants):
@@ -90,12 +111,19 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
         teacher = str(Path(output_dir) / teacher_key / f"{teacher_key}_best.pth") if teacher_key else None
         cfg = replace(_config({**settings, "teacher": teacher}, seed, epochs, output_dir, data_dir), recipe=key)
         metrics = train(cfg)
-        row.update(test_accuracy=metrics["test"]["accuracy"], test_macro_f1=metrics["test"]["macro_f1"])
-    summary = {"command": f"ecgcnn ablation --seed {seed}" + (f" --epochs {epochs}" if epochs else ""),
+        row.update(test_accuracy=metrics["test"]["accuracy"], test_macro_f1=metrics["test"]["macro_f1"],
+                   test_per_class_f1=[c["f1"] for c in metrics["test"]["per_class"]])
+    summary = {"command": f"ecgcnn ablation --seed {seed}" + (f" --epochs {epochs}" if epochs else "")
+               + (f" --outer-folds {outer_folds}" if outer_folds != 5 else ""),
                "seed": seed, "outer_folds": outer_folds, "rows": rows}
     results = Path(results_dir)
     write_json_atomic(results / "ablation.json", summary)
-    write_text_atomic(results / "ablation.md", render_ablation(summary))
+    markdown = render_ablation(summary)
+    write_text_atomic(results / "ablation.md", markdown)
+    if readme and Path(readme).is_file() and len(variants) == len(VARIANTS):  # only a complete table
+        from .report import sync_readme  # noqa: PLC0415
+
+        sync_readme(Path(readme), markdown, results, section="ablation")
     return summary
 
 
@@ -106,6 +134,8 @@ def render_ablation(summary: dict) -> str:
              "| variant | validation accuracy | validation macro-F1 | test accuracy | test macro-F1 |",
              "|---|---:|---:|---:|---:|"]
     for r in summary["rows"]:
-        lines.append(f"| {r['label']} | {100 * r['val_accuracy']:.2f} % | {r['val_macro_f1']:.3f} | "
-                     f"{100 * r['test_accuracy']:.2f} % | {r['test_macro_f1']:.3f} |")
+        label = r["label"] + (f" = **recipe {r['recipe']}**" if r.get("recipe") else "")
+        test = (f"{100 * r['test_accuracy']:.2f} % | {r['test_macro_f1']:.3f}" if "test_accuracy" in r
+                else "not run | not run")
+        lines.append(f"| {label} | {100 * r['val_accuracy']:.2f} % | {r['val_macro_f1']:.3f} | {test} |")
     return "\n".join(lines) + "\n"

@@ -75,7 +75,7 @@ def _worker(spec: dict) -> dict:
         predictor = load_predictor(spec["path"], threads=threads)
         label = predictor.format
     rows = measure(predictor, beats, spec["batch_sizes"], spec["warmup"], spec["runs"], spec.get("max_seconds"))
-    return {"model": predictor.model_name, "format": label,
+    return {"model": predictor.name, "format": label,
             "quantize": predictor.metadata.get("quantize", "none" if label != "pytorch" else "fp32"),
             "rows": rows, "peak_rss_mib": peak_rss_mib(), "metadata": predictor.metadata}
 
@@ -127,7 +127,8 @@ def bench(paths, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, r
         log(f"measured {path}")
     if baseline:
         for name, meta in seen_models.items():
-            eager_meta = {k: meta[k] for k in ("model", "model_kwargs", "labels", "input_length", "preprocessing")}
+            eager_meta = {k: meta.get(k) for k in ("model", "model_kwargs", "labels", "input_length", "preprocessing",
+                                                   "config")}
             result = bench_file("eager:" + json.dumps(eager_meta), threads, batch_sizes, warmup, runs, data_dir,
                                 max_seconds)
             result["file"] = f"(pytorch eager, {name})"

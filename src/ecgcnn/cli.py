@@ -227,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows to run (default: all: plain balanced augmented best small edge)")
     p.add_argument("--output-dir", default="outputs/ablation", help="default: ./outputs/ablation")
     p.add_argument("--results-dir", default="results/ablation", help="default: ./results/ablation")
+    p.add_argument("--readme", default="README.md",
+                   help="README whose ablation section is replaced when all rows ran ('' for none)")
+    p.add_argument("--validation-only", action="store_true",
+                   help="nested cross-validation only; never train on all beats or read the test split")
     _add_data_dir(p)
 
     p = sub.add_parser("summary", help="layer table, parameter count and MACs per beat")
@@ -417,7 +421,8 @@ def cmd_ablation(args) -> int:
         raise EcgcnnError(f"--outer-folds {args.outer_folds}: expected at least 2")
     summary = run_ablation(seed=args.seed, outer_folds=args.outer_folds, epochs=args.epochs,
                            output_dir=args.output_dir, results_dir=args.results_dir, data_dir=args.data_dir,
-                           variants=args.variants)
+                           variants=args.variants, readme=args.readme or None,
+                           validation_only=args.validation_only)
     from .ablation import render_ablation  # noqa: PLC0415
 
     print(render_ablation(summary))

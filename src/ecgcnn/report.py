@@ -325,12 +325,15 @@ def _plots(plot_dir: Path, cfg, rows: list[dict], evaluations: list[dict]) -> No
         if not path.is_file():
             continue
         metrics = json.loads(path.read_text())
-        epochs = [h["epoch"] for h in metrics["history"]]
-        ax_acc.plot(epochs, [h["val_accuracy"] for h in metrics["history"]], color=colors[m], label=m)
-        ax_acc.axvline(metrics["best_epoch"], color=colors[m], linestyle=":", alpha=0.6)
-        ax_loss.plot(epochs, [h["train_loss"] for h in metrics["history"]], color=colors[m], label=f"{m} train")
-        ax_loss.plot(epochs, [h["val_loss"] for h in metrics["history"]], color=colors[m], linestyle="--",
-                     label=f"{m} val")
+        # an ensemble's curves: its first member's
+        run = metrics if metrics.get("history") else (metrics.get("members") or [{}])[0]
+        history, label = run.get("history") or [], m if run is metrics else f"{m} (fold 1)"
+        epochs = [h["epoch"] for h in history]
+        ax_acc.plot(epochs, [h["val_accuracy"] for h in history], color=colors[m], label=label)
+        ax_acc.axvline(run.get("best_epoch") or 0, color=colors[m], linestyle=":", alpha=0.6)
+        ax_loss.plot(epochs, [h["train_loss"] for h in history], color=colors[m], label=f"{label} train")
+        ax_loss.plot(epochs, [h["val_loss"] for h in history], color=colors[m], linestyle="--",
+                     label=f"{label} val")
         plot_confusion_matrix(metrics["test"]["confusion_matrix"], plot_dir / f"confusion_matrix_{m}.png",
                               f"{m} (PyTorch, seed {cfg.seeds[0]}): test accuracy {metrics['test']['accuracy']:.4f}")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title=f"validation accuracy (seed {cfg.seeds[0]}; "

@@ -56,6 +56,11 @@ class Predictor:
         return self.metadata["model"]
 
     @property
+    def name(self) -> str:
+        """The run's name: its recipe (``best``, ``edge``) where it came from one, else the architecture."""
+        return (self.metadata.get("config") or {}).get("recipe") or self.model_name
+
+    @property
     def labels(self) -> list[int]:
         """Original dataset label of each output class (ECG5000: 1..5)."""
         return list(self.metadata["labels"])
