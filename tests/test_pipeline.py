@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,18 @@ def test_readme_results_section_is_the_generated_results_md():
     assert block.strip() == readme_block(results_md.read_text(encoding="utf-8"), "results").strip()
     for link in Path(REPO).glob("results/plots/*.png"):
         assert f"results/plots/{link.name}" in block or "confusion_matrix" in link.name
+
+
+@pytest.mark.parametrize("section, generated", [("recipes", "results/recipes/results.md"),
+                                                ("ablation", "results/ablation/ablation.md")])
+def test_readme_recipe_and_ablation_sections_are_generated(section, generated):
+    """The README's best/edge results and ablation table are the committed command outputs, verbatim."""
+    from ecgcnn.report import readme_markers
+
+    start, end = readme_markers(section)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split(start, 1)[1].split(end, 1)[0]
+    source = REPO / generated
+    assert block.strip() == readme_block(source.read_text(encoding="utf-8"), Path(generated).parent).strip()
+    for link in re.findall(r"\]\(([^)]+\.png)\)", block):
+        assert (REPO / link).is_file(), link

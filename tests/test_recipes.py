@@ -84,7 +84,8 @@ def test_unknown_recipe_and_bad_recipe_flags(cli, tmp_path):
     assert_one_line_error(result, "--folds 11")
     result = cli("train", "--recipe", "best", "--jitter", "-1", "--output-dir", tmp_path)
     assert result.code == 2 and "--jitter" in result.err
-    result = cli("train", "--recipe", "edge", "--epochs", "1", "--output-dir", tmp_path / "nothing")
+    result = cli("train", "--recipe", "edge", "--epochs", "1", "--teacher", tmp_path / "best_best.pth",
+                 "--output-dir", tmp_path / "nothing")
     assert_one_line_error(result, "best_best.pth", "not found")
     assert not (tmp_path / "nothing" / "edge" / "edge_best.pth").exists()
 
@@ -93,14 +94,14 @@ def test_unknown_recipe_and_bad_recipe_flags(cli, tmp_path):
 
 @pytest.fixture(scope="module")
 def recipe_runs(tmp_path_factory):
-    """The best recipe cut down (2 folds, 2 epochs), then the edge recipe distilled from it."""
+    """The best recipe cut down (2 folds, 2 epochs), then the edge recipe with distillation from it added."""
     from ecgcnn.cli import main
 
     root = tmp_path_factory.mktemp("recipes")
     assert main(["train", "--recipe", "best", "--folds", "2", "--epochs", "2", "--seed", "1", "--output-dir",
                  str(root), "--no-progress"]) == 0
     assert main(["train", "--recipe", "edge", "--epochs", "2", "--seed", "1", "--output-dir", str(root),
-                 "--no-progress"]) == 0
+                 "--teacher", str(root / "best" / "best_best.pth"), "--no-progress"]) == 0
     return root
 
 
@@ -130,11 +131,11 @@ def test_best_recipe_writes_an_ensemble_with_out_of_fold_validation(recipe_runs,
 
 
 @pytest.mark.slow
-def test_edge_recipe_distils_from_the_best_run(recipe_runs):
+def test_edge_recipe_with_a_teacher_from_the_best_run(recipe_runs):
     metrics = json.loads((recipe_runs / "edge" / "metrics.json").read_text())
     assert metrics["model"] == "base-cnn-small" and metrics["recipe"] == "edge"
     assert metrics["config"]["teacher"] == str(recipe_runs / "best" / "best_best.pth")
-    assert metrics["config"]["distill_weight"] == RECIPES["edge"]["distill_weight"]
+    assert metrics["config"]["class_balance"] == RECIPES["edge"]["class_balance"]
     assert len(metrics["history"]) == 2
 
 

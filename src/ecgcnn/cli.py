@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model or a named recipe; writes <output-dir>/<model or recipe>/")
     # Defaults are None so that flags given explicitly override a --recipe; TrainConfig holds the real defaults.
     p.add_argument("--recipe", default=None, choices=RECIPE_CHOICES,
-                   help="start from a named recipe (best: 5-fold ensemble; edge: small distilled model; "
+                   help="start from a named recipe (best: 5-fold ensemble; edge: small model; "
                         "explicit flags override it)")
     p.add_argument("--model", default=None, choices=MODEL_CHOICES, help="architecture (default: vgg)")
     _add_data_dir(p)
@@ -136,8 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=_nonneg_float, default=None,
                    help="augmentation: window slicing, fraction of the beat cut away (default: 0)")
     p.add_argument("--teacher", default=None,
-                   help="distil from this checkpoint (.pth or pretrained:NAME); the edge recipe uses its seed's "
-                        "best run")
+                   help="distil from this checkpoint (.pth or pretrained:NAME), e.g. outputs/best/best_best.pth")
     p.add_argument("--distill-weight", type=_nonneg_float, default=None, help="share of the distillation loss")
     p.add_argument("--distill-temperature", type=_positive_float, default=None, help="distillation temperature")
     _add_device(p, "auto")
@@ -192,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pipeline", help="train all models, export every format, evaluate, benchmark -> results/")
     p.add_argument("--seeds", type=_nonneg_int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     p.add_argument("--models", nargs="+", default=list(MODEL_CHOICES[:4]), choices=MODEL_CHOICES + RECIPE_CHOICES[1:],
-                   help="architectures and/or recipes (best, edge; edge after best) (default: the seed's four)")
+                   help="architectures and/or recipes (best, edge) (default: the seed's four)")
     p.add_argument("--epochs", type=_positive_int, default=None,
                    help="epochs per training (default: 50, or the recipe's own)")
     p.add_argument("--skip-train", action="store_true", help="reuse existing checkpoints where present")
