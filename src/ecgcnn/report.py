@@ -203,6 +203,21 @@ def _targets(rows: list[dict], timings: dict, cfg) -> list[dict]:
                                 f"{best['throughput_batch']}, {cfg.threads} thread(s))",
                         "value": f"{best['throughput_beats_per_s']:,.0f} beats/s", "target": "≥ 20,000 beats/s",
                         "met": best["throughput_beats_per_s"] >= 20000})
+    # issue #5's bars for the recipes
+    best = next((r for r in rows if r["model"] == "best" and r["format"] == "pytorch"), None)
+    if best:
+        targets.append({"name": f"recipe best, mean test accuracy over {len(best['seeds'])} seed(s)",
+                        "value": f"{100 * best['accuracy_mean']:.2f} %", "target": "≥ 95.0 %",
+                        "met": best["accuracy_mean"] >= 0.95})
+        targets.append({"name": "recipe best, mean test macro-F1", "value": f"{best['macro_f1_mean']:.3f}",
+                        "target": "≥ 0.65", "met": best["macro_f1_mean"] >= 0.65})
+    edge = next((r for r in rows if r["model"] == "edge" and r["format"] == "tflite-int8-full"), None)
+    if edge:
+        targets.append({"name": "recipe edge, full-INT8 TFLite file size", "value": f"{edge['size_bytes']:,} bytes",
+                        "target": "≤ 100 KB", "met": edge["size_bytes"] <= 100_000})
+        targets.append({"name": f"recipe edge, full-INT8 TFLite mean test accuracy over {len(edge['seeds'])} seed(s)",
+                        "value": f"{100 * edge['accuracy_mean']:.2f} %", "target": "≥ 94.5 %",
+                        "met": edge["accuracy_mean"] >= 0.945})
     total = timings.get("total")
     if total is not None and len(cfg.seeds) == 1:
         targets.append({"name": f"pipeline wall time (1 seed, {cfg.epochs} epochs, all exports, evaluations, "
