@@ -204,3 +204,19 @@ def test_ablation_reports_validation_then_test(cli, tmp_path):
                  "--results-dir", tmp_path / "r2")
     assert_one_line_error(result, "distils from 'ensemble'")
     assert not (tmp_path / "r2").exists()
+
+
+@pytest.mark.slow
+def test_validation_only_ablation_never_reads_the_test_split(cli, tmp_path, official_tables):
+    from .conftest import write_ucr
+
+    data = tmp_path / "data"
+    data.mkdir()
+    table = official_tables["train"]
+    write_ucr(data / "ECG5000_TRAIN.txt", table[:, 1:], table[:, 0])
+    (data / "ECG5000_TEST.txt").write_text("this is not a test split\n")  # any read of it would fail loudly
+    result = cli("ablation", "--validation-only", "--variants", "plain", "--epochs", "1", "--outer-folds", "2",
+                 "--data-dir", data, "--output-dir", tmp_path / "out", "--results-dir", tmp_path / "res")
+    assert result.code == 0, result
+    assert "| base-cnn, plain cross-entropy" in result.out and "not run" in result.out
+    assert not (tmp_path / "out").exists() and not (tmp_path / "res").exists()
