@@ -16,7 +16,7 @@ from .conftest import REPO
 @pytest.mark.slow
 def test_pipeline_end_to_end_small(tmp_path, cli):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{README_START}\nold\n{README_END}\n\ntail\n")
+    readme.write_text(f"# x\n\n{README_START}\nSTALE-BLOCK\n{README_END}\n\ntail\n")
     result = cli("pipeline", "--seeds", "0", "--models", "tcn", "--epochs", "1", "--bench-runs", "2",
                  "--bench-warmup", "0", "--batch-sizes", "1", "8", "--output-dir", tmp_path / "out",
                  "--results-dir", tmp_path / "results", "--readme", readme)
@@ -38,7 +38,7 @@ def test_pipeline_end_to_end_small(tmp_path, cli):
     markdown = (results / "results.md").read_text()
     assert "| tcn | tflite-int8-full |" in markdown and "Targets" in markdown
     text = readme.read_text()
-    assert readme_block(markdown, results) in text and "old" not in text and text.endswith("tail\n")
+    assert readme_block(markdown, results) in text and "STALE-BLOCK" not in text and text.endswith("tail\n")
 
 
 @pytest.mark.slow

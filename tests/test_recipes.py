@@ -202,7 +202,7 @@ def test_ablation_reports_validation_then_test(cli, tmp_path):
     assert "| + class-balanced loss" in (tmp_path / "res" / "ablation.md").read_text()
     result = cli("ablation", "--variants", "distilled", "--epochs", "1", "--output-dir", tmp_path / "o2",
                  "--results-dir", tmp_path / "r2")
-    assert_one_line_error(result, "distils from 'ensemble'")
+    assert_one_line_error(result, "distils from 'ensemble-augmented'")
     assert not (tmp_path / "r2").exists()
 
 

@@ -39,7 +39,7 @@ def test_train_writes_the_four_artifacts(trained, name):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == name and metrics["seed"] == 0 and metrics["epochs"] == 1
     assert metrics["best_epoch"] == 1
-    assert metrics["split"] == {"train": 401, "val": 99, "test": 4500}
+    assert metrics["split"] == {"train": 401, "val": 99, "folds": 1, "test": 4500}
     for part in ("val", "test"):
         assert 0.0 <= metrics[part]["accuracy"] <= 1.0 and 0.0 <= metrics[part]["macro_f1"] <= 1.0
     per_class = metrics["test"]["per_class"]
