@@ -89,3 +89,29 @@ def assert_one_line_error(result, *fragments):
     assert "Traceback" not in result.err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def kill_after_checkpoint(args, output_dir: Path, log_marker: str, last: Path, saved) -> None:
+    """Start ``ecgcnn *args``, wait for the log line containing ``log_marker`` and for ``last`` to hold a training
+    state for which ``saved(state)`` is true (the epoch line is printed just before the file is written), then
+    SIGKILL the process: an interruption at a known point."""
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from ecgcnn.checkpoint import read_checkpoint  # noqa: PLC0415
+
+    process = subprocess.Popen([sys.executable, "-m", "ecgcnn", *map(str, args), "--output-dir", str(output_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:
+        if log_marker in line:
+            break
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if saved(read_checkpoint(last)["training_state"]):
+                break
+        except Exception:  # noqa: BLE001 - file not there yet, or being replaced
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -18,7 +14,7 @@ from ecgcnn.data import stratified_folds
 from ecgcnn.recipes import RECIPES, recipe_settings
 from ecgcnn.train import TrainConfig, _class_weights
 
-from .conftest import assert_one_line_error, run_subprocess
+from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess
 
 
 # ----------------------------------------------------------------------------------------------------- fast units
@@ -160,23 +156,8 @@ def test_ensemble_training_resumes_inside_its_second_fold(tmp_path):
     reference = run_subprocess(*args, "--output-dir", tmp_path / "ref")
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "ecgcnn", *args, "--output-dir", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    last = out / "base-cnn-small" / "base-cnn-small_last.pth"
-    for line in process.stdout:
-        if "fold 2/2 epoch   1/3" in line:
-            break
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            state = read_checkpoint(last)["training_state"]
-            if state["member"] == 1 and state["epoch"] == 1:
-                break
-        except Exception:  # noqa: BLE001 - file not there yet
-            pass
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_after_checkpoint(args, out, "fold 2/2 epoch   1/3", out / "base-cnn-small" / "base-cnn-small_last.pth",
+                          lambda state: state["member"] == 1 and state["epoch"] == 1)
     resumed = run_subprocess(*args, "--output-dir", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming after epoch 1 of fold 2" in resumed.stdout

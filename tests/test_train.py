@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ import torch
 
 from ecgcnn.checkpoint import read_checkpoint
 
-from .conftest import assert_one_line_error, run_subprocess, write_ucr
+from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
 
 MODELS = ["base-cnn", "vgg", "inception", "tcn"]
 
@@ -139,25 +138,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     assert reference.returncode == 0, reference.stderr
 
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "ecgcnn", *args, "--output-dir", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    last = out / "tcn" / "tcn_last.pth"
-    for line in process.stdout:
-        if line.startswith("epoch   2/4"):
-            break
-    # the epoch line is printed just before the last checkpoint is saved: wait for that file to hold epoch 2
-    import time
-
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if read_checkpoint(last)["training_state"]["epoch"] == 2:
-                break
-        except Exception:  # noqa: BLE001 - file not there yet
-            pass
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_after_checkpoint(args, out, "epoch   2/4", out / "tcn" / "tcn_last.pth", lambda state: state["epoch"] == 2)
     assert not (out / "tcn" / "tcn_best.pth").exists()
     resumed = run_subprocess(*args, "--output-dir", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
