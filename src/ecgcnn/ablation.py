@@ -48,11 +48,15 @@ def _config(settings: dict, seed: int, epochs: int | None, output_dir: str, data
 
 
 def recipe_of(settings: dict) -> str | None:
-    """The recipe a row reproduces exactly (teacher aside), if any."""
-    from .recipes import RECIPES  # noqa: PLC0415
+    """The recipe a row reproduces exactly (teacher aside), if any: equal training configurations."""
+    from dataclasses import asdict  # noqa: PLC0415
 
-    def comparable(values):
-        return {k: v for k, v in values.items() if k != "teacher" and v not in (0, 0.0, None, 1)}
+    from .recipes import RECIPES  # noqa: PLC0415
+    from .train import TrainConfig  # noqa: PLC0415
+
+    def comparable(values: dict) -> dict:
+        config = asdict(TrainConfig(**{k: v for k, v in values.items() if k not in ("teacher", "recipe")}))
+        return {k: v for k, v in config.items() if k != "teacher"}
 
     for name, recipe in RECIPES.items():
         if recipe and comparable(recipe) == comparable(settings):

@@ -46,7 +46,7 @@ class Failure:
     message: str
 
 
-def _paths(root: Path, model: str) -> dict[str, Path]:
+def run_paths(root: Path, model: str) -> dict[str, Path]:
     tflite = root / "tflite"
     return {
         "pytorch": root / model / f"{model}_best.pth",
@@ -103,7 +103,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
     jobs = [(seed, model) for seed in cfg.seeds for model in cfg.models]
     for seed, model in tqdm(jobs, desc="pipeline", unit="model"):
         root = Path(cfg.output_dir) / f"seed{seed}"
-        paths = _paths(root, model)
+        paths = run_paths(root, model)
         if not (cfg.skip_train and paths["pytorch"].is_file()):
             config = _train_config(model, seed, cfg.epochs, str(root), cfg.data_dir)
             stage("train", model, seed, "pytorch", lambda: train(config))
@@ -142,7 +142,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
     from .bench import bench  # noqa: PLC0415
 
     for model in cfg.models:
-        files = [str(p) for fmt, p in _paths(first, model).items() if p.is_file()]
+        files = [str(p) for fmt, p in run_paths(first, model).items() if p.is_file()]
         if files:
             rows = stage("bench", model, cfg.seeds[0], None,
                          lambda files=files: bench(files, threads=cfg.threads, batch_sizes=cfg.batch_sizes,

@@ -20,7 +20,7 @@ from .errors import EcgcnnError, ModelFileError
 PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 MANIFEST = "manifest.json"
-# format name -> (file suffix in the package, file produced by the recipe pipeline)
+# format (as the pipeline names it) -> file name suffix in the package
 SHIPPED_FORMATS = {"pytorch": ".pth", "onnx": ".onnx", "tflite-int8-full": "_int8_full.tflite"}
 SPEC_SUFFIX = {"": "pytorch", ".pth": "pytorch", ".onnx": "onnx", ".tflite": "tflite-int8-full"}
 MAX_TOTAL_BYTES = 10 * 1024 * 1024
@@ -74,9 +74,10 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
     from .report import git_commit  # noqa: PLC0415
     from .runtime import load_predictor  # noqa: PLC0415
 
+    from .pipeline import run_paths  # noqa: PLC0415 - the pipeline's file layout, in one place
+
     run_root = Path(run_root)
-    sources = {name: {"pytorch": run_root / name / f"{name}_best.pth", "onnx": run_root / "onnx" / f"{name}.onnx",
-                      "tflite-int8-full": run_root / "tflite" / f"{name}_int8_full.tflite"} for name in names}
+    sources = {name: {fmt: run_paths(run_root, name)[fmt] for fmt in SHIPPED_FORMATS} for name in names}
     missing = [str(p) for files in sources.values() for p in files.values() if not p.is_file()]
     if missing:
         raise EcgcnnError(f"cannot pack pretrained models: missing {', '.join(missing)} "
