@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from . import register_model
+from ._registry import register_model
 
 
 def _conv_block(in_ch: int, out_ch: int, kernel: int, dropout: float, pool: bool) -> list[nn.Module]:

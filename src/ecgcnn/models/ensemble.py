@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from . import build_model, register_model
+from ._registry import build_model, register_model
 
 
 @register_model("ensemble")

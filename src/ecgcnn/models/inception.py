@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from . import register_model
+from ._registry import register_model
 
 
 class InceptionModule(nn.Module):

@@ -3,7 +3,7 @@
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from . import register_model
+from ._registry import register_model
 
 
 class TemporalModule(nn.Module):

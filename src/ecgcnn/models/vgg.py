@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from . import register_model
+from ._registry import register_model
 
 # (output channels, number of convs) per block, as in VGG11.
 _VGG11_BLOCKS = ((64, 1), (128, 1), (256, 2), (512, 2), (512, 2))
