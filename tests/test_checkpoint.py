@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcnn.checkpoint import TorchPredictor, model_from_checkpoint, read_checkpoint, save_checkpoint
+from ecgcnn.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from ecgcnn.runtimes.torch import TorchPredictor
 from ecgcnn.errors import ModelFileError
 from ecgcnn.models import build_model
-from ecgcnn.runtime import PREPROCESSING, load_predictor
+from ecgcnn.preprocess import PREPROCESSING
+from ecgcnn.runtimes import load_predictor
 
 
 def _metadata(name="tcn", num_classes=5):
@@ -106,7 +108,7 @@ def test_missing_metadata_field(tmp_path):
 
 
 def test_predictor_validates_beats(checkpoint):
-    predictor = TorchPredictor.from_file(checkpoint[0])
+    predictor = TorchPredictor(checkpoint[0])
     from ecgcnn.errors import EcgcnnError
 
     with pytest.raises(EcgcnnError, match=r"expected beats of shape \(N, 140\)"):

@@ -123,8 +123,9 @@ def test_beats_csv_with_and_without_header(tmp_path, dataset):
     plain.write_text("\n".join(",".join(repr(float(v)) for v in row) for row in beats) + "\n")
     headed = tmp_path / "headed.csv"
     headed.write_text(",".join(f"t{i}" for i in range(140)) + "\r\n" + plain.read_text().replace("\n", "\r\n"))
-    np.testing.assert_array_equal(data.read_beats_csv(plain), beats)
-    np.testing.assert_array_equal(data.read_beats_csv(headed), beats)
+    np.testing.assert_array_equal(data.read_beats_csv(plain).values, beats)
+    np.testing.assert_array_equal(data.read_beats_csv(headed).values, beats)
+    assert data.read_beats_csv(headed).line_numbers == [2, 3, 4]
 
 
 def test_beats_csv_wrong_length_and_resample(tmp_path):
@@ -132,7 +133,7 @@ def test_beats_csv_wrong_length_and_resample(tmp_path):
     path.write_text("0,1,2,3\n4,5,6,7\n")
     with pytest.raises(DataError, match=r"short.csv, line 1: expected 140 values per beat, found 4"):
         data.read_beats_csv(path)
-    resampled = data.read_beats_csv(path, resample=True)
+    resampled = data.read_beats_csv(path, resample=True).values
     assert resampled.shape == (2, 140)
     np.testing.assert_allclose(resampled[0, [0, -1]], [0, 3])
     np.testing.assert_allclose(np.diff(resampled[1]), 3 / 139, atol=1e-5)
@@ -258,3 +259,49 @@ def test_download_unreachable_server_is_a_one_line_error(tmp_path, cli):
         url = server.url
     result = cli("data", "download", "--url", url, "--dest", tmp_path / "cache")
     assert_one_line_error(result, "download failed")
+
+
+# ------------------------------------------------------------------------------------ beats a newcomer might pass
+
+def test_a_typo_in_the_first_row_is_an_error_not_a_header(tmp_path):
+    path = tmp_path / "typo.csv"
+    row = ["0.1"] * 140
+    path.write_text(",".join(["1.2.3"] + row[1:]) + "\n" + ",".join(row) + "\n")
+    with pytest.raises(DataError, match=r"typo.csv, line 1, column 1: expected a number, found '1.2.3'"):
+        data.read_beats_csv(path)
+
+
+def test_only_a_first_row_with_no_number_is_a_header(tmp_path):
+    path = tmp_path / "two_headers.csv"
+    header = ",".join(f"t{i}" for i in range(140))
+    path.write_text(header + "\n" + header + "\n" + ",".join(["0.5"] * 140) + "\n")
+    with pytest.raises(DataError, match=r"two_headers.csv, line 2, column 1: expected a number"):
+        data.read_beats_csv(path)
+
+
+def test_a_ucr_file_is_recognised_instead_of_misread(tmp_path, dataset):
+    path = tmp_path / "ucr.csv"
+    labels = dataset.y_train[:5] + 1
+    path.write_text("\n".join(",".join([str(int(label))] + [repr(float(v)) for v in beat])
+                              for label, beat in zip(labels, dataset.x_train[:5])) + "\n")
+    with pytest.raises(DataError, match=r"ucr.csv, line 1: 141 columns .*label column.*--label-column first"):
+        data.read_beats_csv(path)
+    with pytest.raises(DataError, match=r"label column"):  # --resample must not swallow the label either
+        data.read_beats_csv(path, resample=False)
+    beats = data.read_beats_csv(path, label_column="first")
+    np.testing.assert_array_equal(beats.values, dataset.x_train[:5])
+    np.testing.assert_array_equal(beats.labels, labels)
+
+
+def test_resample_accepts_rows_of_different_lengths(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("0,1,2,3\n0,2,4,6,8,10,12\n")
+    values = data.read_beats_csv(path, resample=True).values
+    assert values.shape == (2, 140)
+    np.testing.assert_allclose(values[0, [0, -1]], [0, 3])
+    np.testing.assert_allclose(values[1, [0, -1]], [0, 12])
+
+
+def test_flat_beats_are_flagged():
+    beats = np.stack([np.zeros(140), np.linspace(0, 1, 140), np.full(140, 3.0)])
+    assert data.flat_beats(beats).tolist() == [True, False, True]

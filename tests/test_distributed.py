@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ecgcnn.checkpoint import model_from_checkpoint
-from ecgcnn.train import weights_digest
+from ecgcnn.training.run import weights_digest
 
 
 @pytest.mark.slow

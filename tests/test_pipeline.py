@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgcnn.report import README_END, README_START, readme_block
+from ecgcnn.reporting.markdown import README_END, README_START, readme_block
 
 from .conftest import REPO
 
@@ -61,7 +61,7 @@ def test_bench_smoke(tmp_path, cli):
 
     from ecgcnn.checkpoint import save_checkpoint
     from ecgcnn.models import build_model
-    from ecgcnn.runtime import PREPROCESSING
+    from ecgcnn.preprocess import PREPROCESSING
 
     meta = {"model": "tcn", "model_kwargs": {"num_classes": 5, "in_channels": 1, "dropout": 0.3},
             "labels": [1, 2, 3, 4, 5], "input_length": 140, "preprocessing": dict(PREPROCESSING)}
@@ -92,7 +92,7 @@ def test_readme_results_section_is_the_generated_results_md():
                                                 ("ablation", "results/ablation/ablation.md")])
 def test_readme_recipe_and_ablation_sections_are_generated(section, generated):
     """The README's best/edge results and ablation table are the committed command outputs, verbatim."""
-    from ecgcnn.report import readme_markers
+    from ecgcnn.reporting.markdown import readme_markers
 
     start, end = readme_markers(section)
     readme = (REPO / "README.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import pytest
 from ecgcnn.errors import EcgcnnError, ModelFileError
 from ecgcnn.evaluate import evaluate_predictor
 from ecgcnn.pretrained import MAX_TOTAL_BYTES, PRETRAINED_DIR, read_manifest, resolve_model_path
-from ecgcnn.runtime import load_predictor
+from ecgcnn.runtimes import load_predictor
 
 from .conftest import assert_one_line_error
 

@@ -11,8 +11,9 @@ import torch
 from ecgcnn.augment import Augment, augment_batch
 from ecgcnn.checkpoint import read_checkpoint
 from ecgcnn.data import stratified_folds
-from ecgcnn.recipes import RECIPES, recipe_settings
-from ecgcnn.train import TrainConfig, _class_weights
+from ecgcnn.config import RECIPES, recipe_settings
+from ecgcnn.config import TrainConfig
+from ecgcnn.training.loop import class_weights as _class_weights
 
 from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess
 
@@ -65,19 +66,17 @@ def test_class_weights_follow_the_power():
 
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_every_recipe_is_a_valid_training_config(name):
-    settings = recipe_settings(name, "somewhere")
-    config = TrainConfig(**settings)
-    config.validate()
+    config = TrainConfig(**recipe_settings(name)).validate()
     assert config.run_name == (name if name != "seed" else config.model)
-    if config.teacher:
-        assert config.teacher == "somewhere/best/best_best.pth"
+    for key, value in RECIPES[name].items():  # every declared setting reaches the configuration
+        assert getattr(config, key) == value, key
 
 
 def test_unknown_recipe_and_bad_recipe_flags(cli, tmp_path):
     result = cli("train", "--recipe", "fastest", "--output-dir", tmp_path)
     assert result.code == 2 and "invalid choice" in result.err
     result = cli("train", "--recipe", "best", "--folds", "11", "--output-dir", tmp_path)
-    assert_one_line_error(result, "--folds 11")
+    assert_one_line_error(result, "--folds", "from 1 to 10", "11")
     result = cli("train", "--recipe", "best", "--jitter", "-1", "--output-dir", tmp_path)
     assert result.code == 2 and "--jitter" in result.err
     result = cli("train", "--recipe", "edge", "--epochs", "1", "--teacher", tmp_path / "best_best.pth",
@@ -137,7 +136,7 @@ def test_edge_recipe_with_a_teacher_from_the_best_run(recipe_runs):
 
 @pytest.mark.slow
 def test_distillation_changes_training_and_only_through_the_teacher(recipe_runs, tmp_path):
-    from ecgcnn.train import train
+    from ecgcnn.training import train
 
     common = dict(model="base-cnn-small", epochs=1, seed=2, progress=False, jitter=0.03)
     plain = train(TrainConfig(**common, output_dir=str(tmp_path / "a")))

@@ -43,7 +43,7 @@ needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is 
 
 def _metadata(name: str) -> dict:
     from ecgcnn.data import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
-    from ecgcnn.runtime import PREPROCESSING
+    from ecgcnn.preprocess import PREPROCESSING
 
     return {"model": name, "model_kwargs": {"num_classes": 5, "in_channels": 1, "dropout": TRAINING[name][2]},
             "labels": list(ORIGINAL_LABELS), "class_names": list(CLASS_NAMES),
@@ -57,7 +57,7 @@ def _quick_train(name: str, x_train: np.ndarray, y_train: np.ndarray, fold: bool
     import torch
 
     from ecgcnn.models import build_model, fold_for_export
-    from ecgcnn.runtime import normalize_beats
+    from ecgcnn.preprocess import normalize_beats
 
     steps, lr, dropout = TRAINING[name]
     torch.manual_seed(0)
@@ -94,7 +94,8 @@ def _export_onnx(model, name: str, path, dynamo: bool = False):
 def _torch_probs(model, beats: np.ndarray) -> np.ndarray:
     import torch
 
-    from ecgcnn.runtime import normalize_beats, softmax
+    from ecgcnn.preprocess import normalize_beats
+    from ecgcnn.runtimes.base import softmax
 
     with torch.no_grad():
         logits = model(torch.from_numpy(normalize_beats(beats)).unsqueeze(1)).numpy()
@@ -139,7 +140,7 @@ def converted(request, tmp_path_factory, dataset, test_beats):
 
 @pytest.fixture(scope="module")
 def predictions(converted, test_beats):
-    from ecgcnn.litert import TFLitePredictor
+    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     x, _ = test_beats
     return {mode: TFLitePredictor(path).predict_proba(x) for mode, path in converted["paths"].items()}
@@ -215,8 +216,8 @@ def test_file_names(converted):
 @needs_tflite
 @pytest.mark.slow
 def test_metadata_round_trip(converted):
-    from ecgcnn.litert import TFLitePredictor, read_tflite_metadata
-    from ecgcnn.runtime import load_predictor
+    from ecgcnn.runtimes.tflite import TFLitePredictor, read_tflite_metadata
+    from ecgcnn.runtimes import load_predictor
 
     for mode, path in converted["paths"].items():
         metadata = read_tflite_metadata(path)
@@ -239,7 +240,7 @@ def test_metadata_round_trip(converted):
 def test_int8_full_is_integer_only(converted):
     from ai_edge_litert import schema_py_generated as schema
 
-    from ecgcnn.litert import TFLitePredictor, read_tflite_metadata
+    from ecgcnn.runtimes.tflite import TFLitePredictor, read_tflite_metadata
 
     path = converted["paths"]["int8-full"]
     predictor = TFLitePredictor(path)
@@ -261,7 +262,7 @@ def test_int8_full_is_integer_only(converted):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_batch_sizes(converted, test_beats, mode):
-    from ecgcnn.litert import TFLitePredictor
+    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     x, _ = test_beats
     predictor = TFLitePredictor(converted["paths"][mode])
@@ -283,7 +284,7 @@ def test_batch_sizes(converted, test_beats, mode):
 def test_fixed_batch_model_is_probed_and_batched(tmp_path, dataset, test_beats, monkeypatch):
     """A model converted with the batch fixed to 1 still serves batches (resize after a probe, else a loop)."""
     from ecgcnn.export import tflite as exporter
-    from ecgcnn.litert import TFLitePredictor
+    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     model = _quick_train("base-cnn", dataset.x_train, dataset.y_train)
     onnx_path = _export_onnx(model, "base-cnn", tmp_path / "base-cnn.onnx")
@@ -306,7 +307,7 @@ def test_fixed_batch_model_is_probed_and_batched(tmp_path, dataset, test_beats, 
 def test_dynamo_exported_tcn(tmp_path, dataset, test_beats):
     """The dynamo exporter's graph (Conv+Slice chomp, Unsqueeze→ReduceMean→Squeeze pooling) converts too."""
     from ecgcnn.export.tflite import export_tflite
-    from ecgcnn.litert import TFLitePredictor
+    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     model = _quick_train("tcn", dataset.x_train, dataset.y_train)
     try:
@@ -329,7 +330,7 @@ def test_sidecar_metadata_fallback(converted, tmp_path):
     from ai_edge_litert import schema_py_generated as schema
     import flatbuffers
 
-    from ecgcnn.litert import FILE_IDENTIFIER, TFLitePredictor, read_tflite_metadata, sidecar_path
+    from ecgcnn.runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, read_tflite_metadata, sidecar_path
 
     source = converted["paths"]["none"]
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(source.read_bytes(), 0))
@@ -347,7 +348,7 @@ def test_sidecar_metadata_fallback(converted, tmp_path):
 @needs_tflite
 @pytest.mark.slow
 def test_truncated_file_is_rejected(converted, tmp_path):
-    from ecgcnn.litert import TFLitePredictor
+    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     data = converted["paths"]["none"].read_bytes()
     for cut in (len(data) // 2, len(data) - 16, 64):
@@ -362,7 +363,7 @@ def test_truncated_file_is_rejected(converted, tmp_path):
 @needs_litert
 @pytest.mark.parametrize("content", [b"", b"\x00" * 7, "random", "random-with-identifier"])
 def test_not_a_tflite_model_is_rejected(tmp_path, content):
-    from ecgcnn.litert import TFLitePredictor
+    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     rng = np.random.default_rng(0)
     if content == "random":
@@ -379,7 +380,7 @@ def test_not_a_tflite_model_is_rejected(tmp_path, content):
 
 @needs_litert
 def test_missing_file_is_rejected(tmp_path):
-    from ecgcnn.litert import TFLitePredictor
+    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     with pytest.raises(ModelFileError, match="not found"):
         TFLitePredictor(tmp_path / "absent.tflite")
@@ -412,8 +413,8 @@ def test_onnx_parity_on_all_official_test_beats(converted, dataset):
     """ONNX Runtime vs PyTorch on the 4,500 test beats: max |Δ logit| ≤ 1e-4, identical top-1."""
     import torch
 
-    from ecgcnn.export.onnx import OnnxPredictor
-    from ecgcnn.runtime import normalize_beats
+    from ecgcnn.runtimes.onnx import OnnxPredictor
+    from ecgcnn.preprocess import normalize_beats
 
     beats = normalize_beats(dataset.x_test)
     with torch.no_grad():
@@ -448,7 +449,7 @@ def test_failed_onnx_check_leaves_no_file(converted, tmp_path, dataset, monkeypa
 
 @needs_tflite
 def test_onnx_cuda_request_falls_back_to_cpu_with_a_notice(converted, capsys):
-    from ecgcnn.export.onnx import OnnxPredictor
+    from ecgcnn.runtimes.onnx import OnnxPredictor
 
     predictor = OnnxPredictor(converted["onnx"], device="cuda")
     import onnxruntime

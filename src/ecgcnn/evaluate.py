@@ -43,8 +43,8 @@ def text_report(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(O
 
 
 def evaluate_predictor(predictor, beats: np.ndarray, y_true: np.ndarray) -> dict:
-    """Score any :class:`ecgcnn.runtime.Predictor` on labelled beats."""
-    y_pred = predictor.predict(beats)
+    """Score any :class:`ecgcnn.runtimes.Predictor` on labelled beats (``y_true``: class indices 0..C-1)."""
+    y_pred = predictor.predict_indices(beats)
     metrics = classification_metrics(y_true, y_pred, predictor.num_classes)
     metrics["report"] = text_report(y_true, y_pred, predictor.num_classes)
     metrics["predictions"] = y_pred.tolist()

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import EcgcnnError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -58,3 +60,18 @@ def _json_default(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """Refuse an output path that cannot become a file, before any work is done (one-line error, exit 2)."""
+    path = Path(path)
+    if path.is_dir():
+        raise EcgcnnError(f"{flag} {path}: is a directory; expected a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EcgcnnError(f"{flag} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise EcgcnnError(f"{flag} {path}: directory {parent} is not writable")
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torchinfo import summary
 
 from .data import INPUT_LENGTH
 from .models import build_model, count_parameters, fold_for_export
@@ -13,14 +14,10 @@ def macs_per_beat(model: torch.nn.Module, length: int = INPUT_LENGTH) -> int:
 
     Weight norm is folded first: torchinfo does not count parametrized convolutions.
     """
-    from torchinfo import summary  # noqa: PLC0415
-
     return int(summary(fold_for_export(model), input_size=(1, 1, length), verbose=0).total_mult_adds)
 
 
 def model_summary(name: str, num_classes: int = 5) -> str:
-    from torchinfo import summary  # noqa: PLC0415
-
     model = build_model(name, num_classes=num_classes).eval()
     stats = summary(fold_for_export(model), input_size=(1, 1, INPUT_LENGTH), verbose=0, depth=4,
                     col_names=("input_size", "output_size", "num_params", "mult_adds"))

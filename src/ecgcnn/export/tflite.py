@@ -27,7 +27,7 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    * ``int8`` → ``<stem>_int8.tflite``: ``Optimize.DEFAULT`` without data = dynamic-range INT8 (int8 weights,
      float activations and I/O), as in the seed;
    * ``int8-full`` → ``<stem>_int8_full.tflite``: static full-integer PTQ calibrated on ``calibration_beats`` (the
-     caller's training beats, z-normalised with :func:`ecgcnn.runtime.normalize_beats` exactly as at inference, fed
+     caller's training beats, z-normalised with :func:`ecgcnn.preprocess.normalize_beats` exactly as at inference, fed
      one by one in the SavedModel's NWC layout), ``TFLITE_BUILTINS_INT8`` only, int8 input and output - what
      TFLite Micro needs; the input/output scale and zero point are logged;
 
@@ -35,9 +35,9 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    ``tflite_input_layout`` (``"NWC"``), ``tflite_input_shape`` (``[-1, 140, 1]``: -1 = dynamic batch), the I/O
    dtypes, the int8 scale/zero point of input and output (``int8-full``), the onnx2tf options used and the
    versions; it is **embedded in the flatbuffer's ``metadata`` table under the name ``ecgcnn``** (no sidecar file)
-   and read back by :class:`ecgcnn.litert.TFLitePredictor` with the flatbuffers schema shipped by ``ai_edge_litert``,
+   and read back by :class:`ecgcnn.runtimes.tflite.TFLitePredictor` with the flatbuffers schema shipped by ``ai_edge_litert``,
    without importing TensorFlow;
-6. the final bytes are written to the temporary directory, loaded with :class:`~ecgcnn.litert.TFLitePredictor` and
+6. the final bytes are written to the temporary directory, loaded with :class:`~ecgcnn.runtimes.tflite.TFLitePredictor` and
    compared with ONNX Runtime on the same beats: FP32 must agree to ``1e-3`` × max(1, max |logit|) with identical
    top-1 (else :class:`~ecgcnn.errors.ExportError` and no file); the other modes report their deviation. Then
    the file is written atomically (``write_bytes_atomic``) and its size logged, with its ratio to the FP32 file
@@ -63,10 +63,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EcgcnnError, ExportError, MissingExtraError, ModelFileError
-from .onnx import METADATA_KEY, parse_metadata
-
-QUANTIZE_MODES = ("none", "fp16", "int8", "int8-full")
-SUFFIXES = {"none": "", "fp16": "_fp16", "int8": "_int8", "int8-full": "_int8_full"}
+from ..fileio import write_bytes_atomic
+from ..formats import QUANTIZE_MODES
+from ..layout import tflite_path
+from ..metadata import METADATA_KEY, parse_metadata_json
+from ..preprocess import normalize_beats
+from ..runtimes.onnx import open_session
+from ..runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, interpreter_class
+from ..runtimes.tflite import schema as tflite_schema
+# A full-INT8 model must give ONNX Runtime's top-1 class on at least this share of the training beats.
+MIN_INT8_AGREEMENT = 0.95
 # Keras-vs-ONNX and FP32-TFLite-vs-ONNX tolerance, relative to max(1, max |logit|).
 LOGIT_TOLERANCE = 1e-3
 _VERIFY_BEATS = 8
@@ -76,13 +82,6 @@ _ONNX2TF_ATTEMPTS = (
     {},
     {"batch_size": 1},
 )
-
-
-def tflite_path(onnx_path: str | os.PathLike, output_dir: str | os.PathLike, quantize: str = "none") -> Path:
-    """Where :func:`export_tflite` writes the model for ``quantize``."""
-    if quantize not in SUFFIXES:
-        raise ExportError(f"unknown quantisation mode {quantize!r}; choose one of {', '.join(QUANTIZE_MODES)}")
-    return Path(output_dir) / f"{Path(onnx_path).stem}{SUFFIXES[quantize]}.tflite"
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -162,12 +161,9 @@ def _fold_constants(ort, source: Path, target: Path) -> None:
     ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _onnx_logits(ort, path: Path, beats: np.ndarray) -> np.ndarray:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return session.run(None, {name: beats[:, None, :]})[0]
+def _onnx_logits(path: Path, beats: np.ndarray) -> np.ndarray:
+    session = open_session(path, quiet=True)
+    return session.run(None, {session.get_inputs()[0].name: beats[:, None, :]})[0]
 
 
 def _layout_of(shape, length: int) -> str:
@@ -274,8 +270,6 @@ def _tensor_info(interpreter) -> dict:
 
 
 def _calibration(calibration_beats, length: int) -> np.ndarray:
-    from ..runtime import normalize_beats  # noqa: PLC0415
-
     x = np.asarray(calibration_beats, dtype=np.float32)
     if x.ndim == 3 and x.shape[1] == 1:
         x = x[:, 0, :]
@@ -284,6 +278,36 @@ def _calibration(calibration_beats, length: int) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ExportError("calibration beats contain NaN or infinite values")
     return normalize_beats(x)
+
+
+def embed_metadata(model_bytes: bytes, metadata: dict, name: str = METADATA_KEY) -> bytes:
+    """Return ``model_bytes`` with ``metadata`` (JSON) stored in the ``metadata`` table under ``name``.
+
+    Uses the flatbuffers object API, the same round trip the TFLite converter itself performs to add its
+    ``CONVERSION_METADATA`` entry. An existing entry with the same name is replaced.
+    """
+    import flatbuffers  # noqa: PLC0415 - a dependency of ai-edge-litert and tensorflow (optional extra)
+
+    schema = tflite_schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
+    payload = schema.BufferT()
+    payload.data = np.frombuffer(json.dumps(metadata, sort_keys=False).encode("utf-8"), dtype=np.uint8)
+    model.buffers = list(model.buffers or [])
+    model.metadata = list(model.metadata or [])
+    for entry in model.metadata:
+        if entry.name is not None and entry.name.decode("utf-8", "replace") == name:
+            model.buffers[entry.buffer] = payload
+            break
+    else:
+        model.buffers.append(payload)
+        entry = schema.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(model_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
 
 
 # ------------------------------------------------------------------------------------------------------ export
@@ -295,11 +319,10 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
     ``calibration_beats`` ``(N, 140)`` (raw training beats; z-normalised here as at inference) are required for
     ``int8-full`` and, when given, also serve as verification beats for the other modes.
     """
-    from ..fileio import write_bytes_atomic  # noqa: PLC0415
-    from ..litert import TFLitePredictor, embed_metadata, interpreter_class  # noqa: PLC0415
-
     onnx_path = Path(onnx_path)
-    target = tflite_path(onnx_path, output_dir, quantize)
+    if quantize not in QUANTIZE_MODES:
+        raise ExportError(f"unknown quantisation mode {quantize!r}; choose one of {', '.join(QUANTIZE_MODES)}")
+    target = tflite_path(output_dir, onnx_path.stem, quantize)
     if quantize == "int8-full" and (calibration_beats is None or len(calibration_beats) == 0):
         raise ExportError("full-integer INT8 (int8-full) needs calibration beats: pass the training beats")
     if not onnx_path.is_file():
@@ -311,15 +334,13 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
     except Exception as exc:  # noqa: BLE001 - protobuf raises several types for corrupt files
         raise ModelFileError(f"{onnx_path}: not a readable ONNX model ({type(exc).__name__})") from None
     props = {p.key: p.value for p in proto.metadata_props}
-    metadata = parse_metadata(onnx_path, props.get(METADATA_KEY))
+    metadata = parse_metadata_json(onnx_path, props.get(METADATA_KEY))
     length = int(metadata["input_length"])
     calibration = _calibration(calibration_beats, length) if calibration_beats is not None else None
     # Verification beats: real (calibration) beats where given, else fixed z-normalised noise.
     if calibration is not None:
         verify = calibration[np.linspace(0, len(calibration) - 1, min(_VERIFY_BEATS, len(calibration))).astype(int)]
     else:
-        from ..runtime import normalize_beats  # noqa: PLC0415
-
         verify = normalize_beats(np.random.default_rng(0).standard_normal((_VERIFY_BEATS, length)))
 
     with tempfile.TemporaryDirectory(prefix="ecgcnn-tflite-") as tmp_name:
@@ -329,7 +350,9 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         del proto
         try:
             _fold_constants(ort, raw, folded)
-            expected = _onnx_logits(ort, raw, verify)
+            expected = _onnx_logits(raw, verify)
+            everything = calibration if calibration is not None else verify
+            expected_all = _onnx_logits(raw, everything)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise ExportError(f"{onnx_path}: ONNX Runtime cannot load the model "
                               f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc!r})") from None
@@ -364,29 +387,35 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         candidate.write_bytes(model_bytes)
         try:
             with _captured_output():
-                actual = TFLitePredictor(candidate)._logits(verify)  # noqa: SLF001 - raw logits, normalised beats
+                actual = TFLitePredictor(candidate).logits(everything)  # raw logits of normalised beats
         except EcgcnnError as exc:
             raise ExportError(f"{target}: the converted model does not load ({exc})") from None
-        error = _max_error(actual, expected)
-        same_top1 = actual.shape == expected.shape and bool((actual.argmax(1) == expected.argmax(1)).all())
+        error = _max_error(actual, expected_all)
+        agreement = float((actual.argmax(1) == expected_all.argmax(1)).mean()) if actual.shape == expected_all.shape \
+            else 0.0
+        same_top1 = agreement == 1.0
         if quantize == "none" and (error > LOGIT_TOLERANCE or not same_top1):
             raise ExportError(f"{target}: the FP32 TFLite model disagrees with ONNX Runtime (max relative "
                               f"|Δ logit| {error:.1e}, tolerance {LOGIT_TOLERANCE:.0e}; top-1 identical: "
                               f"{same_top1})")
+        if quantize == "int8-full" and agreement < MIN_INT8_AGREEMENT:
+            raise ExportError(f"{target}: the full-INT8 model gives ONNX Runtime's class on only "
+                              f"{100 * agreement:.1f} % of {len(everything)} training beats "
+                              f"(at least {100 * MIN_INT8_AGREEMENT:.0f} % required)")
 
     write_bytes_atomic(target, model_bytes)
-    _report(log, target, tflite_path(onnx_path, output_dir, "none"), quantize, layout, options, keras_error,
-            error, same_top1, len(verify), info)
+    _report(log, target, tflite_path(output_dir, onnx_path.stem, "none"), quantize, layout, options, keras_error,
+            error, agreement, len(everything), info)
     return target
 
 
 def _report(log, target: Path, fp32: Path, quantize: str, layout: str, options: dict, keras_error: float,
-            error: float, same_top1: bool, n_verify: int, info: dict) -> None:
+            error: float, agreement: float, n_verify: int, info: dict) -> None:
     attempt = {k: v for k, v in options.items() if k in ("disable_strict_mode", "batch_size")}
     log(f"onnx2tf {attempt or 'defaults'}: input {layout} {info['tflite_input_shape']}, "
         f"TensorFlow vs ONNX Runtime max relative |Δ logit| {keras_error:.1e}")
     log(f"TFLite ({quantize}) vs ONNX Runtime on {n_verify} beats: max relative |Δ logit| {error:.1e}, "
-        f"top-1 {'identical' if same_top1 else 'differs'}")
+        f"top-1 agreement {100 * agreement:.2f} %")
     if "quantization" in info:
         q = info["quantization"]
         log(f"int8 input: scale {q['input']['scale']:.6g}, zero point {q['input']['zero_point']}; "

@@ -1,4 +1,4 @@
-"""TFLite / LiteRT inference behind the common :class:`~ecgcnn.runtime.Predictor` interface.
+"""TFLite / LiteRT inference behind the common :class:`~ecgcnn.runtimes.base.Predictor` interface.
 
 :class:`TFLitePredictor` opens any ``.tflite`` written by :func:`ecgcnn.export.tflite.export_tflite` (FP32, FP16,
 dynamic-range INT8 and full-integer INT8) with the LiteRT interpreter (``ai_edge_litert``; ``tf.lite.Interpreter``
@@ -29,12 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingExtraError, ModelFileError
-from .runtime import Predictor
+from ..errors import MissingExtraError, ModelFileError
+from ..metadata import METADATA_KEY, check_metadata
+from .base import Predictor
 
-METADATA_NAME = "ecgcnn"
 FILE_IDENTIFIER = b"TFL3"
-_REQUIRED_KEYS = ("model", "labels", "input_length")
 # Relative tolerance of the one-time probe that decides whether a fixed-batch model may be resized.
 _PROBE_RTOL = 1e-4
 
@@ -55,7 +54,7 @@ def interpreter_class():
         raise MissingExtraError("tflite", "ai-edge-litert") from None
 
 
-def _schema():
+def schema():
     """The generated TFLite flatbuffers schema module (``Model``, ``ModelT``, ``BufferT``, ``MetadataT``)."""
     try:
         from ai_edge_litert import schema_py_generated  # noqa: PLC0415
@@ -76,14 +75,14 @@ def has_tflite_identifier(data: bytes) -> bool:
     return len(data) >= 8 and data[4:8] == FILE_IDENTIFIER
 
 
-def read_embedded_metadata(data: bytes, name: str = METADATA_NAME) -> dict | None:
+def read_embedded_metadata(data: bytes, name: str = METADATA_KEY) -> dict | None:
     """The JSON stored under ``name`` in a TFLite model's ``metadata`` table, or ``None`` if there is none.
 
     Only call this on a flatbuffer the interpreter has already accepted (it verifies the buffer); raises
     ``ValueError`` if the entry exists but is not a JSON object.
     """
-    schema = _schema()
-    model = schema.Model.GetRootAs(data, 0)
+    schema_module = schema()
+    model = schema_module.Model.GetRootAs(data, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
         if entry.Name() is None or entry.Name().decode("utf-8", "replace") != name:
@@ -100,35 +99,6 @@ def read_embedded_metadata(data: bytes, name: str = METADATA_NAME) -> dict | Non
             raise ValueError("metadata is not a JSON object")
         return value
     return None
-
-
-def embed_metadata(model_bytes: bytes, metadata: dict, name: str = METADATA_NAME) -> bytes:
-    """Return ``model_bytes`` with ``metadata`` (JSON) stored in the ``metadata`` table under ``name``.
-
-    Uses the flatbuffers object API, the same round trip the TFLite converter itself performs to add its
-    ``CONVERSION_METADATA`` entry. An existing entry with the same name is replaced.
-    """
-    import flatbuffers  # noqa: PLC0415 - a dependency of ai-edge-litert and tensorflow
-
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
-    payload = schema.BufferT()
-    payload.data = np.frombuffer(json.dumps(metadata, sort_keys=False).encode("utf-8"), dtype=np.uint8)
-    model.buffers = list(model.buffers or [])
-    model.metadata = list(model.metadata or [])
-    for entry in model.metadata:
-        if entry.name is not None and entry.name.decode("utf-8", "replace") == name:
-            model.buffers[entry.buffer] = payload
-            break
-    else:
-        model.buffers.append(payload)
-        entry = schema.MetadataT()
-        entry.name = name
-        entry.buffer = len(model.buffers) - 1
-        model.metadata.append(entry)
-    builder = flatbuffers.Builder(len(model_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -158,10 +128,7 @@ def read_tflite_metadata(path: str | os.PathLike, data: bytes | None = None) -> 
             raise ModelFileError(f"{sidecar}: not a readable JSON metadata file") from None
         if not isinstance(metadata, dict):
             raise ModelFileError(f"{sidecar}: metadata is not a JSON object")
-    for key in _REQUIRED_KEYS:
-        if key not in metadata:
-            raise ModelFileError(f"{path}: ecgcnn metadata lacks {key!r}")
-    return metadata
+    return check_metadata(path, metadata)
 
 
 # ------------------------------------------------------------------------------------------------------ predictor
@@ -181,12 +148,13 @@ def _layout(shape, length: int) -> str:
 class TFLitePredictor(Predictor):
     """LiteRT inference on the CPU (XNNPACK for float models); every quantisation mode of the exporter."""
 
-    format = "tflite"
+    runtime = "tflite"
     # Beats per invoke. Small chunks keep the activations in cache: on two cores, 8-32 beats per invoke were within
     # ~10 % of the fastest setting for every model and mode, while 1024 was up to 2.4× slower (TCN, INT8).
     batch_size = 16
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
+        # ``device`` is accepted for the common constructor; LiteRT runs on the CPU here (XNNPACK for floats).
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"{path}: model file not found")
@@ -231,9 +199,6 @@ class TFLitePredictor(Predictor):
     @property
     def quantize(self) -> str:
         return str(self.metadata.get("quantize", "?"))
-
-    def describe(self) -> str:
-        return f"{self.model_name} (tflite {self.quantize}, {self.path})"
 
     # ---- (de)quantisation -----------------------------------------------------------------------------------------
     def _quantize(self, x: np.ndarray) -> np.ndarray:
@@ -311,3 +276,6 @@ class TFLitePredictor(Predictor):
         else:
             y = self._run_one_by_one(x)
         return self._dequantize(y.reshape(n, -1))
+
+
+PREDICTOR = TFLitePredictor

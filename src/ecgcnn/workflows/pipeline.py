@@ -13,10 +13,18 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import EcgcnnError
-
-FORMATS = ("pytorch", "onnx", "tflite-fp32", "tflite-fp16", "tflite-int8", "tflite-int8-full")
-TFLITE_MODES = {"tflite-fp32": "none", "tflite-fp16": "fp16", "tflite-int8": "int8", "tflite-int8-full": "int8-full"}
+from ..bench import bench
+from ..config import run_config
+from ..data import load_dataset
+from ..errors import EcgcnnError
+from ..evaluate import evaluate_predictor
+from ..export.onnx import export_onnx
+from ..export.tflite import export_tflite
+from ..formats import FORMAT_NAMES, TFLITE_FORMATS
+from ..layout import run_paths, seed_root
+from ..reporting.results import write_results
+from ..runtimes import load_predictor
+from ..training import train
 
 
 @dataclass
@@ -46,37 +54,7 @@ class Failure:
     message: str
 
 
-def run_paths(root: Path, model: str) -> dict[str, Path]:
-    tflite = root / "tflite"
-    return {
-        "pytorch": root / model / f"{model}_best.pth",
-        "onnx": root / "onnx" / f"{model}.onnx",
-        "tflite-fp32": tflite / f"{model}.tflite",
-        "tflite-fp16": tflite / f"{model}_fp16.tflite",
-        "tflite-int8": tflite / f"{model}_int8.tflite",
-        "tflite-int8-full": tflite / f"{model}_int8_full.tflite",
-    }
-
-
-def _train_config(name: str, seed: int, epochs: int | None, output_dir: str, data_dir: str | None):
-    """A model name trains that architecture the seed's way; a recipe name (best, edge) trains the recipe."""
-    from .recipes import RECIPES, recipe_settings  # noqa: PLC0415
-    from .train import TrainConfig  # noqa: PLC0415
-
-    settings = recipe_settings(name, output_dir) if name in RECIPES else {"model": name}
-    if epochs is not None:
-        settings["epochs"] = epochs
-    return TrainConfig(**settings, seed=seed, output_dir=output_dir, data_dir=data_dir, progress=False)
-
-
 def run_pipeline(cfg: PipelineConfig, log=print) -> int:
-    from .data import load_dataset  # noqa: PLC0415
-    from .evaluate import evaluate_predictor  # noqa: PLC0415
-    from .export.onnx import export_onnx  # noqa: PLC0415
-    from .report import write_results  # noqa: PLC0415
-    from .runtime import load_predictor  # noqa: PLC0415
-    from .train import train  # noqa: PLC0415
-
     started = time.perf_counter()
     failures: list[Failure] = []
     timings: dict[str, float] = {}
@@ -102,10 +80,10 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
 
     jobs = [(seed, model) for seed in cfg.seeds for model in cfg.models]
     for seed, model in tqdm(jobs, desc="pipeline", unit="model"):
-        root = Path(cfg.output_dir) / f"seed{seed}"
+        root = seed_root(cfg.output_dir, seed)
         paths = run_paths(root, model)
         if not (cfg.skip_train and paths["pytorch"].is_file()):
-            config = _train_config(model, seed, cfg.epochs, str(root), cfg.data_dir)
+            config = run_config(model, seed, str(root), cfg.data_dir, cfg.epochs)
             stage("train", model, seed, "pytorch", lambda: train(config))
         else:
             log(f"reusing {paths['pytorch']}")
@@ -114,14 +92,12 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
         stage("export-onnx", model, seed, "onnx",
               lambda: export_onnx(paths["pytorch"], paths["onnx"].parent, reference_beats=dataset.x_train))
         if paths["onnx"].is_file():
-            from .export.tflite import export_tflite  # noqa: PLC0415
-
-            for fmt, mode in TFLITE_MODES.items():
+            for fmt in TFLITE_FORMATS:
                 # calibration (int8-full) and verification use training beats only
-                stage("export-tflite", model, seed, fmt,
-                      lambda mode=mode: export_tflite(paths["onnx"], paths[fmt].parent, quantize=mode,
-                                                      calibration_beats=dataset.x_train))
-        for fmt in FORMATS:
+                stage("export-tflite", model, seed, fmt.name,
+                      lambda fmt=fmt: export_tflite(paths["onnx"], paths[fmt.name].parent, quantize=fmt.quantize,
+                                                    calibration_beats=dataset.x_train))
+        for fmt in FORMAT_NAMES:
             if not paths[fmt].is_file():
                 continue
 
@@ -138,9 +114,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
 
     # Speed does not depend on the weights: benchmark the first seed's files.
     bench_rows: list[dict] = []
-    first = Path(cfg.output_dir) / f"seed{cfg.seeds[0]}"
-    from .bench import bench  # noqa: PLC0415
-
+    first = seed_root(cfg.output_dir, cfg.seeds[0])
     for model in cfg.models:
         files = [str(p) for fmt, p in run_paths(first, model).items() if p.is_file()]
         if files:

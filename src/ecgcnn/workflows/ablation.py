@@ -16,21 +16,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import EcgcnnError
-from .fileio import write_json_atomic, write_text_atomic
+from .. import data as data_mod
+from ..config import AUGMENTATION, RECIPES, TrainConfig
+from ..errors import EcgcnnError
+from ..evaluate import classification_metrics
+from ..fileio import write_json_atomic, write_text_atomic
+from ..layout import checkpoint_path
+from ..models import fold_for_export
+from ..preprocess import normalize_beats
+from ..reporting.markdown import sync_readme
+from ..training import fit_on_subset, train
 
-_BALANCED = {"model": "base-cnn", "epochs": 60, "class_balance": 0.5}
-_AUG = {"jitter": 0.03, "scale": 0.1, "shift": 5}
-_SMALL = {"model": "base-cnn-small", "epochs": 80, "class_balance": 0.5}
+# The rows build up to the recipes, which are taken from config.RECIPES rather than written again.
+_ENSEMBLE = RECIPES["best"]
+_SMALL = RECIPES["edge"]
+_BALANCED = {k: v for k, v in _ENSEMBLE.items() if k not in AUGMENTATION and k != "folds"}
+_AUG = AUGMENTATION
 _DISTIL = {"distill_weight": 0.7, "distill_temperature": 2.0}
 
 # (key, label, TrainConfig settings). "teacher": key of an earlier ensemble row. Rows equal to a recipe say so.
 VARIANTS: list[tuple[str, str, dict]] = [
-    ("plain", "base-cnn, plain cross-entropy (the seed's training, 60 epochs)", {"model": "base-cnn", "epochs": 60}),
+    ("plain", "base-cnn, plain cross-entropy (the seed's training, 60 epochs)",
+     {"model": _BALANCED["model"], "epochs": _BALANCED["epochs"]}),
     ("balanced", "+ class-balanced loss (count^-0.5)", _BALANCED),
     ("augmented", "+ augmentation (jitter, scaling, shift)", {**_BALANCED, **_AUG}),
-    ("ensemble-augmented", "+ 5-fold ensemble", {**_BALANCED, **_AUG, "folds": 5}),
-    ("ensemble", "the same ensemble without augmentation", {**_BALANCED, "folds": 5}),
+    ("ensemble-augmented", "+ 5-fold ensemble", _ENSEMBLE),
+    ("ensemble", "the same ensemble without augmentation", {**_BALANCED, "folds": _ENSEMBLE["folds"]}),
     ("small", "base-cnn-small, class-balanced loss, 80 epochs", _SMALL),
     ("small-augmented", "+ augmentation", {**_SMALL, **_AUG}),
     ("distilled", "base-cnn-small (no augmentation) + distillation from the augmented ensemble",
@@ -38,9 +49,10 @@ VARIANTS: list[tuple[str, str, dict]] = [
 ]
 
 
-def _config(settings: dict, seed: int, epochs: int | None, output_dir: str, data_dir):
-    from .train import TrainConfig  # noqa: PLC0415
+VARIANT_KEYS = tuple(key for key, _, _ in VARIANTS)
 
+
+def _config(settings: dict, seed: int, epochs: int | None, output_dir: str, data_dir) -> TrainConfig:
     merged = dict(settings)
     if epochs is not None:
         merged["epochs"] = epochs
@@ -49,13 +61,9 @@ def _config(settings: dict, seed: int, epochs: int | None, output_dir: str, data
 
 def recipe_of(settings: dict) -> str | None:
     """The recipe a row reproduces exactly (teacher aside), if any: equal training configurations."""
-    from dataclasses import asdict  # noqa: PLC0415
-
-    from .recipes import RECIPES  # noqa: PLC0415
-    from .train import TrainConfig  # noqa: PLC0415
 
     def comparable(values: dict) -> dict:
-        config = asdict(TrainConfig(**{k: v for k, v in values.items() if k not in ("teacher", "recipe")}))
+        config = TrainConfig(**{k: v for k, v in values.items() if k not in ("teacher", "recipe")}).as_dict()
         return {k: v for k, v in config.items() if k != "teacher"}
 
     for name, recipe in RECIPES.items():
@@ -67,15 +75,10 @@ def recipe_of(settings: dict) -> str | None:
 def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None, output_dir: str = "outputs/ablation",
                  results_dir: str = "results/ablation", data_dir: str | None = None, variants=None,
                  readme: str | None = "README.md", validation_only: bool = False, log=print) -> dict:
-    from . import data as data_mod  # noqa: PLC0415
-    from .evaluate import classification_metrics  # noqa: PLC0415
-    from .models import fold_for_export  # noqa: PLC0415
-    from .runtime import normalize_beats  # noqa: PLC0415
-    from .train import fit_on_subset, train  # noqa: PLC0415
-
+    unknown = [v for v in variants or () if v not in VARIANT_KEYS]
+    if unknown or variants == []:
+        raise EcgcnnError(f"--variants {' '.join(unknown)}: expected some of {', '.join(VARIANT_KEYS)}")
     variants = [v for v in VARIANTS if variants is None or v[0] in variants]
-    if not variants:
-        raise EcgcnnError(f"--variants: expected some of {', '.join(k for k, _, _ in VARIANTS)}")
     torch.manual_seed(seed)
     dataset = data_mod.load_dataset(data_dir, load_test=False)
     beats = torch.from_numpy(normalize_beats(dataset.x_train)).unsqueeze(1)
@@ -112,7 +115,7 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
     # Confirmation on test, after every validation figure exists: the normal protocol, all 500 beats.
     for row, (key, _, settings) in zip(rows, variants):
         teacher_key = settings.get("teacher")
-        teacher = str(Path(output_dir) / teacher_key / f"{teacher_key}_best.pth") if teacher_key else None
+        teacher = str(checkpoint_path(output_dir, teacher_key)) if teacher_key else None
         cfg = replace(_config({**settings, "teacher": teacher}, seed, epochs, output_dir, data_dir), recipe=key)
         metrics = train(cfg)
         row.update(test_accuracy=metrics["test"]["accuracy"], test_macro_f1=metrics["test"]["macro_f1"],
@@ -125,8 +128,6 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
     markdown = render_ablation(summary)
     write_text_atomic(results / "ablation.md", markdown)
     if readme and Path(readme).is_file() and len(variants) == len(VARIANTS):  # only a complete table
-        from .report import sync_readme  # noqa: PLC0415
-
         sync_readme(Path(readme), markdown, results, section="ablation")
     return summary
 

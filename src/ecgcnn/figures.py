@@ -1,4 +1,4 @@
-"""Figures, written atomically as PNG. matplotlib runs headless (Agg)."""
+"""Figure primitives and the per-run training figures, written atomically as PNG. matplotlib runs headless (Agg)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .data import CLASS_NAMES, ORIGINAL_LABELS  # noqa: E402
 from .fileio import atomic_path  # noqa: E402
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     plt.close(fig)
@@ -37,7 +37,7 @@ def plot_training_curves(history: list[dict], path: str | os.PathLike, title: st
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion_matrix(matrix, path: str | os.PathLike, title: str) -> None:
@@ -59,4 +59,4 @@ def plot_confusion_matrix(matrix, path: str | os.PathLike, title: str) -> None:
             ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=8,
                     color="white" if value > threshold else "black")
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)

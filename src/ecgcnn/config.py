@@ -1,0 +1,142 @@
+"""Training configuration as plain data, declared once, and the named recipes.
+
+Each :class:`TrainConfig` field declares its own check, help text and whether it defines the run (changing it
+makes ``--resume`` refuse); the ``train`` command's flags, :meth:`TrainConfig.validate` and the resume check are all
+generated from these declarations.
+
+Every choice in a recipe was made on the 500 training beats (nested cross-validation, see ``ecgcnn ablation``);
+none looked at the test split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from .augment import Augment
+from .errors import EcgcnnError
+from .models import list_models
+from .validation import check_number
+
+ENSEMBLE_MODEL = "ensemble"
+
+
+def setting(default, help: str, *, kind: type | None = None, flag: bool = True, defines_run: bool = True,
+            **bounds):
+    """A TrainConfig field: ``kind`` int/float with ``bounds`` (see :func:`check_number`), or None (str/bool)."""
+    return field(default=default, metadata={"help": help, "kind": kind, "bounds": bounds, "flag": flag,
+                                            "defines_run": defines_run})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in the checkpoint and metrics.json)."""
+
+    model: str = setting("vgg", "architecture")
+    data_dir: str | None = setting(None, "data directory", flag=False, defines_run=False)
+    output_dir: str = setting("outputs", "output root", flag=False, defines_run=False)
+    epochs: int = setting(50, "epochs", kind=int, low=1)
+    lr: float = setting(1e-3, "peak learning rate, cosine annealed", kind=float, low=0, low_inclusive=False)
+    batch_size: int = setting(64, "batch size (BatchNorm needs at least 2)", kind=int, low=2)
+    dropout: float = setting(0.3, "dropout probability", kind=float, low=0, high=1, high_inclusive=False)
+    weight_decay: float = setting(0.0, "Adam weight decay", kind=float, low=0)
+    amp: bool | None = setting(None, "automatic mixed precision (CUDA only; default: on with CUDA)",
+                               defines_run=False)
+    compile: bool = setting(False, "torch.compile the model", defines_run=False)
+    seed: int = setting(42, "seed for weights, split and shuffling", kind=int, low=0)
+    val_fraction: float = setting(0.2, "fraction of the training beats held out for validation (unused with "
+                                       "--folds)", kind=float, low=0, high=1, low_inclusive=False,
+                                  high_inclusive=False)
+    device: str = setting("auto", "where to train: auto, cpu, cuda or mps", flag=False, defines_run=False)
+    resume: bool = setting(False, "continue from <run>_last.pth", flag=False, defines_run=False)
+    progress: bool = setting(True, "progress bars", flag=False, defines_run=False)
+    recipe: str | None = setting(None, "the recipe these settings came from (names the run)", flag=False,
+                                 defines_run=False)
+    jitter: float = setting(0.0, "augmentation: Gaussian noise std", kind=float, low=0)
+    scale: float = setting(0.0, "augmentation: amplitude scaling std", kind=float, low=0)
+    shift: int = setting(0, "augmentation: largest time shift in samples", kind=int, low=0)
+    window: float = setting(0.0, "augmentation: window slicing, fraction of the beat cut away", kind=float, low=0,
+                            high=1, high_inclusive=False)
+    class_balance: float = setting(0.0, "loss weight per class = count ** -X (0: plain, 1: inverse frequency)",
+                                   kind=float, low=0)
+    label_smoothing: float = setting(0.0, "label smoothing", kind=float, low=0, high=1, high_inclusive=False)
+    folds: int = setting(1, "K > 1: a K-fold ensemble, each member early-stopped on its held-out fold", kind=int,
+                         low=1, high=10)
+    teacher: str | None = setting(None, "distil from this checkpoint (.pth or pretrained:NAME)")
+    distill_weight: float = setting(0.5, "share of the distillation term in the loss", kind=float, low=0, high=1)
+    distill_temperature: float = setting(2.0, "distillation temperature", kind=float, low=0, low_inclusive=False)
+
+    @property
+    def run_name(self) -> str:
+        return self.recipe or self.model
+
+    @property
+    def augment(self) -> Augment:
+        return Augment(jitter=self.jitter, scale=self.scale, shift=self.shift, window=self.window)
+
+    def validate(self) -> "TrainConfig":
+        """One-line :class:`EcgcnnError` for the first setting out of range."""
+        trainable = train_models()
+        if self.model not in trainable:
+            raise EcgcnnError(f"--model {self.model!r}: expected one of {', '.join(trainable)} "
+                              f"(ensembles are built by --folds K over a base architecture)")
+        for f in fields(self):
+            kind = f.metadata["kind"]
+            if kind is not None:
+                check_number(f"--{flag_name(f.name)}", getattr(self, f.name), kind=kind, **f.metadata["bounds"])
+        return self
+
+    def as_dict(self) -> dict:
+        """The configuration as stored in checkpoints and metrics (without the progress-bar switch)."""
+        config = asdict(self)
+        config.pop("progress")
+        return config
+
+
+def flag_name(field_name: str) -> str:
+    return field_name.replace("_", "-")
+
+
+def train_models() -> list[str]:
+    """Architectures ``train --model`` accepts (the ensemble is built by ``--folds``)."""
+    return [name for name in list_models() if name != ENSEMBLE_MODEL]
+
+
+FLAG_FIELDS = tuple(f for f in fields(TrainConfig) if f.metadata["flag"])
+RUN_DEFINING_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.metadata["defines_run"])
+
+
+# ------------------------------------------------------------------------------------------------------- recipes
+
+AUGMENTATION = {"jitter": 0.03, "scale": 0.1, "shift": 5}
+
+RECIPES: dict[str, dict] = {
+    # The seed's training, for reference: one model, 20 % validation split, plain cross-entropy.
+    "seed": {},
+    # Headline model: a 5-fold ensemble (each member early-stopped on its own held-out fold, so all 500 beats
+    # train and all 500 choose), augmented, with a class-balanced loss for the rare classes.
+    "best": {"model": "base-cnn", "epochs": 60, "class_balance": 0.5, **AUGMENTATION, "folds": 5},
+    # Edge model: the half-width base CNN, class-balanced, on the beats as they are. In nested cross-validation
+    # neither augmentation nor distillation from the best ensemble helped it (see ``ecgcnn ablation``).
+    "edge": {"model": "base-cnn-small", "epochs": 80, "class_balance": 0.5},
+}
+
+
+def list_recipes() -> list[str]:
+    return list(RECIPES)
+
+
+def recipe_settings(name: str) -> dict:
+    """The TrainConfig fields a recipe sets, plus ``recipe=name`` (``seed`` is the unnamed default run)."""
+    if name not in RECIPES:
+        raise EcgcnnError(f"--recipe {name!r}: expected one of {', '.join(RECIPES)}")
+    return {**RECIPES[name], "recipe": None if name == "seed" else name}
+
+
+def run_config(name: str, seed: int, output_dir: str, data_dir: str | None = None, epochs: int | None = None,
+               **overrides) -> TrainConfig:
+    """The configuration a pipeline or ablation trains for ``name``: a recipe, or an architecture the seed's way."""
+    settings = recipe_settings(name) if name in RECIPES else {"model": name}
+    if epochs is not None:
+        settings["epochs"] = epochs
+    settings.update(overrides)
+    return TrainConfig(**settings, seed=seed, output_dir=output_dir, data_dir=data_dir, progress=False)

@@ -1,0 +1,1 @@
+"""Results: ``results`` (aggregation and files), ``markdown`` (tables, README sync), ``figures``."""

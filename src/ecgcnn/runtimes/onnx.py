@@ -1,0 +1,59 @@
+"""ONNX Runtime inference; the CUDA execution provider when asked for and available, else the CPU."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from ..errors import MissingExtraError, ModelFileError
+from ..metadata import METADATA_KEY, parse_metadata_json
+from .base import Predictor
+
+
+def onnxruntime():
+    """The ``onnxruntime`` module (optional extra ``onnx``)."""
+    try:
+        import onnxruntime as ort  # noqa: PLC0415 - optional heavy dependency
+    except ImportError:
+        raise MissingExtraError("onnx", "onnxruntime") from None
+    return ort
+
+
+def open_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None, quiet: bool = False):
+    """An ONNX Runtime session with quiet logging; unreadable files are a one-line :class:`ModelFileError`."""
+    ort = onnxruntime()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    providers = ["CPUExecutionProvider"]
+    if device in ("cuda", "auto"):
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        elif device == "cuda" and not quiet:
+            print("note: CUDA execution provider not available; running ONNX Runtime on the CPU", file=sys.stderr)
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path}: not a loadable ONNX model ({first[:160]})") from None
+
+
+class OnnxPredictor(Predictor):
+    runtime = "onnx"
+
+    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
+        self.session = open_session(path, device, threads)
+        metadata = parse_metadata_json(path, self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY))
+        super().__init__(metadata, path)
+        self.providers = self.session.get_providers()
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _logits(self, beats: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: beats[:, None, :]})[0]
+
+
+PREDICTOR = OnnxPredictor

@@ -1,0 +1,230 @@
+"""``ecgcnn train``: one run, top to bottom, and its artifacts.
+
+Protocol: validation beats are carved from the 500 training beats (stratified, seeded; one held-out fold per member
+for a K-fold ensemble); each member keeps its epoch with the best validation accuracy. The test file is checked to
+parse before training starts (so a broken file fails in seconds, not after training), but its beats and labels are
+loaded only after the final model is fixed, then read once to score that model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import data as data_mod
+from ..checkpoint import model_from_checkpoint, save_checkpoint
+from ..config import TrainConfig
+from ..errors import EcgcnnError
+from ..evaluate import classification_metrics, evaluate_predictor
+from ..figures import plot_confusion_matrix, plot_training_curves
+from ..fileio import write_json_atomic
+from ..layout import checkpoint_path, figure_path, metrics_path, run_dir
+from ..metadata import build_metadata
+from ..models import build_model, fold_for_export
+from ..preprocess import normalize_beats
+from ..pretrained import resolve_model_path
+from ..provenance import library_versions
+from ..runtimes.torch import TorchPredictor, resolve_device
+from .distributed import Distributed
+from .lock import RunLock
+from .loop import MemberJob, fit_member
+from .resume import read_resume_state, save_last
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def seed_everything(seed: int) -> None:
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def splits_for(cfg: TrainConfig, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, validation) index pairs over training beats: one per member."""
+    if cfg.folds > 1:  # every member holds out one fold for its own epoch choice
+        return data_mod.stratified_folds(y, cfg.folds, cfg.seed)
+    return [data_mod.stratified_split(y, cfg.val_fraction, cfg.seed)]
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train one run and write its artifacts into ``<output_dir>/<run>/``. Returns the metrics dict."""
+    cfg.validate()
+    out_dir = run_dir(cfg.output_dir, cfg.run_name)
+    dist = Distributed()
+    if dist.enabled and cfg.resume:
+        raise EcgcnnError("--resume is not supported with distributed training yet")
+    if not dist.is_main:  # rank 0 holds the directory lock and writes every file
+        return _train_ranked(cfg, dist)
+    with RunLock(out_dir):
+        return _train_ranked(cfg, dist)
+
+
+def _train_ranked(cfg: TrainConfig, dist: Distributed) -> dict:
+    started = time.perf_counter()
+    device = dist.setup(resolve_device(cfg.device))
+    try:
+        return _run(cfg, dist, device, started)
+    finally:
+        dist.teardown()
+
+
+def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: float) -> dict:
+    log = _log if dist.is_main else (lambda message: None)
+    use_amp = device.type == "cuda" if cfg.amp is None else cfg.amp
+    if use_amp and device.type != "cuda":
+        log(f"note: --amp is CUDA-only; training in float32 on {device.type}")
+        use_amp = False
+    seed_everything(cfg.seed)
+
+    # 1. Data: training beats only.
+    dataset = data_mod.load_dataset(cfg.data_dir, load_test=False)
+    data_mod.check_split_file(cfg.data_dir, "test")  # parsed and dropped: a broken file fails before training
+    log(f"data: {dataset.source}")
+    splits = splits_for(cfg, dataset.y_train)
+    beats = torch.from_numpy(normalize_beats(dataset.x_train)).unsqueeze(1).to(device)
+    labels = torch.from_numpy(dataset.y_train).to(device)
+    teacher = load_teacher(cfg.teacher, device) if cfg.teacher else None
+    log(f"split: {len(splits[0][0])} train / {len(splits[0][1])} validation beats (seed {cfg.seed})"
+        + (f" x {cfg.folds} folds" if cfg.folds > 1 else "") + f"; device {device}"
+        + (f"; {dist.world} ranks" if dist.enabled else "") + (f"; teacher {cfg.teacher}" if teacher else ""))
+    model_kwargs = {"num_classes": dataset.num_classes, "in_channels": 1, "dropout": cfg.dropout}
+
+    # 2. One member per split (a single model when folds == 1), each resumable from <run>_last.pth.
+    last_path = checkpoint_path(cfg.output_dir, cfg.run_name, "last")
+    resume_state = read_resume_state(last_path, cfg, log) if cfg.resume else None
+    finished: list[dict] = list(resume_state["finished"]) if resume_state else []
+    for member, (train_idx, val_idx) in enumerate(splits):
+        if member < len(finished):
+            continue
+        job = MemberJob(cfg, member, model_kwargs, beats, labels, train_idx, val_idx, device,
+                        tag=f"{cfg.run_name} fold {member + 1}/{cfg.folds}" if cfg.folds > 1 else "",
+                        teacher=teacher, dist=dist, use_amp=use_amp,
+                        resume_state=resume_state if resume_state and resume_state["member"] == member else None,
+                        on_epoch_end=lambda state: save_last(last_path, cfg, model_kwargs, finished, state),
+                        log=log)
+        finished.append(fit_member(job))
+
+    # 3. The final model: each member's chosen weights; an ensemble averages the members.
+    model, final_name, final_kwargs = assemble(cfg, model_kwargs, finished, device)
+    if dist.enabled:
+        print(f"rank {dist.rank}/{dist.world}: final weights sha256 {weights_digest(model)}", flush=True)
+        if not dist.is_main:
+            return {"best_epoch": finished[0]["best_epoch"], "rank": dist.rank}
+    val_metrics = validation_summary(finished, dataset.y_train, [val for _, val in splits])
+
+    # 4. Only now is the test split read, once, to score the final model.
+    test_split = data_mod.load_dataset(cfg.data_dir, load_test=True)
+    best_epoch = finished[0]["best_epoch"] if cfg.folds == 1 else None
+    metadata = build_metadata(final_name, final_kwargs, cfg.as_dict(), best_epoch, dataset.source)
+    predictor = TorchPredictor.from_model(model, metadata, device=str(device))
+    test = evaluate_predictor(predictor, test_split.x_test, test_split.y_test)
+    report = test.pop("report")
+    test.pop("predictions")
+    metadata["metrics"] = {"val": val_metrics, "test": {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
+                                                        "per_class_recall": [c["recall"] for c in test["per_class"]]}}
+    best_path = save_checkpoint(checkpoint_path(cfg.output_dir, cfg.run_name), model, metadata)
+
+    metrics = {
+        "model": final_name,
+        "recipe": cfg.recipe,
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "best_epoch": best_epoch,
+        "split": {"train": int(len(splits[0][0])), "val": int(len(splits[0][1])), "folds": cfg.folds,
+                  "test": int(len(test_split.y_test))},
+        "val": val_metrics,
+        "test": test,
+        "checkpoint": best_path.name,
+        "data_source": dataset.source,
+        "device": str(device),
+        "amp": use_amp,
+        "world_size": dist.world,
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "config": cfg.as_dict(),
+        "versions": library_versions(),
+        "history": finished[0]["history"] if cfg.folds == 1 else None,
+        "members": [{"fold": i + 1, "best_epoch": r["best_epoch"], "val": r["val"], "history": r["history"]}
+                    for i, r in enumerate(finished)] if cfg.folds > 1 else None,
+    }
+    write_json_atomic(metrics_path(cfg.output_dir, cfg.run_name), metrics)
+    _write_figures(cfg, finished, test, best_epoch)
+    log(f"validation accuracy {val_metrics['accuracy']:.4f} macro-F1 {val_metrics['macro_f1']:.4f}"
+        + (" (out-of-fold)" if cfg.folds > 1 else
+           f" (best epoch {best_epoch})" if best_epoch is not None else " (closed-form fit)"))
+    log(report)
+    log(f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}  -> {best_path}")
+    return metrics
+
+
+def _write_figures(cfg: TrainConfig, finished: list[dict], test: dict, best_epoch: int | None) -> None:
+    if finished[0]["history"]:
+        plot_training_curves(finished[0]["history"], figure_path(cfg.output_dir, cfg.run_name, "training_curves"),
+                             f"{cfg.run_name}: training curves (seed {cfg.seed}"
+                             + (", fold 1)" if cfg.folds > 1 else ")"), finished[0]["best_epoch"])
+    chosen = ("epochs chosen per fold" if cfg.folds > 1 else
+              f"epoch {best_epoch} chosen on validation" if best_epoch is not None else "closed-form fit")
+    plot_confusion_matrix(test["confusion_matrix"], figure_path(cfg.output_dir, cfg.run_name, "confusion_matrix"),
+                          f"{cfg.run_name}: test confusion matrix (accuracy {test['accuracy']:.4f}, {chosen})")
+
+
+def assemble(cfg: TrainConfig, model_kwargs: dict, finished: list[dict], device) -> tuple[torch.nn.Module, str, dict]:
+    """The final eval-mode model from the members' chosen weights: the model itself, or their ensemble."""
+    if cfg.folds > 1:
+        name, kwargs = "ensemble", {**model_kwargs, "members": [cfg.model] * cfg.folds}
+    else:
+        name, kwargs = cfg.model, model_kwargs
+    model = build_model(name, **kwargs).to(device)
+    for target, result in zip(model.members if cfg.folds > 1 else [model], finished):
+        target.load_state_dict(result["state"])
+    return model.eval(), name, kwargs
+
+
+def fit_on_subset(cfg: TrainConfig, beats: torch.Tensor, labels: torch.Tensor, subset: np.ndarray,
+                  teacher: torch.nn.Module | None, device, log=lambda message: None) -> torch.nn.Module:
+    """Train ``cfg`` (members, epoch choice and all) using only the beats in ``subset``; return the final model.
+
+    The same procedure as ``train`` without files, resume or DDP: the inner loop of nested cross-validation."""
+    inner = splits_for(cfg, labels[subset].cpu().numpy())
+    model_kwargs = {"num_classes": int(labels.max()) + 1, "in_channels": 1, "dropout": cfg.dropout}
+    finished = [fit_member(MemberJob(cfg, member, model_kwargs, beats, labels, subset[train_idx], subset[val_idx],
+                                     device, tag=f"{cfg.run_name} member {member + 1}", teacher=teacher, log=log))
+                for member, (train_idx, val_idx) in enumerate(inner)]
+    return assemble(cfg, model_kwargs, finished, device)[0]
+
+
+def validation_summary(finished: list[dict], y: np.ndarray, val_sets: list[np.ndarray]) -> dict:
+    """Validation metrics of the chosen weights. For an ensemble: every member scored on its own held-out fold
+    (out-of-fold predictions covering all training beats; each fold also chose its member's epoch)."""
+    if len(finished) == 1:
+        return dict(finished[0]["val"])
+    y_true = np.concatenate([y[idx] for idx in val_sets])
+    y_pred = np.concatenate([r["val_predictions"] for r in finished])
+    metrics = classification_metrics(y_true, y_pred)
+    losses = [r["val"]["loss"] * len(idx) for r, idx in zip(finished, val_sets)]
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "loss": sum(losses) / len(y_true)}
+
+
+def load_teacher(spec: str, device: torch.device) -> torch.nn.Module:
+    path = resolve_model_path(spec)
+    if path.suffix.lower() not in (".pth", ".pt"):
+        raise EcgcnnError(f"--teacher {spec}: expected a PyTorch checkpoint (.pth)")
+    model, metadata = model_from_checkpoint(path)
+    if metadata["labels"] != list(data_mod.ORIGINAL_LABELS):
+        raise EcgcnnError(f"{path}: the teacher predicts labels {metadata['labels']}, not ECG5000's")
+    teacher = fold_for_export(model).to(device).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher

@@ -1,0 +1,1 @@
+"""Multi-step jobs that only the command line calls: ``pipeline``, ``ablation``, ``pack``."""
