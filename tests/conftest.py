@@ -99,6 +99,7 @@ def kill_after_checkpoint(args, output_dir: Path, log_marker: str, last: Path, s
     import time  # noqa: PLC0415
 
     from ecgcnn.checkpoint import read_checkpoint  # noqa: PLC0415
+    from ecgcnn.errors import ModelFileError  # noqa: PLC0415
 
     process = subprocess.Popen([sys.executable, "-m", "ecgcnn", *map(str, args), "--output-dir", str(output_dir)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -106,12 +107,14 @@ def kill_after_checkpoint(args, output_dir: Path, log_marker: str, last: Path, s
         if log_marker in line:
             break
     deadline = time.time() + 60
-    while time.time() < deadline:
+    seen = False
+    while time.time() < deadline and not seen:
         try:
-            if saved(read_checkpoint(last)["training_state"]):
-                break
-        except Exception:  # noqa: BLE001 - file not there yet, or being replaced
+            seen = bool(saved(read_checkpoint(last)["training_state"]))
+        except ModelFileError:  # not written yet (the atomic rename makes a half-written file impossible)
             pass
-        time.sleep(0.05)
+        if not seen:
+            time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert seen, f"{last} never held the expected training state before the deadline"

@@ -36,14 +36,57 @@ def test_round_trip_needs_nothing_but_the_file(checkpoint, dataset):
         torch.testing.assert_close(restored(x), model(x))
     predictor = load_predictor(path)
     probabilities = predictor.predict_proba(dataset.x_test[:8])
-    assert probabilities.shape == (8, 5)
-    np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
+    with torch.no_grad():  # the predictor's output is the model's own softmax (beats are already z-normalised)
+        expected = torch.softmax(model(x), 1).numpy()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert predictor.predict(dataset.x_test[:8]).tolist() == (expected.argmax(1) + 1).tolist()  # labels 1..5
+    assert predictor.predict_indices(dataset.x_test[:8]).tolist() == expected.argmax(1).tolist()
 
 
 def test_atomic_save_leaves_no_temporary_files(checkpoint):
     path, _ = checkpoint
     assert sorted(p.name for p in path.parent.iterdir()) == ["tcn_best.pth"]
-    assert oct(path.stat().st_mode & 0o777) != oct(0o600)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_save_that_fails_half_way_keeps_the_old_checkpoint(checkpoint, monkeypatch):
+    path, model = checkpoint
+    before = path.read_bytes()
+
+    def half_written(obj, f, *args, **kwargs):
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", half_written)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, model, _metadata())
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tcn_best.pth"]
+
+
+def test_atomic_writers_keep_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    from ecgcnn import fileio
+
+    path = tmp_path / "results.json"
+    path.write_text("old")
+
+    def failing_fsync(fd):
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(fileio.os, "fsync", failing_fsync)
+    for write in (lambda: fileio.write_bytes_atomic(path, b"new" * 1000), lambda: fileio.write_text_atomic(path, "x"),
+                  lambda: fileio.write_json_atomic(path, {"a": 1})):
+        with pytest.raises(OSError, match="I/O error"):
+            write()
+        assert path.read_text() == "old"
+        assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
 class _Exploit:

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from ecgcnn.cli import COMMANDS, build_parser, main, normalize_argv
+from ecgcnn.cli import COMMANDS, build_parser, normalize_argv
 from ecgcnn.config import TrainConfig
 from ecgcnn.errors import EcgcnnError
 

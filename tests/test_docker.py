@@ -403,7 +403,10 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies():
         for source in sources:
             path = ROOT / source
             assert path.exists(), f"COPY source {source} does not exist"
-            files = [path] if path.is_file() else [p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+            # every file the repository tracks there (build products of a local install are not the image's)
+            tracked = subprocess.run(["git", "ls-files", "--", source], capture_output=True, text=True, cwd=ROOT,
+                                     check=True).stdout.split()
+            files = [ROOT / name for name in tracked]
             assert files, f"COPY source {source} has no files"
             for file in files:
                 relpath = file.relative_to(ROOT).as_posix()

@@ -70,16 +70,28 @@ def test_unknown_pretrained_names_are_one_line_errors(cli, tmp_path):
     assert_one_line_error(cli("evaluate", "pretrained:edge.csv"), "unknown pretrained model")
 
 
+SPECS = [(name, suffix) for name in ("best", "edge") for suffix in ("", ".onnx", ".tflite")]
+
+
+@pytest.mark.parametrize("name, suffix", SPECS)
+def test_every_damaged_shipped_file_is_refused(tmp_path, name, suffix):
+    """One flipped byte in any shipped file (every format) fails its sha256 check; the other files still verify."""
+    copy = tmp_path / "pretrained"
+    shutil.copytree(PRETRAINED_DIR, copy)
+    damaged = resolve_model_path(f"pretrained:{name}{suffix}", directory=copy)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="sha256 does not match"):
+        resolve_model_path(f"pretrained:{name}{suffix}", directory=copy)
+    for other_name, other_suffix in SPECS:
+        if (other_name, other_suffix) != (name, suffix):
+            assert resolve_model_path(f"pretrained:{other_name}{other_suffix}", directory=copy).is_file()
+
+
 def test_a_damaged_installation_is_refused(tmp_path):
     copy = tmp_path / "pretrained"
     shutil.copytree(PRETRAINED_DIR, copy)
-    target = copy / MANIFEST["models"]["edge"]["files"]["onnx"]["file"]
-    data = bytearray(target.read_bytes())
-    data[-1] ^= 0xFF
-    target.write_bytes(bytes(data))
-    with pytest.raises(ModelFileError, match="sha256 does not match"):
-        resolve_model_path("pretrained:edge.onnx", directory=copy)
-    assert resolve_model_path("pretrained:edge", directory=copy).is_file()  # the others still verify
     (copy / "manifest.json").unlink()
     with pytest.raises(ModelFileError, match="no pretrained models"):
         resolve_model_path("pretrained:edge", directory=copy)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from ecgcnn.checkpoint import read_checkpoint
+from ecgcnn.checkpoint import model_from_checkpoint, read_checkpoint
+from ecgcnn.data import load_dataset
+from ecgcnn.preprocess import normalize_beats
 
 from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
 
@@ -20,7 +23,8 @@ MODELS = ["base-cnn", "vgg", "inception", "tcn"]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One-epoch runs of all four models (shared by the tests below)."""
-    from ecgcnn.train import TrainConfig, train
+    from ecgcnn.config import TrainConfig
+    from ecgcnn.training import train
 
     root = tmp_path_factory.mktemp("outputs")
     for name in MODELS:
@@ -37,14 +41,15 @@ def test_train_writes_the_four_artifacts(trained, name):
         assert (out / filename).is_file() and (out / filename).stat().st_size > 0, filename
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == name and metrics["seed"] == 0 and metrics["epochs"] == 1
-    assert metrics["best_epoch"] == 1
+    assert metrics["best_epoch"] == 1 and len(metrics["history"]) == 1
     assert metrics["split"] == {"train": 401, "val": 99, "folds": 1, "test": 4500}
     for part in ("val", "test"):
         assert 0.0 <= metrics[part]["accuracy"] <= 1.0 and 0.0 <= metrics[part]["macro_f1"] <= 1.0
     per_class = metrics["test"]["per_class"]
     assert [c["support"] for c in per_class] == [2627, 1590, 86, 175, 22]
     assert {"precision", "recall", "f1"} <= set(per_class[0])
-    assert not list(out.glob(".*.tmp")) and not list(out.glob(".*pth*"))  # no temporaries left
+    # atomic writes leave no temporary (".<name>.<random><suffix>") behind; only the run lock's files may remain
+    assert [p.name for p in out.glob(".*") if not p.name.startswith(".ecgcnn.lock")] == []
     payload = read_checkpoint(out / f"{name}_best.pth")
     meta = payload["metadata"]
     assert meta["model"] == name and meta["labels"] == [1, 2, 3, 4, 5] and meta["input_length"] == 140
@@ -70,10 +75,16 @@ def test_evaluate_and_predict_from_the_checkpoint_alone(trained, name, cli, tmp_
     result = cli("predict", checkpoint, "--input", beats, "--output", tmp_path / "pred.csv")
     assert result.code == 0, result
     lines = (tmp_path / "pred.csv").read_text().strip().splitlines()
-    assert lines[0].split(",")[:3] == ["row", "predicted_label", "predicted_class"]
+    assert lines[0].split(",")[:4] == ["row", "line", "predicted_label", "predicted_class"]
     assert len(lines) == 8
-    probabilities = np.array([[float(v) for v in line.split(",")[-5:]] for line in lines[1:]])
+    probabilities = np.array([[float(v) for v in line.split(",")[4:9]] for line in lines[1:]])
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-4)
+    # the CSV says what the model itself says, beat by beat
+    model, _ = model_from_checkpoint(checkpoint)
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(normalize_beats(dataset.x_test[:7]))[:, None, :]), 1)
+    np.testing.assert_allclose(probabilities, expected.numpy(), atol=1e-5)
+    assert [int(line.split(",")[2]) for line in lines[1:]] == (expected.argmax(1).numpy() + 1).tolist()
 
 
 def _state(path):
@@ -82,7 +93,8 @@ def _state(path):
 
 @pytest.mark.slow
 def test_test_labels_cannot_influence_training(tmp_path, official_tables):
-    """Same seed, test labels permuted: the chosen checkpoint and epoch must be identical."""
+    """Same seed, test beats replaced by random values and test labels permuted: the chosen checkpoint, epoch and
+    curves must be identical."""
     rng = np.random.default_rng(0)
     runs = {}
     for variant in ("original", "permuted"):
@@ -91,8 +103,10 @@ def test_test_labels_cannot_influence_training(tmp_path, official_tables):
         train_table, test_table = official_tables["train"], official_tables["test"]
         write_ucr(data_dir / "ECG5000_TRAIN.txt", train_table[:, 1:], train_table[:, 0])
         labels = test_table[:, 0] if variant == "original" else rng.permutation(test_table[:, 0])
-        write_ucr(data_dir / "ECG5000_TEST.txt", test_table[:, 1:], labels)
-        from ecgcnn.train import TrainConfig, train
+        beats = test_table[:, 1:] if variant == "original" else rng.standard_normal(test_table[:, 1:].shape)
+        write_ucr(data_dir / "ECG5000_TEST.txt", beats, labels)
+        from ecgcnn.config import TrainConfig
+        from ecgcnn.training import train
 
         out = tmp_path / f"out_{variant}"
         runs[variant] = train(TrainConfig(model="base-cnn", epochs=2, data_dir=str(data_dir), output_dir=str(out),
@@ -107,7 +121,7 @@ def test_test_labels_cannot_influence_training(tmp_path, official_tables):
         return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in run["history"]]
 
     assert curves(original) == curves(permuted)
-    # the permutation did reach the scoring: same predictions, different confusion matrices
+    # the garbage did reach the scoring, and only the scoring
     assert original["test"]["confusion_matrix"] != permuted["test"]["confusion_matrix"]
 
 
@@ -115,20 +129,22 @@ def test_test_labels_cannot_influence_training(tmp_path, official_tables):
 def test_second_training_on_the_same_directory_is_refused(tmp_path, cli):
     lock = tmp_path / "tcn" / ".ecgcnn.lock"
     lock.parent.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen([sys.executable, "-c", f"from ecgcnn.training.lock import RunLock; import time\n"
+                               f"with RunLock({str(lock.parent)!r}):\n    time.sleep(60)"])
     try:
-        import socket
-
-        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        for _ in range(200):  # wait until the holder owns the OS lock
+            if (lock.parent / ".ecgcnn.lock.owner").exists():
+                break
+            time.sleep(0.05)
         result = cli("train", "--model", "tcn", "--epochs", "1", "--output-dir", tmp_path)
         assert_one_line_error(result, "another training", str(holder.pid))
     finally:
         holder.kill()
         holder.wait()
-    # the holder is dead now: its stale lock is taken over
+    # the holder was killed: an OS lock dies with its process, whatever files it left
+    assert (lock.parent / ".ecgcnn.lock.owner").exists()
     result = cli("train", "--model", "tcn", "--epochs", "1", "--output-dir", tmp_path, "--no-progress")
     assert result.code == 0, result
-    assert not lock.exists()
 
 
 @pytest.mark.slow
@@ -155,3 +171,66 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
 def test_resume_without_a_last_checkpoint(tmp_path, cli):
     result = cli("train", "--model", "tcn", "--epochs", "1", "--output-dir", tmp_path, "--resume")
     assert_one_line_error(result, "nothing to resume")
+
+
+def _tiny_data(tmp_path, official_tables, test_text=None):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    write_ucr(data_dir / "ECG5000_TRAIN.txt", official_tables["train"][:, 1:], official_tables["train"][:, 0])
+    if test_text is not None:
+        (data_dir / "ECG5000_TEST.txt").write_text(test_text)
+    return data_dir
+
+
+@pytest.mark.parametrize("test_text, fragment", [(None, "missing ECG5000_TEST"),
+                                                 ("1 0.5 x\n", "ECG5000_TEST.txt, line 1")])
+def test_a_broken_test_file_fails_before_training(tmp_path, official_tables, cli, test_text, fragment):
+    data_dir = _tiny_data(tmp_path, official_tables, test_text)
+    result = cli("train", "--model", "base-cnn-small", "--epochs", "3", "--data-dir", data_dir, "--output-dir",
+                 tmp_path / "out", "--no-progress")
+    assert_one_line_error(result, fragment)
+    assert "epoch" not in result.out  # not a single epoch ran
+    assert not list((tmp_path / "out").rglob("*.pth"))
+
+
+def test_test_beats_are_loaded_only_after_the_model_is_final(tmp_path, monkeypatch):
+    """A spy on the dataset loader: the first load that returns test beats comes after the last member's fit."""
+    from ecgcnn.config import TrainConfig
+    from ecgcnn.training import run as run_module
+
+    events = []
+    real_load, real_fit = run_module.data_mod.load_dataset, run_module.fit_member
+
+    def spy_load(*args, **kwargs):
+        dataset = real_load(*args, **kwargs)
+        events.append("test beats" if len(dataset.y_test) else "train beats")
+        return dataset
+
+    def spy_fit(job):
+        events.append("fit")
+        return real_fit(job)
+
+    monkeypatch.setattr(run_module.data_mod, "load_dataset", spy_load)
+    monkeypatch.setattr(run_module, "fit_member", spy_fit)
+    run_module.train(TrainConfig(model="base-cnn-small", epochs=1, folds=2, output_dir=str(tmp_path), seed=0,
+                                 progress=False))
+    assert events == ["train beats", "fit", "fit", "test beats"]
+
+
+@pytest.mark.parametrize("setting", [{"class_balance": 0.5}, {"jitter": 0.03}, {"scale": 0.1}, {"shift": 5},
+                                     {"label_smoothing": 0.1}])
+def test_each_technique_reaches_the_training_loss(setting):
+    """One epoch with a technique on vs off from the same seed: the training loss must differ."""
+    from ecgcnn.config import TrainConfig
+    from ecgcnn.training.loop import MemberJob, fit_member
+
+    dataset = load_dataset(load_test=False)
+    beats = torch.from_numpy(normalize_beats(dataset.x_train[:120]))[:, None, :]
+    labels = torch.from_numpy(dataset.y_train[:120])
+    losses = []
+    for cfg in (TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False),
+                TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False, **setting)):
+        job = MemberJob(cfg, 0, {"num_classes": 5, "in_channels": 1, "dropout": 0.3}, beats, labels,
+                        np.arange(100), np.arange(100, 120), torch.device("cpu"))
+        losses.append(fit_member(job)["history"][0]["train_loss"])
+    assert losses[0] != losses[1]

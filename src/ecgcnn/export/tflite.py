@@ -52,6 +52,7 @@ the import, while ``TF_USE_LEGACY_KERAS=1`` and ``TF_CPP_MIN_LOG_LEVEL=3`` stay 
 from __future__ import annotations
 
 import contextlib
+import json
 import io
 import os
 import random
