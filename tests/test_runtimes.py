@@ -53,3 +53,34 @@ def test_every_backend_has_the_same_constructor():
 def test_bad_beats_are_one_sentence(bad, fragment):
     with pytest.raises(EcgcnnError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         load_predictor("pretrained:edge.tflite").predict_proba(bad)
+
+
+def test_litert_does_not_announce_its_delegate_to_users(tmp_path, dataset):
+    from .conftest import run_subprocess
+
+    csv = tmp_path / "beats.csv"
+    csv.write_text("\n".join(",".join(repr(float(v)) for v in row) for row in dataset.x_test[:3]) + "\n")
+    result = run_subprocess("predict", "pretrained:edge.tflite", "--input", csv)
+    assert result.returncode == 0, result.stderr
+    assert "XNNPACK" not in result.stderr and result.stderr.strip() == ""
+
+
+def test_onnx_and_tflite_files_work_without_torch(dataset, tmp_path):
+    """A runtime-only environment: torch made unimportable; the shipped .tflite and .onnx files still predict."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "beats.npy", dataset.x_test[:20])
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np\n"
+        "from ecgcnn import load_predictor\n"
+        f"beats = np.load({str(tmp_path / 'beats.npy')!r})\n"
+        "for spec in ('pretrained:edge.tflite', 'pretrained:edge.onnx'):\n"
+        "    print(spec, load_predictor(spec).predict(beats).tolist())\n"
+        "assert 'torch' not in [m for m, v in sys.modules.items() if v is not None]\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = load_predictor("pretrained:edge.tflite").predict(dataset.x_test[:20]).tolist()
+    assert f"pretrained:edge.tflite {expected}" in result.stdout

@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
+
+from tqdm.auto import tqdm
 
 from .errors import EcgcnnError
 from .models import build_model
@@ -43,7 +44,7 @@ def bench(paths, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, r
           log=print) -> list[dict]:
     """Benchmark files plus a PyTorch-eager baseline per architecture; returns flat result rows."""
     results, seen_models = [], {}
-    for path in paths:
+    for path in tqdm(paths, desc="bench", unit="file", leave=False, file=sys.stderr, disable=None):
         result = bench_file(path, threads, batch_sizes, warmup, runs, data_dir, max_seconds)
         result["file"] = str(path)
         result["size_bytes"] = Path(path).stat().st_size

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
+from tqdm.auto import tqdm
 
 from .data import CLASS_NAMES, ORIGINAL_LABELS
+
+
+_CHUNK = 512  # beats per progress step
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(ORIGINAL_LABELS)) -> dict:
@@ -42,9 +48,15 @@ def text_report(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(O
                                  zero_division=0)
 
 
-def evaluate_predictor(predictor, beats: np.ndarray, y_true: np.ndarray) -> dict:
-    """Score any :class:`ecgcnn.runtimes.Predictor` on labelled beats (``y_true``: class indices 0..C-1)."""
-    y_pred = predictor.predict_indices(beats)
+def evaluate_predictor(predictor, beats: np.ndarray, y_true: np.ndarray, progress: bool = False) -> dict:
+    """Score any :class:`ecgcnn.runtimes.Predictor` on labelled beats (``y_true``: class indices 0..C-1).
+
+    ``progress`` shows a bar on a terminal (tqdm's ``disable=None``: none in logs and CI)."""
+    chunks = range(0, len(beats), _CHUNK)
+    bar = tqdm(chunks, desc=f"evaluate {predictor.name}", unit="chunk", leave=False, file=sys.stderr,
+               disable=None if progress else True)
+    y_pred = np.concatenate([predictor.predict_indices(beats[i:i + _CHUNK]) for i in bar]) if len(beats) else \
+        np.zeros(0, np.int64)
     metrics = classification_metrics(y_true, y_pred, predictor.num_classes)
     metrics["report"] = text_report(y_true, y_pred, predictor.num_classes)
     metrics["predictions"] = y_pred.tolist()

@@ -23,8 +23,10 @@ sidecar ``<file>.tflite.json`` is accepted as a fallback for models produced els
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,24 @@ def schema():
         return schema_py_generated
     except ImportError:
         raise MissingExtraError("tflite", "ai-edge-litert") from None
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2 (native code's stderr) for the duration; Python exceptions still carry errors."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # ------------------------------------------------------------------------------------------------------- metadata
@@ -167,8 +187,9 @@ class TFLitePredictor(Predictor):
             raise ModelFileError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
         try:
             # The interpreter verifies the flatbuffer; a truncated or damaged file fails here.
-            interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
-            interpreter.allocate_tensors()
+            with _quiet_native_stderr():  # LiteRT announces its XNNPACK delegate on stderr, for every model
+                interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
+                interpreter.allocate_tensors()
         except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError with multi-line text
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelFileError(f"{path}: not a loadable TFLite model ({first[:160]})") from None
