@@ -2,7 +2,7 @@
 
 - the Dockerfile passes hadolint (.hadolint.yaml at the repo root; every ignored rule must say why);
 - docker-compose.yml and docker-compose.cpu.yml are valid Compose files (the official compose-spec JSON schema,
-  vendored in tests/data/) and have the services, mounts and GPU reservation that README.md (section "Docker") promises;
+  vendored in tests/data/) and have the services, mounts and GPU reservation that docs/docker.md promises;
 - the image installs the project from constraints.txt with the extras of the README Quickstart's main job
   (the Makefile's EXTRAS minus the test-only 'dev'), on the Python the lock file was made for;
 - .dockerignore keeps data, outputs, virtualenvs, .git and caches out of the build context but lets in what the
@@ -239,6 +239,18 @@ def test_compose_file_matches_the_compose_specification(path, compose_validator)
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
 
 
+# train waits for `docker compose exec`; inference serves the edge model over HTTP (and can be exec'ed into too)
+SERVICE_COMMANDS = {"train": ["sleep", "infinity"],
+                    "inference": ["ecgcnn", "serve", "pretrained:edge.tflite", "--host", "0.0.0.0", "--port", "8000"]}
+
+
+def test_the_inference_service_is_healthchecked_on_healthz():
+    for path in COMPOSE_FILES:
+        service = load_compose(path)["services"]["inference"]
+        assert "/healthz" in " ".join(service["healthcheck"]["test"]), path.name
+        assert "127.0.0.1:8000:8000" in [str(p) for p in service["ports"]], path.name
+
+
 @pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
 def test_compose_services_share_one_image_with_the_documented_mounts(path):
     compose = load_compose(path)
@@ -251,7 +263,8 @@ def test_compose_services_share_one_image_with_the_documented_mounts(path):
         assert mounts_of(service) == MOUNTS, f"{name}: volumes"
         build = service["build"]
         assert build.get("context", ".") == "." and build.get("dockerfile", "Dockerfile") == "Dockerfile"
-        assert service["command"] == ["sleep", "infinity"], f"{name}: must keep running for `docker compose exec`"
+        expected = SERVICE_COMMANDS[name]
+        assert service["command"] == expected, f"{name}: must keep running for `docker compose exec`"
         assert service.get("working_dir", "/workspace") == "/workspace"
 
 

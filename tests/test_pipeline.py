@@ -1,4 +1,4 @@
-"""Pipeline, bench and report: a small end-to-end run, failure handling, and the README kept in sync."""
+"""Pipeline, bench and report: a small end-to-end run, failure handling, and docs/results.md kept in sync."""
 
 from __future__ import annotations
 
@@ -78,26 +78,42 @@ def test_bench_smoke(tmp_path, cli):
 
 
 def test_readme_results_section_is_the_generated_results_md():
+    """docs/results.md's results block is what `make results` writes there: results/results.md, links fixed."""
     results_md = REPO / "results" / "results.md"
     if not results_md.is_file():
         pytest.skip("no results/results.md committed yet")
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = readme.split(README_START, 1)[1].split(README_END, 1)[0]
-    assert block.strip() == readme_block(results_md.read_text(encoding="utf-8"), "results").strip()
+    docs = REPO / "docs" / "results.md"
+    block = docs.read_text(encoding="utf-8").split(README_START, 1)[1].split(README_END, 1)[0]
+    assert block.strip() == readme_block(results_md.read_text(encoding="utf-8"), REPO / "results", docs).strip()
     for link in Path(REPO).glob("results/plots/*.png"):
-        assert f"results/plots/{link.name}" in block or "confusion_matrix" in link.name
+        assert f"../results/plots/{link.name}" in block or "confusion_matrix" in link.name
+    for link in re.findall(r"\]\(([^)]+\.png)\)", block):
+        assert (docs.parent / link).is_file(), link
 
 
 @pytest.mark.parametrize("section, generated", [("recipes", "results/recipes/results.md"),
                                                 ("ablation", "results/ablation/ablation.md")])
 def test_readme_recipe_and_ablation_sections_are_generated(section, generated):
-    """The README's best/edge results and ablation table are the committed command outputs, verbatim."""
+    """docs/results.md's best/edge results and ablation table are the committed command outputs, verbatim."""
     from ecgcnn.reporting.markdown import readme_markers
 
     start, end = readme_markers(section)
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = readme.split(start, 1)[1].split(end, 1)[0]
+    docs = REPO / "docs" / "results.md"
+    block = docs.read_text(encoding="utf-8").split(start, 1)[1].split(end, 1)[0]
     source = REPO / generated
-    assert block.strip() == readme_block(source.read_text(encoding="utf-8"), Path(generated).parent).strip()
+    assert block.strip() == readme_block(source.read_text(encoding="utf-8"), source.parent, docs).strip()
     for link in re.findall(r"\]\(([^)]+\.png)\)", block):
-        assert (REPO / link).is_file(), link
+        assert (docs.parent / link).is_file(), link
+
+
+def test_sync_writes_links_relative_to_the_markdown_file(tmp_path):
+    """A section synced into docs/FILE.md links to ../results/...; one in the repository root to results/..."""
+    from ecgcnn.reporting.markdown import sync_readme
+
+    for name, prefix in (("docs/page.md", "../results"), ("README.md", "results")):
+        page = tmp_path / name
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(f"# x\n{README_START}\nold\n{README_END}\n")
+        sync_readme(page, "![a](plots/a.png) [r](reports/r.txt) `reports/`\n", tmp_path / "results")
+        text = page.read_text()
+        assert f"![a]({prefix}/plots/a.png) [r]({prefix}/reports/r.txt) `{prefix}/reports/`" in text, text

@@ -387,7 +387,7 @@ class Beats:
 
 def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample: bool = False,
                    label_column: str = "none") -> Beats:
-    """Beats to classify: one per row, comma separated (tab for ``.tsv``), optional header row.
+    """Beats to classify: one per row, comma separated (tab for ``.tsv``, whitespace for ``.txt``), optional header.
 
     Without ``resample`` every row must hold exactly ``length`` values. With it, rows of any length >= 2 (they may
     differ) are linearly resampled to ``length`` (ECG5000's beats were interpolated to 140 samples the same way).
@@ -395,7 +395,7 @@ def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample
     (one extra leading column of small integers) without that option is refused rather than misread.
     """
     path = Path(path)
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else None if path.suffix.lower() == ".txt" else ","
     rows, line_numbers = _numeric_rows(path, delimiter, allow_header=True, expected_columns=None, ragged=resample)
     labels = None
     if label_column == "first":

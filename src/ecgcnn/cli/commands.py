@@ -13,6 +13,7 @@ from ..bench import bench, format_table
 from ..config import FLAG_FIELDS, TrainConfig, recipe_settings
 from ..errors import EcgcnnError
 from ..evaluate import evaluate_predictor
+from ..export.micro import export_micro
 from ..export.onnx import export_onnx
 from ..export.tflite import export_tflite
 from ..fileio import check_output_file, write_json_atomic, write_text_atomic
@@ -25,6 +26,7 @@ from ..training import train
 from ..workflows.ablation import render_ablation, run_ablation
 from ..workflows.pack import pack_pretrained
 from ..workflows.pipeline import PipelineConfig, run_pipeline
+from .serve import run_serve
 
 
 def _stderr(message: str) -> None:
@@ -86,6 +88,10 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.export_format == "micro":
+        for path in export_micro(args.model_file, args.output_dir, name=args.name):
+            print(f"wrote {path}")
+        return 0
     if args.export_format == "onnx":
         export_onnx(resolve_model_path(args.checkpoint), args.output_dir, opset=args.opset, data_dir=args.data_dir)
         return 0
@@ -180,4 +186,4 @@ def cmd_ablation(args) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
             "bench": cmd_bench, "pipeline": cmd_pipeline, "summary": cmd_summary, "data": cmd_data,
-            "pretrained": cmd_pretrained, "ablation": cmd_ablation}
+            "pretrained": cmd_pretrained, "ablation": cmd_ablation, "serve": run_serve}

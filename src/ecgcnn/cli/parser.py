@@ -12,6 +12,7 @@ from ..formats import QUANTIZE_MODES
 from ..models import list_models
 from ..validation import argparse_type
 from ..workflows.ablation import VARIANT_KEYS
+from .serve import add_serve_parser
 
 POSITIVE_INT = argparse_type(int, low=1)
 NONNEGATIVE_INT = argparse_type(int, low=0)
@@ -26,7 +27,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown for every option; examples kept as written."""
+    """Defaults shown for every option (once); examples kept as written."""
+
+    def _get_help_string(self, action):
+        if "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _command(sub, name: str, help_text: str, example: str) -> argparse.ArgumentParser:
@@ -116,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "training beats); several or 'all' at once")
     e.add_argument("--output-dir", default="outputs/tflite", help="output directory")
     _add_data_dir(e)
+    e = _command(export_sub, "micro", "full-INT8 .tflite -> C/C++ source for TensorFlow Lite Micro (array, "
+                                      "quantisation, labels, op resolver)",
+                 "ecgcnn export micro pretrained:edge.tflite --output-dir firmware/model")
+    e.add_argument("model_file", help="a full-INT8 .tflite file or pretrained:NAME.tflite")
+    e.add_argument("--output-dir", default="outputs/micro", help="output directory")
+    e.add_argument("--name", default=None, help="C identifier prefix (default: the run name, e.g. edge)")
 
     p = _command(sub, "bench", "latency, throughput and memory of model files (any format)",
                  "ecgcnn bench pretrained:edge.tflite --batch-sizes 1 64")
@@ -190,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dest", default=None, help="destination directory (default: ~/.cache/ecgcnn/ECG5000)")
     d = _command(data_sub, "info", "show where the data comes from and its class counts", "ecgcnn data info")
     _add_data_dir(d)
+    add_serve_parser(sub, _Help)
     return parser
 
 

@@ -1,7 +1,7 @@
 """The architectures (one file each) and their registry (``_registry``). Importing this package registers them all,
 in the order shown to users."""
 
-from . import base_cnn, vgg, inception, tcn, ensemble  # noqa: F401 - registration side effect
+from . import base_cnn, vgg, inception, tcn, ensemble, hydra, minirocket  # noqa: F401 - registration side effect
 from ._registry import build_model, count_parameters, fold_for_export, list_models, register_model
 
 __all__ = ["build_model", "list_models", "register_model", "count_parameters", "fold_for_export"]

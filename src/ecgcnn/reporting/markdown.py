@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -117,10 +118,16 @@ def readme_markers(section: str = "results") -> tuple[str, str]:
 README_START, README_END = readme_markers()
 
 
-def readme_block(markdown: str, results_dir: Path | str = "results") -> str:
-    """results.md as it appears in the README: identical, with links pointing into the results directory."""
+def readme_block(markdown: str, results_dir: Path | str = "results", readme: Path | str | None = None) -> str:
+    """results.md as it appears in a Markdown file: identical, with links pointing into the results directory.
+
+    With ``readme`` the links are relative to that file's own directory (``docs/results.md`` gets ``../results/``);
+    without it, to the current directory (an absolute ``results_dir``: its name only)."""
     results_dir = Path(results_dir)
-    prefix = results_dir.as_posix() if not results_dir.is_absolute() else results_dir.name
+    if readme is not None:
+        prefix = Path(os.path.relpath(results_dir, Path(readme).parent)).as_posix()
+    else:
+        prefix = results_dir.as_posix() if not results_dir.is_absolute() else results_dir.name
     return re.sub(r"\]\((plots|reports)/", rf"]({prefix}/\1/", markdown).replace(
         "`reports/`", f"`{prefix}/reports/`")
 
@@ -133,4 +140,4 @@ def sync_readme(readme: Path, markdown: str, results_dir: Path, section: str = "
         raise EcgcnnError(f"{readme}: no section {section!r} to replace (expected the markers {start} and {end})")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    write_text_atomic(readme, f"{head}{start}\n{readme_block(markdown, results_dir)}{end}{tail}")
+    write_text_atomic(readme, f"{head}{start}\n{readme_block(markdown, results_dir, readme)}{end}{tail}")

@@ -74,7 +74,7 @@ def recipe_of(settings: dict) -> str | None:
 
 def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None, output_dir: str = "outputs/ablation",
                  results_dir: str = "results/ablation", data_dir: str | None = None, variants=None,
-                 readme: str | None = "README.md", validation_only: bool = False, log=print) -> dict:
+                 readme: str | None = None, validation_only: bool = False, log=print) -> dict:
     unknown = [v for v in variants or () if v not in VARIANT_KEYS]
     if unknown or variants == []:
         raise EcgcnnError(f"--variants {' '.join(unknown)}: expected some of {', '.join(VARIANT_KEYS)}")

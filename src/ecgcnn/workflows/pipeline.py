@@ -33,7 +33,7 @@ class PipelineConfig:
     models: list[str] = field(default_factory=lambda: ["base-cnn", "vgg", "inception", "tcn"])
     epochs: int | None = None  # None: 50 for a model, the recipe's own for a recipe
     output_dir: str = "outputs"
-    results_dir: str = "results"
+    results_dir: str = "outputs/results"
     data_dir: str | None = None
     skip_train: bool = False
     threads: int = 1
@@ -41,7 +41,7 @@ class PipelineConfig:
     bench_warmup: int = 10
     bench_seconds: float | None = 3.0
     batch_sizes: tuple[int, ...] = (1, 64, 512)
-    readme: str | None = "README.md"
+    readme: str | None = None  # a Markdown file whose section is replaced (docs/results.md for the committed run)
     readme_section: str = "results"  # README part between <!-- SECTION:start --> and <!-- SECTION:end -->
 
 

@@ -1,0 +1,152 @@
+"""Hydra (Dempster, Schmidt & Webb, 2023): competing random convolutional kernels, counted, and a ridge head.
+
+Written from the paper's description:
+
+* ``g`` groups of ``k`` random kernels per dilation (length 9, weights ~ N(0, 1), each kernel mean-centred and
+  scaled to unit L1 norm), dilations ``2^0 .. 2^floor(log2((L - 1) / (9 - 1)))``, 'same' zero padding;
+* half of the groups see the beat, the other half its first difference;
+* at every time step each group is a competition: the kernel with the largest response accumulates that response
+  ("soft" max count), the kernel with the smallest response gets a count of one ("hard" min count);
+* features are square-rooted, standardised with statistics of the training features (a zero count stays zero,
+  the paper's sparse scaling), and classified by a ridge classifier (here a ``nn.Linear`` fitted in closed form by
+  :meth:`Hydra.fit_closed_form`, alpha by leave-one-out on the fitting beats only).
+
+Export: the arg-max/arg-min are written as comparisons with the group's max/min (``Equal``, ``Cast``, ``Mul``,
+``ReduceSum``), not ``ArgMax``/scatter, so the graph exports to ONNX (opset 17) and converts to TFLite. An exact tie
+(e.g. an all-zero window) counts for every tied kernel - the same in every runtime.
+
+Input: ``(B, in_channels, L)`` beats, z-normalised outside the graph.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._registry import register_model
+from ._ridge import DEFAULT_ALPHAS, class_weights, ridge_loo_fit
+
+KERNEL_LENGTH = 9
+
+
+def hydra_dilations(input_length: int) -> list[int]:
+    """``2^0 .. 2^floor(log2((L - 1) / (9 - 1)))`` (the paper's exponential dilations)."""
+    max_exponent = int(math.floor(math.log2((input_length - 1) / (KERNEL_LENGTH - 1))))
+    return [2 ** e for e in range(max_exponent + 1)]
+
+
+@register_model("hydra")
+class Hydra(nn.Module):
+    """``k`` kernels per group, ``g`` groups per dilation (``g / 2`` on the beat, ``g / 2`` on its difference)."""
+
+    def __init__(self, num_classes: int = 5, in_channels: int = 1, dropout: float = 0.3, k: int = 8, g: int = 64,
+                 seed: int = 0, input_length: int = 140):
+        super().__init__()
+        del dropout  # the uniform constructor; nothing is trained by gradient here
+        if k < 2 or g < 2 or g % 2:
+            raise ValueError(f"hydra needs k >= 2 and an even g >= 2, got k={k}, g={g}")
+        self.k, self.g, self.seed, self.input_length = k, g, seed, input_length
+        self.in_channels = in_channels
+        self.dilations = hydra_dilations(input_length)
+        generator = torch.Generator().manual_seed(seed)
+        half = g // 2
+        for i, _ in enumerate(self.dilations):
+            for j, source in enumerate(("x", "dx")):
+                w = torch.randn(half * k, 1, KERNEL_LENGTH, generator=generator, dtype=torch.float64)
+                w = w - w.mean(-1, keepdim=True)
+                w = w / w.abs().sum(-1, keepdim=True)
+                if in_channels > 1:  # each group sums a random non-empty subset of the channels
+                    sizes = torch.randint(1, in_channels + 1, (half,), generator=generator)
+                    mask = torch.zeros(half, in_channels, dtype=torch.float64)
+                    for h in range(half):
+                        mask[h, torch.randperm(in_channels, generator=generator)[: int(sizes[h])]] = 1.0
+                    w = w * mask.repeat(k, 1)[:, :, None]  # channel j * half + h belongs to group h
+                self.register_buffer(f"kernels_{i}_{source}", w.float())
+        self.num_features = len(self.dilations) * g * k * 2
+        self.register_buffer("feature_mean", torch.zeros(self.num_features))
+        self.register_buffer("feature_std", torch.ones(self.num_features))
+        self.head = nn.Linear(self.num_features, num_classes)
+        nn.init.zeros_(self.head.weight)  # fitted in closed form; zeros keep construction independent of torch's RNG
+        nn.init.zeros_(self.head.bias)
+
+    # ------------------------------------------------------------------------------------------------ features
+
+    def _group_counts(self, inp: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
+        """Soft max counts then hard min counts (B, 2 * k * groups) of one dilation on one input.
+
+        Channel ``j * groups + h`` of ``weight`` is kernel ``j`` of group ``h``; each kernel slot ``j`` is its own
+        convolution, so the competition is elementwise max/min/equality of ``k`` tensors (B, groups, T) - no
+        reshape, split or ArgMax, which converters that move the channel axis (onnx2tf: NCW -> NWC) get wrong.
+        """
+        groups = weight.shape[0] // self.k
+        pad = (KERNEL_LENGTH - 1) * dilation // 2
+        responses = [F.conv1d(inp, weight[j * groups:(j + 1) * groups], dilation=dilation, padding=pad)
+                     for j in range(self.k)]
+        group_max = functools.reduce(torch.maximum, responses)
+        group_min = functools.reduce(torch.minimum, responses)
+        soft_max = [((r == group_max).float() * r).sum(-1) for r in responses]
+        hard_min = [(r == group_min).float().sum(-1) for r in responses]
+        return torch.cat(soft_max + hard_min, dim=1)
+
+    def counts(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw Hydra features (before the square root and the standardisation)."""
+        dx = x[..., 1:] - x[..., :-1]
+        feats = []
+        for i, d in enumerate(self.dilations):
+            for source, inp in (("x", x), ("dx", dx)):
+                feats.append(self._group_counts(inp, getattr(self, f"kernels_{i}_{source}"), d))
+        return torch.cat(feats, dim=1)
+
+    def _scale(self, counts: torch.Tensor) -> torch.Tensor:
+        root = counts.clamp(min=0).sqrt()
+        return (root - self.feature_mean) * (counts > 0).float() / self.feature_std
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._scale(self.counts(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    # ------------------------------------------------------------------------------------------------ fitting
+
+    @torch.no_grad()
+    def transform(self, beats: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+        """Standardised features of many beats, in batches (bounded memory)."""
+        return torch.cat([self.features(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
+
+    @torch.no_grad()
+    def fit_closed_form(self, beats: torch.Tensor, labels: torch.Tensor, class_balance: float = 0.0,
+                        seed: int = 0, alphas=DEFAULT_ALPHAS, batch_size: int = 32) -> dict:
+        """Fit the standardisation and the ridge head on ``beats`` (N, C, L) only; alpha by leave-one-out on them.
+
+        Afterwards ``self(beats)`` returns the ridge decision values. Deterministic (``seed`` is accepted for the
+        uniform interface; Hydra's kernels come from the constructor's ``seed``).
+        """
+        del seed
+        beats = torch.as_tensor(beats, dtype=torch.float32)
+        labels_np = np.asarray(torch.as_tensor(labels), dtype=np.int64)
+        num_classes = self.head.out_features
+        counts = torch.cat([self.counts(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
+        counts = counts.double()
+        root = counts.clamp(min=0).sqrt()
+        nonzero = counts > 0
+        # mean and std of each feature over the beats where it is non-zero (the sparse scaling)
+        n_nonzero = nonzero.sum(0).clamp(min=1)
+        mean = (root * nonzero).sum(0) / n_nonzero
+        var = (((root - mean) * nonzero) ** 2).sum(0) / n_nonzero
+        std = var.sqrt()
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))
+        self.feature_mean.copy_(mean.float())
+        self.feature_std.copy_(std.float())
+        feats = self._scale(counts.float()).double().numpy()
+        weights = class_weights(labels_np, num_classes, class_balance)
+        fit = ridge_loo_fit(feats, labels_np, num_classes, alphas=alphas, sample_weight=weights)
+        self.head.weight.copy_(torch.from_numpy(fit["weight"]).float())
+        self.head.bias.copy_(torch.from_numpy(fit["bias"]).float())
+        return {"alpha": fit["alpha"], "features": self.num_features, "loo_mse": fit["loo_mse"],
+                "loo_accuracy": fit["loo_accuracy"], "loo_decision": fit["loo_decision"]}

@@ -1,0 +1,195 @@
+"""MiniRocket (Dempster, Schmidt & Webb, 2021): fixed kernels, data-drawn biases, PPV features, a ridge head.
+
+Written from the paper's description:
+
+* the 84 kernels of length 9 whose weights are -1 except for three weights of 2 (all C(9, 3) placements);
+* dilations exponentially spaced from 1 to ``(L - 1) / (9 - 1)`` (at most 32 before removing duplicates), the
+  features per kernel shared out over the dilations in proportion to how often each dilation occurs;
+* half of the kernel/dilation combinations use 'same' zero padding, the other half only the valid outputs
+  (alternating);
+* biases: for every kernel/dilation combination, quantiles of its convolution output on one randomly chosen
+  training beat, at the low-discrepancy quantiles ``frac(j * golden ratio)``;
+* features: PPV, the proportion of (valid) outputs above the bias, then a ridge classifier on standardised
+  features (here a ``nn.Linear`` fitted in closed form by :meth:`MiniRocket.fit_closed_form`, alpha by leave-one-out
+  on the fitting beats only).
+
+Export: PPV is written as ``((conv > bias).float() * mask).sum(time)`` - comparisons, no sigmoid - so the graph
+exports to ONNX (opset 17) and converts to TFLite. Input: ``(B, in_channels, L)`` beats, z-normalised outside.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._registry import register_model
+from ._ridge import DEFAULT_ALPHAS, class_weights, ridge_loo_fit
+
+KERNEL_LENGTH = 9
+NUM_KERNELS = 84
+MAX_DILATIONS = 32
+GOLDEN_RATIO = (1 + math.sqrt(5)) / 2
+
+
+def minirocket_kernels() -> torch.Tensor:
+    """(84, 9): weights -1, with 2 at each of the C(9, 3) choices of three positions (each kernel sums to 0)."""
+    kernels = -torch.ones(NUM_KERNELS, KERNEL_LENGTH)
+    for row, positions in enumerate(itertools.combinations(range(KERNEL_LENGTH), 3)):
+        kernels[row, list(positions)] = 2.0
+    return kernels
+
+
+def minirocket_dilations(input_length: int, num_features: int) -> tuple[list[int], list[int]]:
+    """Unique dilations and the number of features (biases) per kernel at each."""
+    per_kernel = num_features // NUM_KERNELS
+    num_dilations = min(MAX_DILATIONS, per_kernel)
+    max_exponent = math.log2((input_length - 1) / (KERNEL_LENGTH - 1))
+    raw = np.floor(2.0 ** np.linspace(0.0, max_exponent, num_dilations)).astype(np.int64)
+    dilations, counts = np.unique(raw, return_counts=True)
+    per_dilation = np.floor(counts * per_kernel / num_dilations).astype(np.int64)
+    remainder = per_kernel - int(per_dilation.sum())
+    for i in range(remainder):  # share out what flooring dropped, smallest dilations first
+        per_dilation[i % len(per_dilation)] += 1
+    return [int(d) for d in dilations], [int(f) for f in per_dilation]
+
+
+@register_model("minirocket")
+class MiniRocket(nn.Module):
+    """``num_features`` (rounded down to a multiple of 84) PPV features of the 84 fixed kernels."""
+
+    def __init__(self, num_classes: int = 5, in_channels: int = 1, dropout: float = 0.3, num_features: int = 9996,
+                 seed: int = 0, input_length: int = 140):
+        super().__init__()
+        del dropout  # the uniform constructor; nothing is trained by gradient here
+        if num_features < NUM_KERNELS:
+            raise ValueError(f"minirocket needs num_features >= {NUM_KERNELS}, got {num_features}")
+        self.seed, self.input_length, self.in_channels = seed, input_length, in_channels
+        self.dilations, self.features_per_dilation = minirocket_dilations(input_length, num_features)
+        self.num_features = NUM_KERNELS * sum(self.features_per_dilation)
+        kernels = minirocket_kernels()
+        generator = torch.Generator().manual_seed(seed)
+        positions = torch.arange(input_length)
+        for i, (d, f) in enumerate(zip(self.dilations, self.features_per_dilation)):
+            weight = kernels[:, None, :].repeat(1, in_channels, 1)
+            if in_channels > 1:  # each kernel/dilation combination sums a random non-empty subset of channels
+                sizes = torch.randint(1, min(in_channels, KERNEL_LENGTH) + 1, (NUM_KERNELS,), generator=generator)
+                mask = torch.zeros(NUM_KERNELS, in_channels)
+                for row in range(NUM_KERNELS):
+                    mask[row, torch.randperm(in_channels, generator=generator)[: int(sizes[row])]] = 1.0
+                weight = weight * mask[:, :, None]
+            self.register_buffer(f"kernels_{i}", weight)
+            # padded combinations average over all L outputs, the others over the valid ones only
+            half = (KERNEL_LENGTH - 1) * d // 2
+            valid = ((positions >= half) & (positions < input_length - half)).float()
+            padded = torch.tensor([(i + j) % 2 == 0 for j in range(NUM_KERNELS)])
+            mask = torch.where(padded[:, None], torch.ones(input_length), valid)  # (84, L)
+            if bool((mask.sum(1) == 0).any()):
+                raise ValueError(f"input_length {input_length} too short for dilation {d}")
+            self.register_buffer(f"valid_{i}", mask[:, None, :])  # (84, 1, L) 0/1
+            self.register_buffer(f"inv_count_{i}", 1.0 / mask.sum(1, keepdim=True))  # (84, 1)
+            self.register_buffer(f"biases_{i}", torch.zeros(NUM_KERNELS, f, 1))
+        self.register_buffer("feature_mean", torch.zeros(self.num_features))
+        self.register_buffer("feature_std", torch.ones(self.num_features))
+        self.head = nn.Linear(self.num_features, num_classes)
+        nn.init.zeros_(self.head.weight)  # fitted in closed form; zeros keep construction independent of torch's RNG
+        nn.init.zeros_(self.head.bias)
+
+    # ------------------------------------------------------------------------------------------------ features
+
+    def _conv(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        d = self.dilations[i]
+        return F.conv1d(x, getattr(self, f"kernels_{i}"), dilation=d, padding=(KERNEL_LENGTH - 1) * d // 2)
+
+    def ppv(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw PPV features (B, num_features), ordered dilation, kernel, bias."""
+        b = x.shape[0]
+        feats = []
+        for i in range(len(self.dilations)):
+            conv = self._conv(x, i).unsqueeze(2)  # (B, 84, 1, L)
+            above = (conv > getattr(self, f"biases_{i}")).float()  # (B, 84, f, L)
+            # integer counts (exact in any summation order), then one multiply: identical in every runtime
+            count = (above * getattr(self, f"valid_{i}")).sum(-1)
+            feats.append((count * getattr(self, f"inv_count_{i}")).reshape(b, -1))
+        return torch.cat(feats, dim=1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.ppv(x) - self.feature_mean) / self.feature_std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    @torch.no_grad()
+    def ppv_fast(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`ppv`, bit for bit, without the (B, 84, f, L) comparison tensor (for fitting and evaluation).
+
+        Each output row is sorted once (padding outputs of unpadded combinations as -inf, never above a bias); a
+        binary search of each bias then gives the same integer count of outputs ``> bias`` as the graph's
+        comparisons, followed by the same multiply by ``1 / n``.
+        """
+        b, length = x.shape[0], x.shape[-1]
+        feats = []
+        for i in range(len(self.dilations)):
+            conv = self._conv(x, i)  # (B, 84, L)
+            valid = getattr(self, f"valid_{i}")[:, 0, :] > 0  # (84, L)
+            conv = torch.where(valid, conv, torch.full_like(conv, -math.inf))
+            ranked = torch.from_numpy(np.sort(conv.cpu().numpy(), axis=-1)).to(conv.device)  # numpy sorts short rows fast
+            biases = getattr(self, f"biases_{i}")[:, :, 0].expand(b, -1, -1).contiguous()  # (B, 84, f)
+            above = length - torch.searchsorted(ranked, biases, right=True)
+            feats.append((above.float() * getattr(self, f"inv_count_{i}")).reshape(b, -1))
+        return torch.cat(feats, dim=1)
+
+    @torch.no_grad()
+    def transform(self, beats: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Standardised features of many beats, in batches (the fast PPV: identical values to ``features``)."""
+        return torch.cat([(self.ppv_fast(beats[i:i + batch_size]) - self.feature_mean) / self.feature_std
+                          for i in range(0, beats.shape[0], batch_size)])
+
+    # ------------------------------------------------------------------------------------------------ fitting
+
+    @torch.no_grad()
+    def fit_biases(self, beats: torch.Tensor, seed: int = 0) -> None:
+        """Biases from quantiles of each kernel/dilation's output on one training beat drawn with ``seed``."""
+        generator = torch.Generator().manual_seed(seed)
+        feature_index = 0
+        for i, f in enumerate(self.features_per_dilation):
+            picks = torch.randint(0, beats.shape[0], (NUM_KERNELS,), generator=generator)
+            conv = self._conv(beats[picks], i).double()  # (84 picks, 84 kernels, L)
+            valid = getattr(self, f"valid_{i}")[:, 0, :] > 0  # (84, L)
+            biases = torch.empty(NUM_KERNELS, f, dtype=torch.float64)
+            for j in range(NUM_KERNELS):
+                n = torch.arange(feature_index + j * f + 1, feature_index + (j + 1) * f + 1, dtype=torch.float64)
+                quantiles = torch.frac(n * GOLDEN_RATIO)
+                biases[j] = torch.quantile(conv[j, j][valid[j]], quantiles)
+            feature_index += NUM_KERNELS * f
+            getattr(self, f"biases_{i}").copy_(biases[:, :, None].float())
+
+    @torch.no_grad()
+    def fit_closed_form(self, beats: torch.Tensor, labels: torch.Tensor, class_balance: float = 0.0,
+                        seed: int = 0, alphas=DEFAULT_ALPHAS, batch_size: int = 256) -> dict:
+        """Fit biases, standardisation and the ridge head on ``beats`` (N, C, L) only; alpha by leave-one-out.
+
+        Afterwards ``self(beats)`` returns the ridge decision values. ``seed`` draws the beats the biases come from.
+        """
+        beats = torch.as_tensor(beats, dtype=torch.float32)
+        labels_np = np.asarray(torch.as_tensor(labels), dtype=np.int64)
+        num_classes = self.head.out_features
+        self.fit_biases(beats, seed=seed)
+        ppv = torch.cat([self.ppv_fast(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
+        ppv = ppv.double()
+        mean = ppv.mean(0)
+        std = ppv.std(0)
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))
+        self.feature_mean.copy_(mean.float())
+        self.feature_std.copy_(std.float())
+        feats = ((ppv.float() - self.feature_mean) / self.feature_std).double().numpy()
+        weights = class_weights(labels_np, num_classes, class_balance)
+        fit = ridge_loo_fit(feats, labels_np, num_classes, alphas=alphas, sample_weight=weights)
+        self.head.weight.copy_(torch.from_numpy(fit["weight"]).float())
+        self.head.bias.copy_(torch.from_numpy(fit["bias"]).float())
+        return {"alpha": fit["alpha"], "features": self.num_features, "loo_mse": fit["loo_mse"],
+                "loo_accuracy": fit["loo_accuracy"], "loo_decision": fit["loo_decision"]}

@@ -1,0 +1,199 @@
+"""The documentation as checked facts: README size, links, the runnable Python example, and figures that are
+measured or read from committed files rather than typed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from ecgcnn.pretrained import read_manifest
+from ecgcnn.reporting.markdown import readme_markers
+
+from .conftest import REPO
+
+README = REPO / "README.md"
+DOCS = sorted((REPO / "docs").glob("*.md"))
+MAX_README_BYTES = 15 * 1024
+SPEC_SUFFIX = {"pytorch": "", "onnx": ".onnx", "tflite-int8-full": ".tflite"}
+
+
+def _text(path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _outside_code(markdown: str) -> str:
+    """The Markdown without fenced code blocks and inline code (links and headings there are not real)."""
+    markdown = re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+    return re.sub(r"`[^`\n]*`", "", markdown)
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes, repeats numbered."""
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*$", re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S),
+                              re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.replace("`", "").lower()).replace(" ", "-")
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def _fenced_block(markdown: str, heading: str, language: str = "") -> str:
+    """The first fenced block (of ``language``) after ``heading``."""
+    after = markdown.split(f"\n{heading}\n", 1)[1]
+    match = re.search(rf"^```{language}\n(.*?)^```", after, re.M | re.S)
+    assert match, f"no ```{language} block after {heading!r}"
+    return match.group(1)
+
+
+def test_readme_is_short():
+    size = README.stat().st_size
+    assert size <= MAX_README_BYTES, f"README.md is {size:,} bytes; move detail to docs/ (limit {MAX_README_BYTES:,})"
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_relative_link_resolves(page):
+    text = _text(page)
+    links = re.findall(r"\]\(([^)\s]+)\)", _outside_code(text))
+    assert links or page.name in ("docker.md",), f"{page}: no links found (is the pattern broken?)"
+    for link in links:
+        if re.match(r"[a-z][a-z0-9+.-]*:", link):  # https:, mailto:, ...
+            continue
+        target, _, anchor = link.partition("#")
+        path = (page.parent / target).resolve() if target else page
+        assert path.is_file(), f"{page.name}: link {link!r} -> {path} does not exist"
+        if anchor and path.suffix == ".md":
+            assert anchor in _anchors(_text(path)), f"{page.name}: link {link!r}: no heading #{anchor} in {path.name}"
+
+
+def test_readme_links_every_docs_page():
+    text = _text(README)
+    for page in DOCS:
+        assert f"](docs/{page.name}" in text, f"README.md does not link docs/{page.name}"
+
+
+def test_readme_python_example_runs():
+    """The first ```python block after '## Python API' runs as written, in a fresh interpreter, offline."""
+    code = _fenced_block(_text(README), "## Python API", "python")
+    assert 'load_predictor("pretrained:edge")' in code and "print(" in code
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip(), "the example printed nothing"
+    assert "N (normal)" in result.stdout  # class_names printed
+
+
+def test_generated_sections_stand_alone():
+    """Each generated block is in docs/results.md once, with its own markers, and holds no other section."""
+    text = _text(REPO / "docs" / "results.md")
+    sections = ("results", "recipes", "ablation")
+    markers = re.findall(r"<!-- ([\w-]+):(start|end) -->", _outside_code(text))
+    assert markers == [(name, edge) for name in sections for edge in ("start", "end")]
+    for name in sections:  # sync_readme splits at the first occurrence: no copy of a marker anywhere else
+        assert all(text.count(marker) == 1 for marker in readme_markers(name)), name
+    for page in [README, *DOCS]:
+        if page.name != "results.md":
+            assert "<!-- results:start -->" not in _text(page), page
+
+
+def _layers() -> list[str]:
+    pyproject = tomllib.loads(_text(REPO / "pyproject.toml"))
+    return pyproject["tool"]["importlinter"]["contracts"][0]["layers"]
+
+
+def test_readme_architecture_is_the_import_linter_layers():
+    block = _fenced_block(_text(README), "## Architecture")
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert lines == [" | ".join(m.strip() for m in layer.split("|")) for layer in _layers()]
+
+
+def test_docs_architecture_table_is_the_import_linter_layers():
+    rows = re.findall(r"^\| (\d+) \| (.+?) \| .* \|$", _text(REPO / "docs" / "architecture.md"), re.M)
+    layers = [" | ".join(re.findall(r"`([\w.]+)`", cell)) for _, cell in rows]
+    assert layers == [" | ".join(m.strip() for m in layer.split("|")) for layer in _layers()]
+
+
+def test_readme_results_table_is_the_committed_figures():
+    """Every row of the README's headline table: the manifest (the shipped file) and results/recipes/results.json."""
+    manifest = read_manifest()
+    recipes = {(r["model"], r["format"]): r
+               for r in json.loads(_text(REPO / "results" / "recipes" / "results.json"))["rows"]}
+    table = _text(README).split("| shipped file | format |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    assert rows, "no headline table in README.md"
+    for line in rows:
+        spec, fmt = re.match(r"\| `pretrained:(\S+?)` \| (\S+) \|", line).groups()
+        name = spec.split(".")[0]
+        entry = manifest["models"][name]["files"][fmt]
+        assert SPEC_SUFFIX[fmt] == spec[len(name):]
+        mean = recipes[(name, fmt)]
+        expected = (f"| `pretrained:{spec}` | {fmt} | {entry['bytes'] / 1024:,.0f} KiB | "
+                    f"{100 * entry['test']['accuracy']:.2f} % | {entry['test']['macro_f1']:.3f} | "
+                    f"{100 * mean['accuracy_mean']:.2f} ± {100 * mean['accuracy_std']:.2f} % |")
+        assert line == expected
+
+
+# ------------------------------------------------------------------------------------ model card: measured recall
+
+def _script():
+    spec = importlib.util.spec_from_file_location("model_card_table", REPO / "scripts" / "model_card_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def measured(dataset):
+    """Every shipped file scored on the test split (what `ecgcnn evaluate pretrained:NAME` prints)."""
+    return _script().measure(dataset)
+
+
+def test_model_card_recall_is_measured(measured):
+    """docs/model-card.md's recall table is the script's output: within one beat per class (another CPU may round
+    one beat differently), and each percentage is its own count."""
+    start, end = readme_markers(_script().SECTION)
+    block = _text(REPO / "docs" / "model-card.md").split(start, 1)[1].split(end, 1)[0]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(pretrained:\S+)` \| \S+ \|(.*)$", block, re.M)}
+    assert set(rows) == {row["spec"] for row in measured}
+    for row in measured:
+        cells = re.findall(r"([\d.]+) % \((\d+)/(\d+)\)", rows[row["spec"]])
+        assert len(cells) == len(row["hits"]), row["spec"]
+        for (percent, hits, support), hit, n in zip(cells, row["hits"], row["support"]):
+            assert int(support) == n and abs(int(hits) - hit) <= 1, (row["spec"], hits, support, hit)
+            assert percent == f"{100 * int(hits) / int(support):.1f}"
+    manifest = read_manifest()["models"]
+    for row in measured:  # a manifest packed with recall per class agrees with the measurement too
+        recorded = manifest[row["model"]]["files"][row["format"]]["test"].get("per_class_recall")
+        if recorded is not None:
+            for recall, hit, n in zip(recorded, row["hits"], row["support"]):
+                assert abs(recall * n - hit) <= 1, (row["spec"], recorded)
+    never = _script().never_predicted(measured)
+    claims = set(re.findall(r"`pretrained:(\w+)` never predicts class (\d)", block))
+    assert claims == {(model, str(label)) for model, labels in never.items() for label in labels}
+
+
+def test_readme_claims_about_the_shipped_models_hold(measured):
+    never = _script().never_predicted(measured)
+    for model, label in re.findall(r"`pretrained:(\w+)` never predicts class (\d)", _text(README)):
+        assert int(label) in never[model], f"README: pretrained:{model} does predict class {label} now"
+
+
+def test_readme_dataset_figures_hold(dataset):
+    text = " ".join(_text(README).split())
+    assert "Only 2 of the 500 training beats are class 5" in text
+    assert int((dataset.y_train == 4).sum()) == 2 and len(dataset.y_train) == 500
+    assert "4,500 official test beats" in text and len(dataset.y_test) == 4500
+    assert dataset.x_train.shape[1] == 140 and "**140 samples**" in text
+
+
+def test_install_commands_use_the_makefile_extras():
+    extras = re.search(r"^EXTRAS\s*\?=\s*(\S+)$", _text(REPO / "Makefile"), re.M).group(1)
+    for page in (README, REPO / "docs" / "development.md"):
+        quoted = re.findall(r'-e "\.\[([\w,]+)\]"', _text(page))
+        assert quoted and all(q == extras for q in quoted), (page.name, quoted, extras)
