@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ecgcnn.checkpoint import model_from_checkpoint, read_checkpoint
+from ecgcnn.errors import EcgcnnError
 from ecgcnn.data import load_dataset
 from ecgcnn.preprocess import normalize_beats
 
@@ -234,3 +235,25 @@ def test_each_technique_reaches_the_training_loss(setting):
                         np.arange(100), np.arange(100, 120), torch.device("cpu"))
         losses.append(fit_member(job)["history"][0]["train_loss"])
     assert losses[0] != losses[1]
+
+
+def test_refit_trains_the_chosen_epoch_count_on_all_training_beats(tmp_path, monkeypatch):
+    from ecgcnn.config import TrainConfig
+    from ecgcnn.training import run as run_module
+
+    jobs, real_fit = [], run_module.fit_member
+
+    def spy_fit(job):
+        result = real_fit(job)
+        jobs.append((len(job.train_idx), len(job.val_idx), job.refit_epochs, result["best_epoch"]))
+        return result
+
+    monkeypatch.setattr(run_module, "fit_member", spy_fit)
+    metrics = run_module.train(TrainConfig(model="base-cnn-small", epochs=3, refit=True, output_dir=str(tmp_path),
+                                           seed=0, progress=False))
+    (chosen_train, chosen_val, none, best_epoch), (all_train, no_val, refit_epochs, last) = jobs
+    assert (chosen_train + chosen_val, none) == (500, None)
+    assert (all_train, no_val, refit_epochs, last) == (500, 0, best_epoch, best_epoch)
+    assert metrics["best_epoch"] == best_epoch and metrics["config"]["refit"] is True
+    with pytest.raises(EcgcnnError, match="--refit with --folds"):
+        TrainConfig(refit=True, folds=5).validate()

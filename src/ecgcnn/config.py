@@ -61,6 +61,8 @@ class TrainConfig:
     label_smoothing: float = setting(0.0, "label smoothing", kind=float, low=0, high=1, high_inclusive=False)
     folds: int = setting(1, "K > 1: a K-fold ensemble, each member early-stopped on its held-out fold", kind=int,
                          low=1, high=10)
+    refit: bool = setting(False, "after the choice on held-out training beats, fit the final model on all training "
+                                 "beats (networks: the chosen number of epochs; closed-form models: the same fit)")
     teacher: str | None = setting(None, "distil from this checkpoint (.pth or pretrained:NAME)")
     distill_weight: float = setting(0.5, "share of the distillation term in the loss", kind=float, low=0, high=1)
     distill_temperature: float = setting(2.0, "distillation temperature", kind=float, low=0, low_inclusive=False)
@@ -79,6 +81,8 @@ class TrainConfig:
         if self.model not in trainable:
             raise EcgcnnError(f"--model {self.model!r}: expected one of {', '.join(trainable)} "
                               f"(ensembles are built by --folds K over a base architecture)")
+        if self.refit and self.folds > 1:
+            raise EcgcnnError("--refit with --folds: a K-fold ensemble already trains on every beat; choose one")
         for f in fields(self):
             kind = f.metadata["kind"]
             if kind is not None:

@@ -45,6 +45,7 @@ class MemberJob:
     dist: Distributed = field(default_factory=Distributed)
     use_amp: bool = False
     resume_state: dict | None = None  # restores an interrupted member (see resume.py)
+    refit_epochs: int | None = None  # refit on all beats: train exactly this many epochs, keep the last (no val_idx)
     on_epoch_end: Callable[["EpochState"], None] | None = None  # writes the resumable checkpoint
     log: Callable[[str], None] = lambda message: None
 
@@ -106,8 +107,12 @@ def loss_fn(logits, targets, weights, cfg: TrainConfig, teacher_logits=None):
 
 
 def fit_member(job: MemberJob) -> dict:
-    """Train one model on ``job.train_idx``; return its chosen weights, epoch, history and validation figures."""
+    """Train one model on ``job.train_idx``; return its chosen weights, epoch, history and validation figures.
+
+    A refit (``job.refit_epochs``; no validation beats) trains that many epochs of the same schedule and keeps the
+    last: the epoch count was chosen before, on held-out beats."""
     cfg, device = job.cfg, job.device
+    refit = job.refit_epochs is not None
     x_train, y_train = job.beats[job.train_idx], job.labels[job.train_idx]
     x_val, y_val = job.beats[job.val_idx], job.labels[job.val_idx]
     torch.manual_seed(job.seed)
@@ -129,7 +134,7 @@ def fit_member(job: MemberJob) -> dict:
     if job.resume_state is not None:
         first_epoch = restore(job.resume_state, model, optimizer, scheduler, scaler, generator, history, best)
 
-    for epoch in range(first_epoch, cfg.epochs + 1):
+    for epoch in range(first_epoch, (job.refit_epochs if refit else cfg.epochs) + 1):
         epoch_start = time.perf_counter()
         run_model.train()
         total_loss, correct, seen = 0.0, 0, 0
@@ -160,12 +165,14 @@ def fit_member(job: MemberJob) -> dict:
         scheduler.step()
         total_loss, correct, seen = job.dist.sum(total_loss, correct, seen)
         job.dist.sync_buffers(model)
-        val = score(model, x_val, y_val)  # every rank scores the same weights on the full validation split
+        # every rank scores the same weights on the full validation split; a refit has none and keeps its last epoch
+        val = score(model, x_val, y_val) if not refit else {"loss": math.nan, "accuracy": math.nan,
+                                                            "macro_f1": math.nan}
         record = {"epoch": epoch, "lr": lr, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
                   "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
                   "seconds": time.perf_counter() - epoch_start}
         history.append(record)
-        key = (val["accuracy"], -val["loss"])
+        key = (float(epoch), 0.0) if refit else (val["accuracy"], -val["loss"])
         improved = key > best["key"]
         if improved:
             best.update(epoch=epoch, key=key, state=copy.deepcopy(model.state_dict()))
@@ -182,13 +189,16 @@ def fit_member(job: MemberJob) -> dict:
     return {"state": best["state"], "best_epoch": best["epoch"], "history": history,
             "val": {"accuracy": chosen["val_accuracy"], "macro_f1": chosen["val_macro_f1"],
                     "loss": chosen["val_loss"]},
-            "val_predictions": score(model, x_val, y_val)["predictions"]}
+            "val_predictions": score(model, x_val, y_val)["predictions"] if not refit else np.zeros(0, np.int64)}
 
 
 def _fit_closed_form(job: MemberJob, model, x_train, y_train, x_val, y_val) -> dict:
     """Random-kernel models: data-derived buffers and a ridge head fitted once on ``train_idx`` (regularisation
     chosen by cross-validation inside those beats); the validation beats only report."""
     info = model.fit_closed_form(x_train, y_train, class_balance=job.cfg.class_balance, seed=job.seed)
+    if job.refit_epochs is not None:  # a refit on all beats: nothing held out to score
+        return {"state": copy.deepcopy(model.state_dict()), "best_epoch": None, "history": [], "fit": info,
+                "val": {}, "val_predictions": np.zeros(0, np.int64)}
     val = score(model, x_val, y_val)
     job.log(f"{job.tag + ' ' if job.tag else ''}closed-form fit {info}: val loss {val['loss']:.4f} "
             f"acc {val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f}")

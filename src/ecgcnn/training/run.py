@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -115,6 +116,10 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
                         on_epoch_end=lambda state: save_last(last_path, cfg, model_kwargs, finished, state),
                         log=log)
         finished.append(fit_member(job))
+    if cfg.refit:
+        finished[0] = refit_on(np.arange(len(labels)), finished[0], MemberJob(
+            cfg, 0, model_kwargs, beats, labels, splits[0][0], splits[0][1], device, teacher=teacher, dist=dist,
+            use_amp=use_amp, log=log))
 
     # 3. The final model: each member's chosen weights; an ensemble averages the members.
     model, final_name, final_kwargs = assemble(cfg, model_kwargs, finished, device)
@@ -198,10 +203,22 @@ def fit_on_subset(cfg: TrainConfig, beats: torch.Tensor, labels: torch.Tensor, s
     The same procedure as ``train`` without files, resume or DDP: the inner loop of nested cross-validation."""
     inner = splits_for(cfg, labels[subset].cpu().numpy())
     model_kwargs = {"num_classes": int(labels.max()) + 1, "in_channels": 1, "dropout": cfg.dropout}
-    finished = [fit_member(MemberJob(cfg, member, model_kwargs, beats, labels, subset[train_idx], subset[val_idx],
-                                     device, tag=f"{cfg.run_name} member {member + 1}", teacher=teacher, log=log))
-                for member, (train_idx, val_idx) in enumerate(inner)]
+    jobs = [MemberJob(cfg, member, model_kwargs, beats, labels, subset[train_idx], subset[val_idx], device,
+                      tag=f"{cfg.run_name} member {member + 1}", teacher=teacher, log=log)
+            for member, (train_idx, val_idx) in enumerate(inner)]
+    finished = [fit_member(job) for job in jobs]
+    if cfg.refit:
+        finished[0] = refit_on(subset, finished[0], jobs[0])
     return assemble(cfg, model_kwargs, finished, device)[0]
+
+
+def refit_on(subset: np.ndarray, chosen: dict, job: MemberJob) -> dict:
+    """The choice is made on held-out beats (epoch count, or a closed-form model's own settings): fit again on every
+    beat of ``subset`` and keep the chosen member's validation figures."""
+    refit = fit_member(replace(job, train_idx=subset, val_idx=subset[:0], refit_epochs=chosen["best_epoch"] or 0,
+                               tag=f"{job.cfg.run_name} refit on {len(subset)} beats", on_epoch_end=None,
+                               resume_state=None))
+    return {**chosen, "state": refit["state"], "refit": {"beats": int(len(subset)), "epochs": chosen["best_epoch"]}}
 
 
 def validation_summary(finished: list[dict], y: np.ndarray, val_sets: list[np.ndarray]) -> dict:
