@@ -26,6 +26,7 @@ from ..training import train
 from ..workflows.ablation import render_ablation, run_ablation
 from ..workflows.pack import pack_pretrained
 from ..workflows.pipeline import PipelineConfig, run_pipeline
+from .annotate import run_annotate
 from .serve import run_serve
 
 
@@ -186,4 +187,4 @@ def cmd_ablation(args) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
             "bench": cmd_bench, "pipeline": cmd_pipeline, "summary": cmd_summary, "data": cmd_data,
-            "pretrained": cmd_pretrained, "ablation": cmd_ablation, "serve": run_serve}
+            "pretrained": cmd_pretrained, "ablation": cmd_ablation, "serve": run_serve, "annotate": run_annotate}

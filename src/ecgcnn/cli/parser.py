@@ -12,6 +12,7 @@ from ..formats import QUANTIZE_MODES
 from ..models import list_models
 from ..validation import argparse_type
 from ..workflows.ablation import VARIANT_KEYS
+from .annotate import add_annotate_parser
 from .serve import add_serve_parser
 
 POSITIVE_INT = argparse_type(int, low=1)
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = _command(data_sub, "info", "show where the data comes from and its class counts", "ecgcnn data info")
     _add_data_dir(d)
     add_serve_parser(sub, _Help)
+    add_annotate_parser(sub, _Help)
     return parser
 
 

@@ -34,6 +34,7 @@ KERNEL_LENGTH = 9
 NUM_KERNELS = 84
 MAX_DILATIONS = 32
 GOLDEN_RATIO = (1 + math.sqrt(5)) / 2
+PARTS = ("same", "valid")  # the padded and the unpadded kernel/dilation combinations
 
 
 def minirocket_kernels() -> torch.Tensor:
@@ -73,8 +74,10 @@ class MiniRocket(nn.Module):
         self.num_features = NUM_KERNELS * sum(self.features_per_dilation)
         kernels = minirocket_kernels()
         generator = torch.Generator().manual_seed(seed)
-        positions = torch.arange(input_length)
+        half = NUM_KERNELS // 2
         for i, (d, f) in enumerate(zip(self.dilations, self.features_per_dilation)):
+            if input_length - (KERNEL_LENGTH - 1) * d < 1:
+                raise ValueError(f"input_length {input_length} too short for dilation {d}")
             weight = kernels[:, None, :].repeat(1, in_channels, 1)
             if in_channels > 1:  # each kernel/dilation combination sums a random non-empty subset of channels
                 sizes = torch.randint(1, min(in_channels, KERNEL_LENGTH) + 1, (NUM_KERNELS,), generator=generator)
@@ -82,17 +85,14 @@ class MiniRocket(nn.Module):
                 for row in range(NUM_KERNELS):
                     mask[row, torch.randperm(in_channels, generator=generator)[: int(sizes[row])]] = 1.0
                 weight = weight * mask[:, :, None]
-            self.register_buffer(f"kernels_{i}", weight)
-            # padded combinations average over all L outputs, the others over the valid ones only
-            half = (KERNEL_LENGTH - 1) * d // 2
-            valid = ((positions >= half) & (positions < input_length - half)).float()
-            padded = torch.tensor([(i + j) % 2 == 0 for j in range(NUM_KERNELS)])
-            mask = torch.where(padded[:, None], torch.ones(input_length), valid)  # (84, L)
-            if bool((mask.sum(1) == 0).any()):
-                raise ValueError(f"input_length {input_length} too short for dilation {d}")
-            self.register_buffer(f"valid_{i}", mask[:, None, :])  # (84, 1, L) 0/1
-            self.register_buffer(f"inv_count_{i}", 1.0 / mask.sum(1, keepdim=True))  # (84, 1)
-            self.register_buffer(f"biases_{i}", torch.zeros(NUM_KERNELS, f, 1))
+            # kernel j uses padding at dilation i when i + j is even: half the combinations, alternating. The padded
+            # ones ('same') average over all L outputs, the others ('valid') over the outputs without padding.
+            same = [j for j in range(NUM_KERNELS) if (i + j) % 2 == 0]
+            valid = [j for j in range(NUM_KERNELS) if (i + j) % 2 == 1]
+            self.register_buffer(f"kernels_{i}_same", weight[same])
+            self.register_buffer(f"kernels_{i}_valid", weight[valid])
+            for part in PARTS:  # bias r of the part's kernel j: [r, 0, j, 0] (rank-3 slices for the comparisons)
+                self.register_buffer(f"biases_{i}_{part}", torch.zeros(f, 1, half, 1))
         self.register_buffer("feature_mean", torch.zeros(self.num_features))
         self.register_buffer("feature_std", torch.ones(self.num_features))
         self.head = nn.Linear(self.num_features, num_classes)
@@ -101,20 +101,26 @@ class MiniRocket(nn.Module):
 
     # ------------------------------------------------------------------------------------------------ features
 
-    def _conv(self, x: torch.Tensor, i: int) -> torch.Tensor:
+    def _conv(self, x: torch.Tensor, i: int, part: str) -> torch.Tensor:
         d = self.dilations[i]
-        return F.conv1d(x, getattr(self, f"kernels_{i}"), dilation=d, padding=(KERNEL_LENGTH - 1) * d // 2)
+        padding = (KERNEL_LENGTH - 1) * d // 2 if part == "same" else 0
+        return F.conv1d(x, getattr(self, f"kernels_{i}_{part}"), dilation=d, padding=padding)
 
     def ppv(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw PPV features (B, num_features), ordered dilation, kernel, bias."""
-        b = x.shape[0]
+        """Raw PPV features (B, num_features), ordered dilation, part ('same', 'valid'), bias index, kernel.
+
+        PPV = (number of outputs > bias) * (1 / number of outputs): the count is an integer sum, exact in any
+        order, so every runtime gets the same value. Only 3-D (B, 42, T) tensors and rank-3 constants - converters
+        that move the channel axis (onnx2tf) mis-handle 4-D broadcasts - and no masks.
+        """
         feats = []
         for i in range(len(self.dilations)):
-            conv = self._conv(x, i).unsqueeze(2)  # (B, 84, 1, L)
-            above = (conv > getattr(self, f"biases_{i}")).float()  # (B, 84, f, L)
-            # integer counts (exact in any summation order), then one multiply: identical in every runtime
-            count = (above * getattr(self, f"valid_{i}")).sum(-1)
-            feats.append((count * getattr(self, f"inv_count_{i}")).reshape(b, -1))
+            for part in PARTS:
+                conv = self._conv(x, i, part)  # (B, 42, T)
+                inv_count = 1.0 / conv.shape[-1]
+                biases = getattr(self, f"biases_{i}_{part}")
+                for r in range(self.features_per_dilation[i]):
+                    feats.append((conv > biases[r]).float().sum(-1) * inv_count)  # biases[r]: (1, 42, 1)
         return torch.cat(feats, dim=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,30 +130,9 @@ class MiniRocket(nn.Module):
         return self.head(self.features(x))
 
     @torch.no_grad()
-    def ppv_fast(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`ppv`, bit for bit, without the (B, 84, f, L) comparison tensor (for fitting and evaluation).
-
-        Each output row is sorted once (padding outputs of unpadded combinations as -inf, never above a bias); a
-        binary search of each bias then gives the same integer count of outputs ``> bias`` as the graph's
-        comparisons, followed by the same multiply by ``1 / n``.
-        """
-        b, length = x.shape[0], x.shape[-1]
-        feats = []
-        for i in range(len(self.dilations)):
-            conv = self._conv(x, i)  # (B, 84, L)
-            valid = getattr(self, f"valid_{i}")[:, 0, :] > 0  # (84, L)
-            conv = torch.where(valid, conv, torch.full_like(conv, -math.inf))
-            ranked = torch.from_numpy(np.sort(conv.cpu().numpy(), axis=-1)).to(conv.device)  # numpy sorts short rows fast
-            biases = getattr(self, f"biases_{i}")[:, :, 0].expand(b, -1, -1).contiguous()  # (B, 84, f)
-            above = length - torch.searchsorted(ranked, biases, right=True)
-            feats.append((above.float() * getattr(self, f"inv_count_{i}")).reshape(b, -1))
-        return torch.cat(feats, dim=1)
-
-    @torch.no_grad()
     def transform(self, beats: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Standardised features of many beats, in batches (the fast PPV: identical values to ``features``)."""
-        return torch.cat([(self.ppv_fast(beats[i:i + batch_size]) - self.feature_mean) / self.feature_std
-                          for i in range(0, beats.shape[0], batch_size)])
+        """Standardised features of many beats, in batches (bounded memory)."""
+        return torch.cat([self.features(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
 
     # ------------------------------------------------------------------------------------------------ fitting
 
@@ -156,17 +141,17 @@ class MiniRocket(nn.Module):
         """Biases from quantiles of each kernel/dilation's output on one training beat drawn with ``seed``."""
         generator = torch.Generator().manual_seed(seed)
         feature_index = 0
+        half = NUM_KERNELS // 2
         for i, f in enumerate(self.features_per_dilation):
-            picks = torch.randint(0, beats.shape[0], (NUM_KERNELS,), generator=generator)
-            conv = self._conv(beats[picks], i).double()  # (84 picks, 84 kernels, L)
-            valid = getattr(self, f"valid_{i}")[:, 0, :] > 0  # (84, L)
-            biases = torch.empty(NUM_KERNELS, f, dtype=torch.float64)
-            for j in range(NUM_KERNELS):
-                n = torch.arange(feature_index + j * f + 1, feature_index + (j + 1) * f + 1, dtype=torch.float64)
-                quantiles = torch.frac(n * GOLDEN_RATIO)
-                biases[j] = torch.quantile(conv[j, j][valid[j]], quantiles)
-            feature_index += NUM_KERNELS * f
-            getattr(self, f"biases_{i}").copy_(biases[:, :, None].float())
+            for part in PARTS:
+                picks = torch.randint(0, beats.shape[0], (half,), generator=generator)
+                conv = self._conv(beats[picks], i, part).double()  # (picked beat, kernel, T)
+                biases = torch.empty(f, 1, half, 1, dtype=torch.float64)
+                for j in range(half):
+                    n = torch.arange(feature_index + 1, feature_index + f + 1, dtype=torch.float64)
+                    biases[:, 0, j, 0] = torch.quantile(conv[j, j], torch.frac(n * GOLDEN_RATIO))
+                    feature_index += f
+                getattr(self, f"biases_{i}_{part}").copy_(biases.float())
 
     @torch.no_grad()
     def fit_closed_form(self, beats: torch.Tensor, labels: torch.Tensor, class_balance: float = 0.0,
@@ -179,7 +164,7 @@ class MiniRocket(nn.Module):
         labels_np = np.asarray(torch.as_tensor(labels), dtype=np.int64)
         num_classes = self.head.out_features
         self.fit_biases(beats, seed=seed)
-        ppv = torch.cat([self.ppv_fast(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
+        ppv = torch.cat([self.ppv(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
         ppv = ppv.double()
         mean = ppv.mean(0)
         std = ppv.std(0)
@@ -191,5 +176,5 @@ class MiniRocket(nn.Module):
         fit = ridge_loo_fit(feats, labels_np, num_classes, alphas=alphas, sample_weight=weights)
         self.head.weight.copy_(torch.from_numpy(fit["weight"]).float())
         self.head.bias.copy_(torch.from_numpy(fit["bias"]).float())
-        return {"alpha": fit["alpha"], "features": self.num_features, "loo_mse": fit["loo_mse"],
-                "loo_accuracy": fit["loo_accuracy"], "loo_decision": fit["loo_decision"]}
+        return {"alpha": fit["alpha"], "alphas": fit["alphas"], "features": self.num_features,
+                "loo_mse": fit["loo_mse"], "loo_accuracy": fit["loo_accuracy"], "loo_decision": fit["loo_decision"]}

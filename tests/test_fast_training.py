@@ -1,0 +1,309 @@
+"""Fast tier (mutation-tested, see docs/mutation.md): the training loop of one member and its choice of epoch.
+
+A few epochs of the small CNN on 80 training beats, one thread. Where a value must be checked exactly, the learning
+rate is made negligible (1e-30) so the weights stay at their seeded initial values and the loop's bookkeeping can be
+recomputed here independently; the epoch choice is driven by scripted validation figures.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ecgcnn.config import TrainConfig
+from ecgcnn.data import load_dataset
+from ecgcnn.models import build_model
+from ecgcnn.preprocess import normalize_beats
+from ecgcnn.training import loop
+from ecgcnn.training.distributed import Distributed
+
+KWARGS = {"num_classes": 5, "in_channels": 1, "dropout": 0.0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is fastest, and results are repeatable
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def beats():
+    ds = load_dataset(load_test=False)
+    pick = np.random.default_rng(0).permutation(len(ds.y_train))[:80]
+    return torch.from_numpy(normalize_beats(ds.x_train[pick]))[:, None, :], torch.from_numpy(ds.y_train[pick])
+
+
+def _job(beats, member=0, **settings):
+    job_keys = {"model_kwargs", "teacher", "on_epoch_end", "log", "resume_state", "tag", "dist"}
+    job_args = {k: settings.pop(k) for k in list(settings) if k in job_keys}
+    cfg = TrainConfig(**{"model": "base-cnn-small", "epochs": 2, "seed": 0, "progress": False, "batch_size": 32,
+                         **settings})
+    x, y = beats
+    return loop.MemberJob(cfg, member, job_args.pop("model_kwargs", dict(KWARGS)), x, y, np.arange(60),
+                          np.arange(60, 80), torch.device("cpu"), **job_args)
+
+
+# ------------------------------------------------------------------------------------------------------ pieces
+
+def test_batches_shuffle_with_the_generator_and_drop_single_beats():
+    def sizes(n, size, seed=0):
+        return [len(b) for b in loop.batches(n, size, torch.Generator().manual_seed(seed))]
+
+    assert sizes(5, 2) == [2, 2] and sizes(4, 2) == [2, 2] and sizes(6, 4) == [4, 2] and sizes(1, 4) == []
+    assert sizes(3, 3) == [3]
+    order = torch.randperm(7, generator=torch.Generator().manual_seed(3))
+    got = torch.cat(list(loop.batches(7, 3, torch.Generator().manual_seed(3))))
+    assert got.tolist() == order[:6].tolist()
+
+
+def test_class_weights():
+    assert loop.class_weights(torch.tensor([0, 1]), 2, 0.0) is None
+    weights = loop.class_weights(torch.tensor([0, 0, 0, 1]), 3, 1.0)  # an absent class counts as one beat
+    assert weights.dtype == torch.float32
+    np.testing.assert_allclose(weights.numpy(), [5 / 9, 5 / 3, 5 / 3], rtol=1e-6)
+    y = torch.tensor([0, 0, 0, 0, 1, 2, 2, 0])
+    for power in (0.5, 1.0, 2.0):
+        weights = loop.class_weights(y, 3, power)
+        assert float(weights[y].mean()) == pytest.approx(1.0)  # the average weight per training beat is 1
+        counts = np.array([5.0, 1.0, 2.0])
+        ratio = weights.numpy() / weights.numpy()[0]
+        np.testing.assert_allclose(ratio, (counts / counts[0]) ** -power, rtol=1e-6)
+
+
+def _reference_kl(student, teacher, t):
+    """KL(teacher || student) on temperature-softened distributions, averaged over the batch (numpy)."""
+    def log_softmax(z):
+        z = z / t
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    p_t, log_s, log_t = np.exp(log_softmax(teacher)), log_softmax(student), log_softmax(teacher)
+    return float((p_t * (log_t - log_s)).sum(axis=1).mean())
+
+
+def test_loss_with_and_without_a_teacher():
+    gen = torch.Generator().manual_seed(0)
+    logits, teacher = torch.randn(6, 5, generator=gen) * 2, torch.randn(6, 5, generator=gen) * 2
+    targets = torch.tensor([0, 1, 2, 3, 4, 0])
+    weights = torch.tensor([0.5, 1.0, 1.5, 2.0, 1.0])
+    cfg = TrainConfig(label_smoothing=0.1, distill_weight=0.3, distill_temperature=4.0)
+    hard = F.cross_entropy(logits, targets, weight=weights, label_smoothing=0.1)
+    assert float(loop.loss_fn(logits, targets, weights, cfg)) == pytest.approx(float(hard), rel=1e-6)
+    assert float(loop.loss_fn(logits, targets, None, TrainConfig())) == \
+        pytest.approx(float(F.cross_entropy(logits, targets)), rel=1e-6)
+    soft = _reference_kl(logits.numpy(), teacher.numpy(), 4.0) * 16.0
+    assert float(loop.loss_fn(logits, targets, weights, cfg, teacher)) == \
+        pytest.approx(0.7 * float(hard) + 0.3 * soft, rel=1e-5)
+    assert float(loop.loss_fn(logits, targets, weights, cfg, logits)) == pytest.approx(0.7 * float(hard), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------ the epoch loop
+
+@pytest.mark.parametrize("settings", [{}, {"class_balance": 1.0, "label_smoothing": 0.1}])
+def test_epoch_records_are_the_loop_figures(beats, settings):
+    """With a negligible learning rate the weights stay at their seeded values: every figure of the history can be
+    recomputed from the same seed, batch order and loss."""
+    job = _job(beats, member=1, lr=1e-30, **settings)
+    result = loop.fit_member(job)
+    x, y = beats[0][:60], beats[1][:60]
+    torch.manual_seed(1000)  # cfg.seed + 1000 * member
+    model = build_model("base-cnn-small", **KWARGS).train()
+    generator = torch.Generator().manual_seed(1000)
+    weights = loop.class_weights(y, 5, settings.get("class_balance", 0.0))
+    total, correct, seen = 0.0, 0, 0
+    with torch.no_grad():
+        for batch in torch.randperm(60, generator=generator).split(32):
+            logits = model(x[batch])
+            loss = F.cross_entropy(logits, y[batch], weight=weights, label_smoothing=settings.get("label_smoothing", 0))
+            total += float(loss) * len(batch)
+            correct += int((logits.argmax(1) == y[batch]).sum())
+            seen += len(batch)
+    first = result["history"][0]
+    assert first["epoch"] == 1 and first["lr"] == 1e-30
+    assert first["train_loss"] == pytest.approx(total / seen, rel=1e-5)
+    assert first["train_accuracy"] == pytest.approx(correct / seen)
+    val = loop.score(model, beats[0][60:], beats[1][60:])
+    assert first["val_loss"] == pytest.approx(val["loss"], rel=1e-5)
+    assert (first["val_accuracy"], first["val_macro_f1"]) == (val["accuracy"], val["macro_f1"])
+    assert first["seconds"] > 0
+    second = result["history"][1]
+    assert second["epoch"] == 2 and second["lr"] == pytest.approx(1e-30 * (1 + math.cos(math.pi / 2)) / 2)
+    assert len(result["history"]) == 2
+
+
+def test_a_teacher_reaches_the_loss(beats):
+    """Distilling (weight 1) from a teacher with the student's own initial weights: nothing to learn, loss 0."""
+    torch.manual_seed(0)
+    teacher = build_model("base-cnn-small", **KWARGS).train()
+    alone = loop.fit_member(_job(beats, lr=1e-30, epochs=1))
+    distilled = loop.fit_member(_job(beats, lr=1e-30, epochs=1, teacher=teacher, distill_weight=1.0))
+    assert alone["history"][0]["train_loss"] > 0.1
+    assert distilled["history"][0]["train_loss"] == pytest.approx(0.0, abs=1e-6)
+
+
+class _Scripted:
+    """Replaces the validation figures of each epoch (accuracy, loss); the last call (the chosen model's
+    predictions) is passed through."""
+
+    def __init__(self, figures):
+        self.figures, self.calls, self.real = list(figures), 0, loop.score
+
+    def __call__(self, model, x, y, batch_size=512):
+        result = self.real(model, x, y, batch_size)
+        if self.calls < len(self.figures):
+            result["accuracy"], result["loss"] = self.figures[self.calls]
+        self.calls += 1
+        return result
+
+
+@pytest.mark.parametrize("figures, chosen, marked", [
+    ([(0.5, 1.0), (0.8, 0.9), (0.8, 0.9), (0.7, 0.1)], 2, [1, 2]),  # an exact tie keeps the earlier epoch
+    ([(0.5, 1.0), (0.8, 0.9), (0.8, 0.85), (0.6, 0.2)], 3, [1, 2, 3]),  # equal accuracy: the lower loss wins
+    ([(0.0, 9.0), (0.0, 9.5), (0.0, 8.0), (0.0, 8.0)], 3, [1, 3]),
+])
+def test_the_epoch_with_the_best_validation_figures_is_kept(beats, monkeypatch, figures, chosen, marked):
+    monkeypatch.setattr(loop, "score", _Scripted(figures))
+    snapshots, states, lines = {}, [], []
+
+    def on_epoch_end(state: loop.EpochState):
+        snapshots[state.epoch] = copy.deepcopy(state.model.state_dict())
+        states.append((state.member, state.epoch, len(state.history), state.best["epoch"]))
+
+    result = loop.fit_member(_job(beats, member=2, epochs=4, tag="fold 3/5", on_epoch_end=on_epoch_end,
+                                  log=lines.append))
+    assert result["best_epoch"] == chosen
+    assert [r["val_accuracy"] for r in result["history"]] == [a for a, _ in figures]
+    record = result["history"][chosen - 1]
+    assert result["val"] == {"accuracy": figures[chosen - 1][0], "macro_f1": record["val_macro_f1"],
+                             "loss": figures[chosen - 1][1]}
+    assert result["state"].keys() == snapshots[chosen].keys()
+    assert all(torch.equal(result["state"][k], snapshots[chosen][k]) for k in snapshots[chosen])
+    assert not all(torch.equal(result["state"][k], snapshots[4][k]) for k in snapshots[4])  # it did train on
+    model = build_model("base-cnn-small", **KWARGS)
+    model.load_state_dict(result["state"])
+    np.testing.assert_array_equal(result["val_predictions"],
+                                  loop.score(model, beats[0][60:], beats[1][60:])["predictions"])
+    best_so_far = [max(range(1, e + 1), key=lambda k: (figures[k - 1][0], -figures[k - 1][1], -k))
+                   for e in range(1, 5)]
+    assert states == [(2, e, e, best_so_far[e - 1]) for e in range(1, 5)]
+    assert len(lines) == 4
+    for epoch, line in enumerate(lines, start=1):
+        assert line.startswith(f"fold 3/5 epoch {epoch:3d}/4  train loss ")
+        assert line.endswith("  *") == (epoch in marked), line
+        assert f"val loss {figures[epoch - 1][1]:.4f} acc {figures[epoch - 1][0]:.4f}" in line
+
+
+def test_log_lines_without_a_tag(beats):
+    lines = []
+    loop.fit_member(_job(beats, epochs=1, log=lines.append))
+    assert len(lines) == 1 and lines[0].startswith("epoch   1/1  train loss ") and lines[0].endswith("s  *")
+
+
+def _resume_state(state: loop.EpochState) -> dict:
+    """What resume.save_last stores, kept in memory."""
+    return copy.deepcopy({
+        "epoch": state.epoch, "model_state": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(), "scaler": state.scaler.state_dict(),
+        "generator": state.generator.get_state(), "torch_rng": torch.get_rng_state(), "history": state.history,
+        "best_epoch": state.best["epoch"], "best_key": list(state.best["key"]), "best_state": state.best["state"]})
+
+
+def test_resuming_after_an_epoch_gives_the_uninterrupted_run(beats):
+    """Augmentation (the loop's generator), dropout (torch's RNG), Adam and the cosine schedule all resume."""
+    settings = dict(epochs=4, lr=3e-3, jitter=0.05, scale=0.1, model_kwargs={**KWARGS, "dropout": 0.3})
+    saved = {}
+    full = loop.fit_member(_job(beats, **settings, on_epoch_end=lambda s: saved.setdefault(s.epoch,
+                                                                                            _resume_state(s))))
+    resumed_epochs = []
+    resumed = loop.fit_member(_job(beats, **settings, resume_state=saved[2],
+                                   on_epoch_end=lambda s: resumed_epochs.append(s.epoch)))
+    assert resumed_epochs == [3, 4]
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full["history"]]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed["history"]] == strip
+    assert resumed["best_epoch"] == full["best_epoch"] and resumed["val"] == full["val"]
+    assert all(torch.equal(resumed["state"][k], full["state"][k]) for k in full["state"])
+    np.testing.assert_array_equal(resumed["val_predictions"], full["val_predictions"])
+    assert len({r["train_loss"] for r in full["history"]}) == 4
+
+
+def test_restore_returns_the_next_epoch_and_the_best_so_far(beats):
+    state = {"epoch": 5, "history": [{"epoch": 1}], "best_epoch": 4, "best_key": [0.75, -0.5], "best_state": {"w": 1}}
+    calls = []
+
+    class Part:
+        def __init__(self, name):
+            self.name = name
+
+        def load_state_dict(self, value):
+            calls.append((self.name, value))
+
+    for name in ("model_state", "optimizer", "scheduler", "scaler"):
+        state[name] = name + " value"
+    generator = torch.Generator()
+    state["generator"] = torch.Generator().manual_seed(7).get_state()
+    state["torch_rng"] = torch.Generator().manual_seed(8).get_state()
+    history, best = [], {"epoch": 0, "key": (-1.0, -math.inf), "state": None}
+    rng = torch.get_rng_state()
+    try:
+        assert loop.restore(state, Part("model"), Part("optimizer"), Part("scheduler"), Part("scaler"), generator,
+                            history, best) == 6
+        assert torch.equal(torch.get_rng_state(), state["torch_rng"])
+    finally:
+        torch.set_rng_state(rng)
+    assert calls == [("model", "model_state value"), ("optimizer", "optimizer value"),
+                     ("scheduler", "scheduler value"), ("scaler", "scaler value")]
+    assert torch.equal(generator.get_state(), state["generator"])
+    assert history == [{"epoch": 1}] and best == {"epoch": 4, "key": (0.75, -0.5), "state": {"w": 1}}
+
+
+def test_closed_form_models_are_fitted_once(beats):
+    lines = []
+    job = _job(beats, model="minirocket", class_balance=0.5, member=1, log=lines.append, tag="m")
+    result = loop.fit_member(job)
+    assert result["best_epoch"] is None and result["history"] == []
+    torch.manual_seed(1000)
+    model = build_model("minirocket", **KWARGS)
+    info = model.fit_closed_form(beats[0][:60], beats[1][:60], class_balance=0.5, seed=1000)
+    assert result["fit"]["alpha"] == info["alpha"]
+    assert all(torch.equal(result["state"][k], v) for k, v in model.state_dict().items())
+    val = loop.score(model, beats[0][60:], beats[1][60:])
+    assert result["val"] == {"accuracy": val["accuracy"], "macro_f1": val["macro_f1"], "loss": val["loss"]}
+    np.testing.assert_array_equal(result["val_predictions"], val["predictions"])
+    assert len(lines) == 1 and lines[0].startswith("m closed-form fit {'alpha': ")
+    assert lines[0].endswith(f": val loss {val['loss']:.4f} acc {val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f}")
+    plain = []
+    loop.fit_member(_job(beats, model="minirocket", log=plain.append))
+    assert plain[0].startswith("closed-form fit {")
+
+
+class _FakeWorld(Distributed):
+    """Two ranks as far as the loop can tell, in a one-process gloo group."""
+
+    def __init__(self, rank):
+        self.world, self.rank, self.local_rank = 2, rank, 0
+
+
+@pytest.fixture
+def gloo(tmp_path):
+    torch.distributed.init_process_group("gloo", init_method=(tmp_path / "store").as_uri(), rank=0, world_size=1)
+    yield
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_distributed_members_train_on_their_shard(beats, gloo, rank):
+    epochs = []
+    result = loop.fit_member(_job(beats, dist=_FakeWorld(rank), on_epoch_end=lambda s: epochs.append(s.epoch)))
+    assert epochs == ([1, 2] if rank == 0 else [])  # only rank 0 writes the resumable checkpoint
+    assert [r["epoch"] for r in result["history"]] == [1, 2]
+    shard = sum(len(b) for b in loop.rank_batches(60, 32, 0, 1, _FakeWorld(rank)))
+    assert shard == 30
+    assert (result["history"][0]["train_accuracy"] * shard) == pytest.approx(
+        round(result["history"][0]["train_accuracy"] * shard))
