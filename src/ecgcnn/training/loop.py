@@ -196,13 +196,14 @@ def _fit_closed_form(job: MemberJob, model, x_train, y_train, x_val, y_val) -> d
     """Random-kernel models: data-derived buffers and a ridge head fitted once on ``train_idx`` (regularisation
     chosen by cross-validation inside those beats); the validation beats only report."""
     info = model.fit_closed_form(x_train, y_train, class_balance=job.cfg.class_balance, seed=job.seed)
+    shown = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}  # scalars only, not arrays
     if job.refit_epochs is not None:  # a refit on all beats: nothing held out to score
-        return {"state": copy.deepcopy(model.state_dict()), "best_epoch": None, "history": [], "fit": info,
+        return {"state": copy.deepcopy(model.state_dict()), "best_epoch": None, "history": [], "fit": shown,
                 "val": {}, "val_predictions": np.zeros(0, np.int64)}
     val = score(model, x_val, y_val)
-    job.log(f"{job.tag + ' ' if job.tag else ''}closed-form fit {info}: val loss {val['loss']:.4f} "
+    job.log(f"{job.tag + ' ' if job.tag else ''}closed-form fit {shown}: val loss {val['loss']:.4f} "
             f"acc {val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f}")
-    return {"state": copy.deepcopy(model.state_dict()), "best_epoch": None, "history": [], "fit": info,
+    return {"state": copy.deepcopy(model.state_dict()), "best_epoch": None, "history": [], "fit": shown,
             "val": {"accuracy": val["accuracy"], "macro_f1": val["macro_f1"], "loss": val["loss"]},
             "val_predictions": val["predictions"]}
 
