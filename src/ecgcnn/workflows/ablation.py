@@ -46,6 +46,12 @@ VARIANTS: list[tuple[str, str, dict]] = [
     ("small-augmented", "+ augmentation", {**_SMALL, **_AUG}),
     ("distilled", "base-cnn-small (no augmentation) + distillation from the augmented ensemble",
      {**_SMALL, **_DISTIL, "teacher": "ensemble-augmented"}),
+    # Random-kernel models: fixed kernels, ridge head (alpha by leave-one-out inside the fitting beats), then
+    # refit on every fitting beat (nothing to early-stop).
+    ("hydra", "Hydra (k=8, g=64 random kernels), ridge head, refit on all beats", {"model": "hydra", "refit": True}),
+    ("hydra-balanced", "+ class-balanced ridge (count^-0.5)", {"model": "hydra", "refit": True,
+                                                               "class_balance": 0.5}),
+    ("minirocket", "MiniRocket, ridge head, refit on all beats", {"model": "minirocket", "refit": True}),
 ]
 
 
