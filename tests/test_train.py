@@ -257,3 +257,16 @@ def test_refit_trains_the_chosen_epoch_count_on_all_training_beats(tmp_path, mon
     assert metrics["best_epoch"] == best_epoch and metrics["config"]["refit"] is True
     with pytest.raises(EcgcnnError, match="--refit with --folds"):
         TrainConfig(refit=True, folds=5).validate()
+
+
+def test_random_kernel_models_draw_their_kernels_from_the_run_seed():
+    from ecgcnn.config import TrainConfig
+    from ecgcnn.models import build_model
+    from ecgcnn.training.run import model_kwargs_for
+
+    assert "seed" not in model_kwargs_for(TrainConfig(model="base-cnn", seed=3), 5)
+    kwargs = [model_kwargs_for(TrainConfig(model="hydra", seed=seed), 5) for seed in (3, 4)]
+    assert [k["seed"] for k in kwargs] == [3, 4]
+    first, second = (build_model("hydra", **k).state_dict() for k in kwargs)
+    kernels = [key for key in first if "feature" not in key and "head" not in key]
+    assert kernels and any(not torch.equal(first[key], second[key]) for key in kernels)

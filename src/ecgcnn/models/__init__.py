@@ -2,6 +2,6 @@
 in the order shown to users."""
 
 from . import base_cnn, vgg, inception, tcn, ensemble, hydra, minirocket  # noqa: F401 - registration side effect
-from ._registry import build_model, count_parameters, fold_for_export, list_models, register_model
+from ._registry import build_model, count_parameters, fold_for_export, list_models, model_accepts, register_model
 
-__all__ = ["build_model", "list_models", "register_model", "count_parameters", "fold_for_export"]
+__all__ = ["build_model", "list_models", "register_model", "count_parameters", "fold_for_export", "model_accepts"]

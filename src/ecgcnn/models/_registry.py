@@ -8,6 +8,7 @@ function returning a configured instance (a size variant such as ``base-cnn-smal
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from torch import nn
@@ -41,6 +42,11 @@ def build_model(name: str, num_classes: int = 5, dropout: float = 0.3, in_channe
     model.model_name = name  # the registered name, also for size variants built by a function
     model.init_kwargs = kwargs  # lets fold_for_export rebuild it
     return model
+
+
+def model_accepts(name: str, argument: str) -> bool:
+    """Whether the architecture's constructor takes ``argument`` (e.g. ``seed`` for random-kernel models)."""
+    return argument in inspect.signature(_REGISTRY[name]).parameters
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -24,7 +24,7 @@ from ..figures import plot_confusion_matrix, plot_training_curves
 from ..fileio import write_json_atomic
 from ..layout import checkpoint_path, figure_path, metrics_path, run_dir
 from ..metadata import build_metadata
-from ..models import build_model, fold_for_export
+from ..models import build_model, fold_for_export, model_accepts
 from ..preprocess import normalize_beats
 from ..pretrained import resolve_model_path
 from ..provenance import library_versions
@@ -50,6 +50,15 @@ def weights_digest(model: torch.nn.Module) -> str:
         digest.update(key.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def model_kwargs_for(cfg: TrainConfig, num_classes: int) -> dict:
+    """Constructor arguments of the run's architecture; random-kernel models draw their kernels from the run's
+    seed (so seeds give different models, as they do for networks)."""
+    kwargs = {"num_classes": num_classes, "in_channels": 1, "dropout": cfg.dropout}
+    if model_accepts(cfg.model, "seed"):
+        kwargs["seed"] = cfg.seed
+    return kwargs
 
 
 def splits_for(cfg: TrainConfig, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -100,7 +109,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     log(f"split: {len(splits[0][0])} train / {len(splits[0][1])} validation beats (seed {cfg.seed})"
         + (f" x {cfg.folds} folds" if cfg.folds > 1 else "") + f"; device {device}"
         + (f"; {dist.world} ranks" if dist.enabled else "") + (f"; teacher {cfg.teacher}" if teacher else ""))
-    model_kwargs = {"num_classes": dataset.num_classes, "in_channels": 1, "dropout": cfg.dropout}
+    model_kwargs = model_kwargs_for(cfg, dataset.num_classes)
 
     # 2. One member per split (a single model when folds == 1), each resumable from <run>_last.pth.
     last_path = checkpoint_path(cfg.output_dir, cfg.run_name, "last")
@@ -202,7 +211,7 @@ def fit_on_subset(cfg: TrainConfig, beats: torch.Tensor, labels: torch.Tensor, s
 
     The same procedure as ``train`` without files, resume or DDP: the inner loop of nested cross-validation."""
     inner = splits_for(cfg, labels[subset].cpu().numpy())
-    model_kwargs = {"num_classes": int(labels.max()) + 1, "in_channels": 1, "dropout": cfg.dropout}
+    model_kwargs = model_kwargs_for(cfg, int(labels.max()) + 1)
     jobs = [MemberJob(cfg, member, model_kwargs, beats, labels, subset[train_idx], subset[val_idx], device,
                       tag=f"{cfg.run_name} member {member + 1}", teacher=teacher, log=log)
             for member, (train_idx, val_idx) in enumerate(inner)]
