@@ -120,9 +120,12 @@ AUGMENTATION = {"jitter": 0.03, "scale": 0.1, "shift": 5}
 RECIPES: dict[str, dict] = {
     # The seed's training, for reference: one model, 20 % validation split, plain cross-entropy.
     "seed": {},
-    # Headline model: a 5-fold ensemble (each member early-stopped on its own held-out fold, so all 500 beats
-    # train and all 500 choose), augmented, with a class-balanced loss for the rare classes.
-    "best": {"model": "base-cnn", "epochs": 60, "class_balance": 0.5, **AUGMENTATION, "folds": 5},
+    # Headline model: MiniRocket (84 fixed kernels x dilations, biases from the fitting beats, proportion of positive
+    # values) with a ridge head whose alpha is chosen by leave-one-out on the training beats, refit on all 500.
+    # Chosen by the rule above: nested-CV accuracy, mean of outer seeds 0 and 1 — MiniRocket 95.6 %, Hydra 95.4 %,
+    # the former 5-fold base-cnn ensemble 94.8 % (seed 0). That ensemble stays available as "cnn-ensemble".
+    "best": {"model": "minirocket", "refit": True},
+    "cnn-ensemble": {"model": "base-cnn", "epochs": 60, "class_balance": 0.5, **AUGMENTATION, "folds": 5},
     # Edge model: the half-width base CNN, class-balanced, on the beats as they are. In nested cross-validation
     # neither augmentation nor distillation from the best ensemble helped it (see ``ecgcnn ablation``).
     "edge": {"model": "base-cnn-small", "epochs": 80, "class_balance": 0.5},

@@ -7,9 +7,10 @@ Written from the paper's description:
 * half of the groups see the beat, the other half its first difference;
 * at every time step each group is a competition: the kernel with the largest response accumulates that response
   ("soft" max count), the kernel with the smallest response gets a count of one ("hard" min count);
-* features are square-rooted, standardised with statistics of the training features (a zero count stays zero,
-  the paper's sparse scaling), and classified by a ridge classifier (here a ``nn.Linear`` fitted in closed form by
-  :meth:`Hydra.fit_closed_form`, alpha by leave-one-out on the fitting beats only).
+* features are square-rooted and standardised with the training features' mean and std taken over the beats where
+  the feature is non-zero (a zero count stays zero: sparse scaling in the spirit of the paper), and classified by
+  a ridge classifier (here a ``nn.Linear`` fitted in closed form by :meth:`Hydra.fit_closed_form`, alpha by
+  leave-one-out on the fitting beats only).
 
 Export: the arg-max/arg-min are written as comparisons with the group's max/min (``Equal``, ``Cast``, ``Mul``,
 ``ReduceSum``), not ``ArgMax``/scatter, so the graph exports to ONNX (opset 17) and converts to TFLite. An exact tie
@@ -56,7 +57,7 @@ class Hydra(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         half = g // 2
         for i, _ in enumerate(self.dilations):
-            for j, source in enumerate(("x", "dx")):
+            for source in ("x", "dx"):
                 w = torch.randn(half * k, 1, KERNEL_LENGTH, generator=generator, dtype=torch.float64)
                 w = w - w.mean(-1, keepdim=True)
                 w = w / w.abs().sum(-1, keepdim=True)

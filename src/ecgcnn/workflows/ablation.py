@@ -28,7 +28,7 @@ from ..reporting.markdown import sync_readme
 from ..training import fit_on_subset, train
 
 # The rows build up to the recipes, which are taken from config.RECIPES rather than written again.
-_ENSEMBLE = RECIPES["best"]
+_ENSEMBLE = RECIPES["cnn-ensemble"]
 _SMALL = RECIPES["edge"]
 _BALANCED = {k: v for k, v in _ENSEMBLE.items() if k not in AUGMENTATION and k != "folds"}
 _AUG = AUGMENTATION
