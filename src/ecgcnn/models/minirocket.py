@@ -13,8 +13,9 @@ Written from the paper's description:
   features (here a ``nn.Linear`` fitted in closed form by :meth:`MiniRocket.fit_closed_form`, alpha by leave-one-out
   on the fitting beats only).
 
-Export: PPV is written as ``((conv > bias).float() * mask).sum(time)`` - comparisons, no sigmoid - so the graph
-exports to ONNX (opset 17) and converts to TFLite. Input: ``(B, in_channels, L)`` beats, z-normalised outside.
+Export: PPV is written as ``((conv > bias).float() * valid_mask).sum(time) * (1 / n)`` - comparisons, no sigmoid -
+so the graph exports to ONNX (opset 17) and converts to TFLite (onnx2tf). The masks (84 x 140 per dilation) are
+most of the FP32 file (~0.7 of 1.1 MiB). Input: ``(B, in_channels, L)`` beats, z-normalised outside.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ KERNEL_LENGTH = 9
 NUM_KERNELS = 84
 MAX_DILATIONS = 32
 GOLDEN_RATIO = (1 + math.sqrt(5)) / 2
-PARTS = ("same", "valid")  # the padded and the unpadded kernel/dilation combinations
 
 
 def minirocket_kernels() -> torch.Tensor:
@@ -74,9 +74,10 @@ class MiniRocket(nn.Module):
         self.num_features = NUM_KERNELS * sum(self.features_per_dilation)
         kernels = minirocket_kernels()
         generator = torch.Generator().manual_seed(seed)
-        half = NUM_KERNELS // 2
+        positions = torch.arange(input_length)
         for i, (d, f) in enumerate(zip(self.dilations, self.features_per_dilation)):
-            if input_length - (KERNEL_LENGTH - 1) * d < 1:
+            half = (KERNEL_LENGTH - 1) * d // 2
+            if input_length - 2 * half < 1:
                 raise ValueError(f"input_length {input_length} too short for dilation {d}")
             weight = kernels[:, None, :].repeat(1, in_channels, 1)
             if in_channels > 1:  # each kernel/dilation combination sums a random non-empty subset of channels
@@ -85,14 +86,15 @@ class MiniRocket(nn.Module):
                 for row in range(NUM_KERNELS):
                     mask[row, torch.randperm(in_channels, generator=generator)[: int(sizes[row])]] = 1.0
                 weight = weight * mask[:, :, None]
-            # kernel j uses padding at dilation i when i + j is even: half the combinations, alternating. The padded
-            # ones ('same') average over all L outputs, the others ('valid') over the outputs without padding.
-            same = [j for j in range(NUM_KERNELS) if (i + j) % 2 == 0]
-            valid = [j for j in range(NUM_KERNELS) if (i + j) % 2 == 1]
-            self.register_buffer(f"kernels_{i}_same", weight[same])
-            self.register_buffer(f"kernels_{i}_valid", weight[valid])
-            for part in PARTS:  # bias r of the part's kernel j: [r, 0, j, 0] (rank-3 slices for the comparisons)
-                self.register_buffer(f"biases_{i}_{part}", torch.zeros(f, 1, half, 1))
+            self.register_buffer(f"kernels_{i}", weight)
+            # Kernel j uses padding at dilation i when i + j is even (half the combinations, alternating): it averages
+            # over all L outputs of the 'same' convolution; the others only over the outputs without padding.
+            unpadded = ((positions >= half) & (positions < input_length - half)).float()
+            padded = torch.tensor([(i + j) % 2 == 0 for j in range(NUM_KERNELS)])
+            valid = torch.where(padded[:, None], torch.ones(input_length), unpadded)  # (84, L)
+            self.register_buffer(f"valid_{i}", valid[None])  # (1, 84, L), 0/1
+            self.register_buffer(f"inv_count_{i}", 1.0 / valid.sum(1)[None])  # (1, 84)
+            self.register_buffer(f"biases_{i}", torch.zeros(f, 1, NUM_KERNELS, 1))  # bias r of kernel j: [r, 0, j, 0]
         self.register_buffer("feature_mean", torch.zeros(self.num_features))
         self.register_buffer("feature_std", torch.ones(self.num_features))
         self.head = nn.Linear(self.num_features, num_classes)
@@ -101,26 +103,26 @@ class MiniRocket(nn.Module):
 
     # ------------------------------------------------------------------------------------------------ features
 
-    def _conv(self, x: torch.Tensor, i: int, part: str) -> torch.Tensor:
+    def _conv(self, x: torch.Tensor, i: int) -> torch.Tensor:
         d = self.dilations[i]
-        padding = (KERNEL_LENGTH - 1) * d // 2 if part == "same" else 0
-        return F.conv1d(x, getattr(self, f"kernels_{i}_{part}"), dilation=d, padding=padding)
+        return F.conv1d(x, getattr(self, f"kernels_{i}"), dilation=d, padding=(KERNEL_LENGTH - 1) * d // 2)
 
     def ppv(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw PPV features (B, num_features), ordered dilation, part ('same', 'valid'), bias index, kernel.
+        """Raw PPV features (B, num_features), ordered dilation, bias index, kernel.
 
-        PPV = (number of outputs > bias) * (1 / number of outputs): the count is an integer sum, exact in any
-        order, so every runtime gets the same value. Only 3-D (B, 42, T) tensors and rank-3 constants - converters
-        that move the channel axis (onnx2tf) mis-handle 4-D broadcasts - and no masks.
+        PPV = (number of valid outputs > bias) * (1 / number of valid outputs): an integer sum, exact in any order,
+        then one multiply, so every runtime gets the same value. Written with 3-D (B, 84, L) tensors and rank-3
+        constants only. onnx2tf (NCW -> NWC) mis-converts the alternatives tried: a 4-D broadcast of all biases
+        at once, and - without the multiply by the (1, 84, L) mask - the reduction over time (it sums over the
+        kernels instead), both with a separate unpadded convolution and with the bias inside the convolution.
         """
         feats = []
         for i in range(len(self.dilations)):
-            for part in PARTS:
-                conv = self._conv(x, i, part)  # (B, 42, T)
-                inv_count = 1.0 / conv.shape[-1]
-                biases = getattr(self, f"biases_{i}_{part}")
-                for r in range(self.features_per_dilation[i]):
-                    feats.append((conv > biases[r]).float().sum(-1) * inv_count)  # biases[r]: (1, 42, 1)
+            conv = self._conv(x, i)  # (B, 84, L)
+            valid, inv_count = getattr(self, f"valid_{i}"), getattr(self, f"inv_count_{i}")
+            biases = getattr(self, f"biases_{i}")
+            for r in range(self.features_per_dilation[i]):
+                feats.append(((conv > biases[r]).float() * valid).sum(-1) * inv_count)  # biases[r]: (1, 84, 1)
         return torch.cat(feats, dim=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,7 +132,7 @@ class MiniRocket(nn.Module):
         return self.head(self.features(x))
 
     @torch.no_grad()
-    def transform(self, beats: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    def transform(self, beats: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
         """Standardised features of many beats, in batches (bounded memory)."""
         return torch.cat([self.features(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
 
@@ -138,24 +140,23 @@ class MiniRocket(nn.Module):
 
     @torch.no_grad()
     def fit_biases(self, beats: torch.Tensor, seed: int = 0) -> None:
-        """Biases from quantiles of each kernel/dilation's output on one training beat drawn with ``seed``."""
+        """Biases from quantiles of each kernel/dilation's (valid) output on one training beat drawn with ``seed``."""
         generator = torch.Generator().manual_seed(seed)
         feature_index = 0
-        half = NUM_KERNELS // 2
         for i, f in enumerate(self.features_per_dilation):
-            for part in PARTS:
-                picks = torch.randint(0, beats.shape[0], (half,), generator=generator)
-                conv = self._conv(beats[picks], i, part).double()  # (picked beat, kernel, T)
-                biases = torch.empty(f, 1, half, 1, dtype=torch.float64)
-                for j in range(half):
-                    n = torch.arange(feature_index + 1, feature_index + f + 1, dtype=torch.float64)
-                    biases[:, 0, j, 0] = torch.quantile(conv[j, j], torch.frac(n * GOLDEN_RATIO))
-                    feature_index += f
-                getattr(self, f"biases_{i}_{part}").copy_(biases.float())
+            picks = torch.randint(0, beats.shape[0], (NUM_KERNELS,), generator=generator)
+            conv = self._conv(beats[picks], i).double()  # (picked beat, kernel, L)
+            valid = getattr(self, f"valid_{i}")[0] > 0  # (84, L)
+            biases = torch.empty(f, 1, NUM_KERNELS, 1, dtype=torch.float64)
+            for j in range(NUM_KERNELS):
+                n = torch.arange(feature_index + 1, feature_index + f + 1, dtype=torch.float64)
+                biases[:, 0, j, 0] = torch.quantile(conv[j, j][valid[j]], torch.frac(n * GOLDEN_RATIO))
+                feature_index += f
+            getattr(self, f"biases_{i}").copy_(biases.float())
 
     @torch.no_grad()
     def fit_closed_form(self, beats: torch.Tensor, labels: torch.Tensor, class_balance: float = 0.0,
-                        seed: int = 0, alphas=DEFAULT_ALPHAS, batch_size: int = 256) -> dict:
+                        seed: int = 0, alphas=DEFAULT_ALPHAS, batch_size: int = 128) -> dict:
         """Fit biases, standardisation and the ridge head on ``beats`` (N, C, L) only; alpha by leave-one-out.
 
         Afterwards ``self(beats)`` returns the ridge decision values. ``seed`` draws the beats the biases come from.
