@@ -43,6 +43,16 @@ def test_flat_and_near_flat_beats_are_not_blown_up():
     assert preprocess.PREPROCESSING["name"] == "znorm-per-beat" and preprocess.PREPROCESSING["ddof"] == 1
 
 
+def test_normalisation_and_flat_beats_agree_at_the_threshold():
+    """A beat whose std is exactly 1e-8 counts as flat (data.flat_beats) and is therefore only centred."""
+    from ecgcnn.data import flat_beats
+
+    beat = np.array([[-1.0, 1.0] * 70]) * (1e-8 * np.sqrt(139 / 140))
+    assert beat.std(ddof=1) == 1e-8  # exactly on the threshold
+    assert flat_beats(beat).tolist() == [True]
+    np.testing.assert_allclose(preprocess.normalize_beats(beat), beat.astype(np.float32), rtol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------------------ validation
 
 @pytest.mark.parametrize("kwargs, words", [

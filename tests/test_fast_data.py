@@ -107,6 +107,9 @@ def test_only_a_first_row_without_numbers_is_a_header(tmp_path):
     _write(path, ["a,b", "c,d", "1,2"])  # only the first non-blank row may be a header
     assert _raises(DataError, data.read_numeric_table, path, ",", allow_header=True) == \
         f"{path}, line 2, column 1: expected a number, found 'c'"
+    _write(path, ["1,2", "c,d"])  # after a data row, a row without numbers is an error, not a second header
+    assert _raises(DataError, data.read_numeric_table, path, ",", allow_header=True) == \
+        f"{path}, line 2, column 1: expected a number, found 'c'"
     _write(path, ["a,1", "1,2"])  # a cell that is a number: data, and it must parse
     assert _raises(DataError, data.read_numeric_table, path, ",", allow_header=True) == \
         f"{path}, line 1, column 1: expected a number, found 'a'"
@@ -134,6 +137,15 @@ def test_ucr_file_labels_become_indices(tmp_path):
     assert y.tolist() == [4, 0, 2, 1, 3]
     x, y = data.read_ucr_file(path, length=4, known_labels=(5, 4, 3, 2, 1))
     assert y.tolist() == [0, 4, 2, 3, 1]
+
+
+def test_ucr_file_delimiter_follows_the_suffix(tmp_path):
+    csv = _write(tmp_path / "f.csv", ["1,0.5,-0.5", "2, 1.5 ,0"])
+    x, y = data.read_ucr_file(csv, length=2)
+    assert x.tolist() == [[0.5, -0.5], [1.5, 0.0]] and y.tolist() == [0, 1]
+    tsv = _write(tmp_path / "f.tsv", ["1\t0.5\t\t-0.5"])  # an empty cell is an error, not a merged separator
+    assert _raises(DataError, data.read_ucr_file, tsv, length=3) == \
+        f"{tsv}, line 1, column 3: expected a number, found ''"
 
 
 def test_ucr_file_unknown_label_names_the_first_bad_row(tmp_path):
@@ -391,11 +403,39 @@ def test_download_refuses_bad_archives_and_writes_nothing(tmp_path, official_byt
     message = refused({"ECG5000_TRAIN.tsv": nudged, "ECG5000_TEST.tsv": test})
     assert message.startswith("ECG5000_TRAIN.tsv: checksum of the values ")
     assert message.endswith("... differs from the official release") and len(message.split()[5]) == 15
+    no_ub = train
+    for row in [i for i, line in enumerate(train.decode().splitlines()) if line.split("\t")[0].startswith("5")]:
+        no_ub = _tampered(no_ub, row, 0, "1")
+    assert refused({"ECG5000_TRAIN.tsv": no_ub, "ECG5000_TEST.tsv": test}) == \
+        "ECG5000_TRAIN.tsv: class counts (294, 177, 10, 19, 0) differ from the official (292, 177, 10, 19, 2)"
     assert refused({"ECG5000_TRAIN.tsv": train, "ECG5000_TEST.tsv": nudged}).startswith(
         "ECG5000_TEST.tsv: expected 4500 beats of 140 samples, found 500")
     missing = (tmp_path / "gone.zip").as_uri()
     assert _raises(DataError, data.download_archive, missing, dest).startswith(f"{missing}: download failed (")
     assert not dest.exists()
+
+
+def test_download_reinstalls_into_an_existing_cache(tmp_path, official_bytes):
+    dest = tmp_path / "cache"
+    (dest / "ECG5000_TRAIN.txt").parent.mkdir()
+    (dest / "ECG5000_TRAIN.txt").write_text("stale")
+    url = _serve(tmp_path, _zip({"ECG5000_TRAIN.tsv": official_bytes["train"],
+                                 "ECG5000_TEST.tsv": official_bytes["test"]}))
+    assert data.download_archive(url, dest) == dest
+    assert data.array_sha256(dest / "ECG5000_TRAIN.txt") == data.ARRAY_SHA256["train"]
+
+
+def test_download_passes_its_timeout(monkeypatch, tmp_path):
+    seen = []
+
+    def urlopen(url, **kwargs):
+        seen.append((url, kwargs))
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", urlopen)
+    assert _raises(DataError, data.download_archive, "https://example.invalid/x.zip", tmp_path, timeout=2.5) == \
+        "https://example.invalid/x.zip: download failed (timed out)"
+    assert seen == [("https://example.invalid/x.zip", {"timeout": 2.5})]
 
 
 def test_archive_member_lookup():

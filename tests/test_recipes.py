@@ -89,47 +89,47 @@ def test_unknown_recipe_and_bad_recipe_flags(cli, tmp_path):
 
 @pytest.fixture(scope="module")
 def recipe_runs(tmp_path_factory):
-    """The best recipe cut down (2 folds, 2 epochs), then the edge recipe with distillation from it added."""
+    """The cnn-ensemble recipe (the former best) cut down (2 folds, 2 epochs), then the edge recipe with distillation from it added."""
     from ecgcnn.cli import main
 
     root = tmp_path_factory.mktemp("recipes")
-    assert main(["train", "--recipe", "best", "--folds", "2", "--epochs", "2", "--seed", "1", "--output-dir",
+    assert main(["train", "--recipe", "cnn-ensemble", "--folds", "2", "--epochs", "2", "--seed", "1", "--output-dir",
                  str(root), "--no-progress"]) == 0
     assert main(["train", "--recipe", "edge", "--epochs", "2", "--seed", "1", "--output-dir", str(root),
-                 "--teacher", str(root / "best" / "best_best.pth"), "--no-progress"]) == 0
+                 "--teacher", str(root / "cnn-ensemble" / "cnn-ensemble_best.pth"), "--no-progress"]) == 0
     return root
 
 
 @pytest.mark.slow
-def test_best_recipe_writes_an_ensemble_with_out_of_fold_validation(recipe_runs, cli, tmp_path, dataset):
-    metrics = json.loads((recipe_runs / "best" / "metrics.json").read_text())
-    assert metrics["model"] == "ensemble" and metrics["recipe"] == "best" and metrics["split"]["folds"] == 2
+def test_cnn_ensemble_recipe_writes_an_ensemble_with_out_of_fold_validation(recipe_runs, cli, tmp_path, dataset):
+    metrics = json.loads((recipe_runs / "cnn-ensemble" / "metrics.json").read_text())
+    assert metrics["model"] == "ensemble" and metrics["recipe"] == "cnn-ensemble" and metrics["split"]["folds"] == 2
     config = metrics["config"]
     assert config["folds"] == 2 and config["epochs"] == 2  # explicit flags override the recipe ...
-    assert config["jitter"] == RECIPES["best"]["jitter"] and config["class_balance"] == 0.5  # ... the rest stays
+    assert config["jitter"] == RECIPES["cnn-ensemble"]["jitter"] and config["class_balance"] == 0.5  # ... the rest stays
     assert [m["fold"] for m in metrics["members"]] == [1, 2]
     assert all(1 <= m["best_epoch"] <= 2 and len(m["history"]) == 2 for m in metrics["members"])
     # out-of-fold validation covers all 500 training beats
     assert 0 < metrics["val"]["accuracy"] <= 1 and metrics["split"]["train"] + metrics["split"]["val"] == 500
-    payload = read_checkpoint(recipe_runs / "best" / "best_best.pth")
+    payload = read_checkpoint(recipe_runs / "cnn-ensemble" / "cnn-ensemble_best.pth")
     assert payload["metadata"]["model"] == "ensemble"
     assert payload["metadata"]["model_kwargs"]["members"] == ["base-cnn", "base-cnn"]
-    result = cli("evaluate", recipe_runs / "best" / "best_best.pth", "--json", tmp_path / "e.json")
+    result = cli("evaluate", recipe_runs / "cnn-ensemble" / "cnn-ensemble_best.pth", "--json", tmp_path / "e.json")
     assert result.code == 0, result
     assert json.loads((tmp_path / "e.json").read_text())["accuracy"] == metrics["test"]["accuracy"]
     # one ONNX graph for the whole ensemble, verified against PyTorch by the exporter, same test accuracy
-    result = cli("export", "onnx", recipe_runs / "best" / "best_best.pth", "--output-dir", tmp_path)
+    result = cli("export", "onnx", recipe_runs / "cnn-ensemble" / "cnn-ensemble_best.pth", "--output-dir", tmp_path)
     assert result.code == 0, result
-    result = cli("evaluate", tmp_path / "best.onnx", "--json", tmp_path / "o.json")
+    result = cli("evaluate", tmp_path / "cnn-ensemble.onnx", "--json", tmp_path / "o.json")
     assert result.code == 0, result
     assert json.loads((tmp_path / "o.json").read_text())["accuracy"] == metrics["test"]["accuracy"]
 
 
 @pytest.mark.slow
-def test_edge_recipe_with_a_teacher_from_the_best_run(recipe_runs):
+def test_edge_recipe_with_a_teacher_from_the_ensemble_run(recipe_runs):
     metrics = json.loads((recipe_runs / "edge" / "metrics.json").read_text())
     assert metrics["model"] == "base-cnn-small" and metrics["recipe"] == "edge"
-    assert metrics["config"]["teacher"] == str(recipe_runs / "best" / "best_best.pth")
+    assert metrics["config"]["teacher"] == str(recipe_runs / "cnn-ensemble" / "cnn-ensemble_best.pth")
     assert metrics["config"]["class_balance"] == RECIPES["edge"]["class_balance"]
     assert len(metrics["history"]) == 2
 
@@ -141,10 +141,10 @@ def test_distillation_changes_training_and_only_through_the_teacher(recipe_runs,
     common = dict(model="base-cnn-small", epochs=1, seed=2, progress=False, jitter=0.03)
     plain = train(TrainConfig(**common, output_dir=str(tmp_path / "a")))
     taught = train(TrainConfig(**common, output_dir=str(tmp_path / "b"),
-                               teacher=str(recipe_runs / "best" / "best_best.pth")))
+                               teacher=str(recipe_runs / "cnn-ensemble" / "cnn-ensemble_best.pth")))
     assert plain["history"][0]["train_loss"] != taught["history"][0]["train_loss"]
     again = train(TrainConfig(**common, output_dir=str(tmp_path / "c"),
-                              teacher=str(recipe_runs / "best" / "best_best.pth")))
+                              teacher=str(recipe_runs / "cnn-ensemble" / "cnn-ensemble_best.pth")))
     assert again["history"][0]["val_loss"] == taught["history"][0]["val_loss"]  # deterministic
 
 
