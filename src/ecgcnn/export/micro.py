@@ -27,7 +27,6 @@ when that package is not installed.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
@@ -37,7 +36,7 @@ from ..errors import EcgcnnError, ModelFileError
 from ..fileio import write_text_atomic
 from ..metadata import run_name
 from ..pretrained import resolve_model_path
-from ..runtimes.tflite import has_tflite_identifier, read_tflite_metadata, schema
+from ..runtimes.tflite import has_tflite_identifier, quiet_native_stderr, read_tflite_metadata, schema
 
 BYTES_PER_LINE = 12
 _ARENA_FLOOR = 1024
@@ -116,23 +115,6 @@ def _quantization(tensor) -> tuple[float, int] | None:
 
 # -------------------------------------------------------------------------------------------------- tensor arena
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """TFLM prints allocation failures from C++ to fd 2; silence them while probing arena sizes."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def measure_arena_bytes(tflite_path: str | os.PathLike, granularity: int = 16) -> int | None:
     """Smallest tensor arena (bytes, a multiple of ``granularity``) in which TFLM allocates the model, found by
     bisection with the ``tflite-micro`` Python interpreter; ``None`` when that package is not installed.
@@ -147,7 +129,7 @@ def measure_arena_bytes(tflite_path: str | os.PathLike, granularity: int = 16) -
 
     def fits(size: int) -> bool:
         try:
-            with _quiet_stderr():
+            with quiet_native_stderr():
                 runtime.Interpreter.from_bytes(data, arena_size=size)
             return True
         except (RuntimeError, ValueError):

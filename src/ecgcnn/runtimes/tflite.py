@@ -71,7 +71,7 @@ def schema():
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """Silence file descriptor 2 (native code's stderr) for the duration; Python exceptions still carry errors."""
     sys.stderr.flush()
     try:
@@ -187,7 +187,7 @@ class TFLitePredictor(Predictor):
             raise ModelFileError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
         try:
             # The interpreter verifies the flatbuffer; a truncated or damaged file fails here.
-            with _quiet_native_stderr():  # LiteRT announces its XNNPACK delegate on stderr, for every model
+            with quiet_native_stderr():  # LiteRT announces its XNNPACK delegate on stderr, for every model
                 interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
                 interpreter.allocate_tensors()
         except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError with multi-line text
