@@ -180,6 +180,10 @@ def test_checkpoints_that_do_not_fit_their_model(tmp_path):
     default_count = _metadata(model_kwargs={"in_channels": 1})  # num_classes left to the model's default (5)
     path = checkpoint.save_checkpoint(tmp_path / "d.pth", build_model("base-cnn-small"), default_count)
     assert checkpoint.model_from_checkpoint(path)[1]["labels"] == [1, 2, 3, 4, 5]
+    default_count["labels"] = [1, 2, 3]  # the count is checked against the model's outputs, not its arguments
+    path = checkpoint.save_checkpoint(tmp_path / "e.pth", build_model("base-cnn-small"), default_count)
+    assert _raises(ModelFileError, checkpoint.model_from_checkpoint, path) == \
+        f"{path}: 3 labels but the model has 5 outputs"
 
 
 # ------------------------------------------------------------------------------------------------------ pretrained

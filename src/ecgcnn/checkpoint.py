@@ -96,7 +96,10 @@ def model_from_checkpoint(path: str | os.PathLike, payload: dict | None = None) 
         first = str(exc).splitlines()[0]
         raise ModelFileError(f"{path}: weights do not fit a {metadata['model']!r} model with {kwargs} "
                              f"(another model or class count? {first})") from None
-    if len(metadata["labels"]) != kwargs.get("num_classes", len(metadata["labels"])):
-        raise ModelFileError(f"{path}: {len(metadata['labels'])} labels but the model has "
-                             f"{kwargs.get('num_classes')} outputs")
-    return model.eval(), metadata
+    model.eval()
+    # Ask the model itself: model_kwargs may leave num_classes to the constructor's default.
+    with torch.no_grad():
+        outputs = model(torch.zeros(1, kwargs.get("in_channels", 1), int(metadata["input_length"]))).shape[-1]
+    if len(metadata["labels"]) != outputs:
+        raise ModelFileError(f"{path}: {len(metadata['labels'])} labels but the model has {outputs} outputs")
+    return model, metadata
