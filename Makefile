@@ -3,7 +3,7 @@
 #   make test  - set up .venv and run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
-EXTRAS ?= dev,onnx,tflite,serve,annotate
+EXTRAS ?= train,dev,onnx,tflite,serve,annotate
 BIN    := $(VENV)/bin
 
 .PHONY: setup run test results clean mutation
