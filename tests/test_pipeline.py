@@ -114,6 +114,7 @@ def test_sync_writes_links_relative_to_the_markdown_file(tmp_path):
         page = tmp_path / name
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(f"# x\n{README_START}\nold\n{README_END}\n")
-        sync_readme(page, "![a](plots/a.png) [r](reports/r.txt) `reports/`\n", tmp_path / "results")
+        sync_readme(page, "## Results\n\n![a](plots/a.png) [r](reports/r.txt) `reports/`\n", tmp_path / "results")
         text = page.read_text()
+        assert "## Results" not in text  # results.md's own title stays out of the page's section
         assert f"![a]({prefix}/plots/a.png) [r]({prefix}/reports/r.txt) `{prefix}/reports/`" in text, text

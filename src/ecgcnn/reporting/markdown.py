@@ -122,7 +122,8 @@ README_START, README_END = readme_markers()
 
 
 def readme_block(markdown: str, results_dir: Path | str = "results", readme: Path | str | None = None) -> str:
-    """results.md as it appears in a Markdown file: identical, with links pointing into the results directory.
+    """results.md as it appears in a Markdown file: without its own title (the page's section heading stands for
+    it), with links pointing into the results directory.
 
     With ``readme`` the links are relative to that file's own directory (``docs/results.md`` gets ``../results/``);
     without it, to the current directory (an absolute ``results_dir``: its name only)."""
@@ -131,6 +132,7 @@ def readme_block(markdown: str, results_dir: Path | str = "results", readme: Pat
         prefix = Path(os.path.relpath(results_dir, Path(readme).parent)).as_posix()
     else:
         prefix = results_dir.as_posix() if not results_dir.is_absolute() else results_dir.name
+    markdown = re.sub(r"\A#+ [^\n]*\n+", "", markdown)
     return re.sub(r"\]\((plots|reports)/", rf"]({prefix}/\1/", markdown).replace(
         "`reports/`", f"`{prefix}/reports/`")
 
