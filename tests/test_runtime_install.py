@@ -96,3 +96,13 @@ def test_command_line_without_the_train_extra_says_which_extra_in_one_line():
     assert done.stderr == ("ecgcnn: error: the command line needs the 'train' extra (torch is not installed): "
                            "pip install 'ecgcnn[train]'\n")
     assert done.stdout == ""
+
+
+def test_train_extra_modules_match_pyproject():
+    """The launcher's list of the 'train' extra's modules is the extra in pyproject.toml, no more, no less."""
+    owners = metadata.packages_distributions()
+    direct = {Requirement(text).name.lower().replace("_", "-") for text in PROJECT["optional-dependencies"]["train"]}
+    for module in TRAIN_EXTRA_MODULES:
+        assert any(n.lower().replace("_", "-") in direct for n in owners.get(module, [])), module
+    for dist in direct:
+        assert any(dist in {n.lower().replace("_", "-") for n in owners.get(m, [])} for m in TRAIN_EXTRA_MODULES), dist
