@@ -29,8 +29,15 @@ import warnings
 import numpy as np
 import scipy.signal
 
-from ecgcnn.annotate import (annotate_signal, detect_r_peaks, follows_convention, format_summary, refine_peaks,
-                             synthesize_recording, write_csv)
+from ecgcnn.annotate import (
+    annotate_signal,
+    detect_r_peaks,
+    follows_convention,
+    format_summary,
+    refine_peaks,
+    synthesize_recording,
+    write_csv,
+)
 from ecgcnn.data import load_dataset
 from ecgcnn.runtimes import load_predictor
 

@@ -87,7 +87,8 @@ def _beats(count: int) -> np.ndarray:
     except Exception:  # noqa: BLE001 - no dataset: synthetic beats exercise the server just as well
         rng = np.random.default_rng(0)
         t = np.linspace(0, 1, 140)
-        return np.sin(2 * np.pi * (t[None, :] * rng.uniform(1, 3, (count, 1)))) + 0.1 * rng.standard_normal((count, 140))
+        waves = np.sin(2 * np.pi * (t[None, :] * rng.uniform(1, 3, (count, 1))))
+        return waves + 0.1 * rng.standard_normal((count, 140))
 
 
 # --------------------------------------------------------------------------------------------------------- client

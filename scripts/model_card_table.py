@@ -47,7 +47,7 @@ def never_predicted(rows: list[dict]) -> dict[str, list[int]]:
     """Per model: the labels that none of its shipped files assigns to any test beat."""
     result: dict[str, list[int]] = {}
     for row in rows:
-        none = {label for label, n in zip(row["labels"], row["predicted"]) if n == 0}
+        none = {label for label, n in zip(row["labels"], row["predicted"], strict=True) if n == 0}
         result[row["model"]] = sorted(none if row["model"] not in result else none & set(result[row["model"]]))
     return result
 
@@ -59,7 +59,7 @@ def render(rows: list[dict]) -> str:
              "| shipped model | format | " + " | ".join(rows[0]["classes"]) + " |",
              "|---|---|" + "---:|" * len(rows[0]["classes"])]
     for row in rows:
-        cells = [f"{100 * h / s:.1f} % ({h}/{s})" for h, s in zip(row["hits"], row["support"])]
+        cells = [f"{100 * h / s:.1f} % ({h}/{s})" for h, s in zip(row["hits"], row["support"], strict=True)]
         lines.append(f"| `{row['spec']}` | {row['format']} | " + " | ".join(cells) + " |")
     lines.append("")
     for model, labels in never_predicted(rows).items():

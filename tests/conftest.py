@@ -27,7 +27,7 @@ def dataset():
 def write_ucr(path: Path, x: np.ndarray, y_labels: np.ndarray, delimiter: str = " ") -> Path:
     """Write beats in UCR layout (label first). ``y_labels`` are original labels (1..5)."""
     with open(path, "w", encoding="utf-8") as fh:
-        for label, row in zip(y_labels, x):
+        for label, row in zip(y_labels, x, strict=True):
             fh.write(delimiter.join([f"{float(label):.7e}"] + [repr(float(v)) for v in row]) + "\n")
     return path
 

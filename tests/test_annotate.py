@@ -14,8 +14,14 @@ import numpy as np
 import pytest
 
 import ecgcnn.cli.annotate as cli_module
-from ecgcnn.annotate import (CSV_COLUMNS, QRS_POSITION, annotate_signal, follows_convention, qrs_positions,
-                             synthesize_recording)
+from ecgcnn.annotate import (
+    CSV_COLUMNS,
+    QRS_POSITION,
+    annotate_signal,
+    follows_convention,
+    qrs_positions,
+    synthesize_recording,
+)
 from ecgcnn.cli.annotate import add_annotate_parser, run_annotate
 from ecgcnn.data import load_dataset
 from ecgcnn.errors import DataError, EcgcnnError

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from ecgcnn import fileio
 from ecgcnn.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from ecgcnn.runtimes.torch import TorchPredictor
-from ecgcnn.errors import ModelFileError
+from ecgcnn.errors import EcgcnnError, ModelFileError
 from ecgcnn.models import build_model
 from ecgcnn.preprocess import PREPROCESSING
 from ecgcnn.runtimes import load_predictor
+from ecgcnn.runtimes.torch import TorchPredictor
 
 
 def _metadata(name="tcn", num_classes=5):
@@ -72,8 +73,6 @@ def test_a_save_that_fails_half_way_keeps_the_old_checkpoint(checkpoint, monkeyp
 
 
 def test_atomic_writers_keep_the_old_file_when_writing_fails(tmp_path, monkeypatch):
-    from ecgcnn import fileio
-
     path = tmp_path / "results.json"
     path.write_text("old")
 
@@ -152,7 +151,6 @@ def test_missing_metadata_field(tmp_path):
 
 def test_predictor_validates_beats(checkpoint):
     predictor = TorchPredictor(checkpoint[0])
-    from ecgcnn.errors import EcgcnnError
 
     with pytest.raises(EcgcnnError, match=r"expected beats of shape \(N, 140\)"):
         predictor.predict_proba(np.zeros((2, 139)))

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+import ecgcnn.cli.commands as commands
 from ecgcnn.cli import COMMANDS, build_parser, normalize_argv
 from ecgcnn.config import TrainConfig
 from ecgcnn.errors import EcgcnnError
@@ -108,7 +109,7 @@ def test_help_lists_every_command():
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_has_an_example_and_shows_defaults(command):
     parser = build_parser()
-    action = next(a for a in parser._actions if a.dest == "command")  # noqa: SLF001 - argparse internals
+    action = next(a for a in parser._actions if a.dest == "command")  # argparse internals
     text = action.choices[command].format_help()
     assert "example:\n  ecgcnn " in text
     if command in ("train", "bench", "pipeline", "evaluate", "predict", "ablation"):
@@ -124,7 +125,6 @@ def _beats_file(tmp_path, beats):
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_output_paths_are_checked_before_any_work(cli, tmp_path, dataset, monkeypatch, command):
     """A directory as output: one-line error, exit 2, before the model is even loaded."""
-    import ecgcnn.cli.commands as commands
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the output path was checked")

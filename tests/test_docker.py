@@ -289,7 +289,8 @@ def test_gpu_compose_reserves_nvidia_gpus():
 def test_cpu_compose_has_no_gpu_and_the_cpu_torch_wheel():
     for name, service in load_compose(COMPOSE_CPU)["services"].items():
         assert not gpu_reservations(service), f"{name}: CPU variant must not reserve a GPU"
-        assert "gpus" not in service and service.get("runtime") != "nvidia", f"{name}: CPU variant must not ask for GPUs"
+        assert "gpus" not in service and service.get("runtime") != "nvidia", \
+            f"{name}: CPU variant must not ask for GPUs"
         assert service["build"]["args"]["TORCH_INDEX_URL"].rstrip("/") == "https://download.pytorch.org/whl/cpu"
 
 
@@ -401,7 +402,8 @@ def test_apt_lists_are_not_left_in_the_image():
 
 @pytest.mark.parametrize("relpath", [
     "data/ECG5000/ECG5000_TRAIN.txt", "outputs/vgg/vgg_best.pth", "results/tmp/run.json", ".venv/bin/python",
-    ".git/HEAD", ".pytest_cache/v/cache/nodeids", ".hypothesis/examples/x", "src/ecgcnn/__pycache__/cli.cpython-311.pyc",
+    ".git/HEAD", ".pytest_cache/v/cache/nodeids", ".hypothesis/examples/x",
+    "src/ecgcnn/__pycache__/cli.cpython-311.pyc",
     "src/ecgcnn.egg-info/PKG-INFO", "tests/test_docker.py",
 ])
 def test_dockerignore_keeps_out(relpath):

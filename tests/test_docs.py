@@ -8,9 +8,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
 from ecgcnn.pretrained import read_manifest
 from ecgcnn.reporting.markdown import readme_markers
@@ -164,14 +164,14 @@ def test_model_card_recall_is_measured(measured):
     for row in measured:
         cells = re.findall(r"([\d.]+) % \((\d+)/(\d+)\)", rows[row["spec"]])
         assert len(cells) == len(row["hits"]), row["spec"]
-        for (percent, hits, support), hit, n in zip(cells, row["hits"], row["support"]):
+        for (percent, hits, support), hit, n in zip(cells, row["hits"], row["support"], strict=True):
             assert int(support) == n and abs(int(hits) - hit) <= 1, (row["spec"], hits, support, hit)
             assert percent == f"{100 * int(hits) / int(support):.1f}"
     manifest = read_manifest()["models"]
     for row in measured:  # a manifest packed with recall per class agrees with the measurement too
         recorded = manifest[row["model"]]["files"][row["format"]]["test"].get("per_class_recall")
         if recorded is not None:
-            for recall, hit, n in zip(recorded, row["hits"], row["support"]):
+            for recall, hit, n in zip(recorded, row["hits"], row["support"], strict=False):
                 assert abs(recall * n - hit) <= 1, (row["spec"], recorded)
     never = _script().never_predicted(measured)
     claims = set(re.findall(r"`pretrained:(\w+)` never predicts class (\d)", block))

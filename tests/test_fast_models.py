@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcnn import checkpoint, pretrained
+from ecgcnn import checkpoint, fileio, pretrained
 from ecgcnn.errors import EcgcnnError, ModelFileError
 from ecgcnn.models import build_model
 from ecgcnn.preprocess import PREPROCESSING, normalize_beats
@@ -212,7 +212,7 @@ def test_unknown_specs_list_the_choices():
 def test_sha256_of_the_shipped_files():
     for entry in MANIFEST["models"]["edge"]["files"].values():
         path = pretrained.PRETRAINED_DIR / entry["file"]
-        assert pretrained.sha256_of(path) == entry["sha256"]
+        assert fileio.file_sha256(path) == entry["sha256"]
         assert path.stat().st_size == entry["bytes"]
 
 
@@ -347,7 +347,8 @@ def test_loader_opens_each_format_with_its_backend(tmp_path, monkeypatch):
     assert opened == [(pretrained.PRETRAINED_DIR / "edge.pth", "cuda", 3),
                       (pretrained.PRETRAINED_DIR / "edge.onnx", "cpu", None)]
     assert loader.load_backend("tflite").__name__ == "ecgcnn.runtimes.tflite"
-    assert _raises(ModelFileError, load_predictor, tmp_path / "m.onnx") == f"{tmp_path / 'm.onnx'}: model file not found"
+    assert _raises(ModelFileError, load_predictor, tmp_path / "m.onnx") == \
+        f"{tmp_path / 'm.onnx'}: model file not found"
     assert _raises(ModelFileError, load_predictor, tmp_path / "m.h5") == \
         f"{tmp_path / 'm.h5'}: unknown model format '.h5'; expected one of .onnx, .pt, .pth, .tflite"
     (tmp_path / "dir.onnx").mkdir()

@@ -1,10 +1,14 @@
 """Registry, output shapes, parameter counts (the seed's specs) and export folding."""
 
+import re
+
 import pytest
 import torch
 
 from ecgcnn.models import build_model, count_parameters, fold_for_export, list_models
 from ecgcnn.summary import macs_per_beat, model_summary
+
+from .conftest import REPO
 
 # Parameter counts of the seed's architectures with 5 classes (VGG: 13.76 MiB as float32, as the seed reports).
 # base-cnn-small is the edge recipe's student (ours, not the seed's).
@@ -73,9 +77,6 @@ def test_summary_reports_parameters_and_macs():
 
 def test_readme_model_table_matches_the_code():
     """The README's parameter/size/MACs table is what `ecgcnn summary` computes."""
-    import re
-
-    from .conftest import REPO
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for name in EXPECTED_PARAMETERS:

@@ -7,8 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
-from ecgcnn.reporting.markdown import README_END, README_START, readme_block
+from ecgcnn.checkpoint import save_checkpoint
+from ecgcnn.models import build_model
+from ecgcnn.preprocess import PREPROCESSING
+from ecgcnn.reporting.markdown import README_END, README_START, readme_block, readme_markers, sync_readme
 
 from .conftest import REPO
 
@@ -57,12 +61,6 @@ def test_failed_stage_is_named_and_the_rest_goes_on(tmp_path, cli):
 
 
 def test_bench_smoke(tmp_path, cli):
-    import torch
-
-    from ecgcnn.checkpoint import save_checkpoint
-    from ecgcnn.models import build_model
-    from ecgcnn.preprocess import PREPROCESSING
-
     meta = {"model": "tcn", "model_kwargs": {"num_classes": 5, "in_channels": 1, "dropout": 0.3},
             "labels": [1, 2, 3, 4, 5], "input_length": 140, "preprocessing": dict(PREPROCESSING)}
     torch.manual_seed(0)
@@ -95,7 +93,6 @@ def test_readme_results_section_is_the_generated_results_md():
                                                 ("ablation", "results/ablation/ablation.md")])
 def test_readme_recipe_and_ablation_sections_are_generated(section, generated):
     """docs/results.md's best/edge results and ablation table are the committed command outputs, verbatim."""
-    from ecgcnn.reporting.markdown import readme_markers
 
     start, end = readme_markers(section)
     docs = REPO / "docs" / "results.md"
@@ -108,7 +105,6 @@ def test_readme_recipe_and_ablation_sections_are_generated(section, generated):
 
 def test_sync_writes_links_relative_to_the_markdown_file(tmp_path):
     """A section synced into docs/FILE.md links to ../results/...; one in the repository root to results/..."""
-    from ecgcnn.reporting.markdown import sync_readme
 
     for name, prefix in (("docs/page.md", "../results"), ("README.md", "results")):
         page = tmp_path / name

@@ -210,13 +210,11 @@ def test_onnx_export_matches_torch(name, beats, fitted, tmp_path):
 @pytest.mark.parametrize("name", MODELS)
 def test_accuracy_matches_aeon(name, beats, fitted):
     """Our test accuracy within 1 pp of aeon's classifier on the same split (aeon is an optional extra)."""
-    try:
-        import aeon  # noqa: F401
-    except ImportError:
-        pytest.skip("aeon is not installed (the 'peers' extra): aeon 1.6 needs pandas<3.1, constraints pin 3.1.1")
-    from aeon.classification.convolution_based import HydraClassifier, MiniRocketClassifier
-
-    reference = HydraClassifier(random_state=0) if name == "hydra" else MiniRocketClassifier(random_state=0)
+    classifiers = pytest.importorskip(
+        "aeon.classification.convolution_based",
+        reason="aeon is not installed (the 'peers' extra): aeon 1.6 needs pandas<3.1, constraints pin 3.1.1")
+    reference = (classifiers.HydraClassifier(random_state=0) if name == "hydra"
+                 else classifiers.MiniRocketClassifier(random_state=0))
     x_train = beats["x_train"].numpy().astype(np.float64)
     reference.fit(x_train, beats["y_train"].numpy())
     theirs = float((reference.predict(beats["x_test"].numpy().astype(np.float64)) == beats["y_test"]).mean())

@@ -10,13 +10,13 @@ import torch
 
 from ecgcnn.augment import Augment, augment_batch
 from ecgcnn.checkpoint import read_checkpoint
+from ecgcnn.cli import main
+from ecgcnn.config import RECIPES, TrainConfig, recipe_settings
 from ecgcnn.data import stratified_folds
-from ecgcnn.config import RECIPES, recipe_settings
-from ecgcnn.config import TrainConfig
+from ecgcnn.training import train
 from ecgcnn.training.loop import class_weights as _class_weights
 
-from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess
-
+from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
 
 # ----------------------------------------------------------------------------------------------------- fast units
 
@@ -47,7 +47,7 @@ def test_augmentation_is_seeded_and_shape_preserving():
     ramp = torch.arange(140.0).repeat(4, 1, 1)
     shifted = augment_batch(ramp, Augment(shift=3), torch.Generator().manual_seed(5))
     offsets = (ramp - shifted)[:, 0, 70]
-    for row, offset in zip(shifted[:, 0], offsets.round().long().tolist()):
+    for row, offset in zip(shifted[:, 0], offsets.round().long().tolist(), strict=True):
         assert abs(offset) <= 3
         expected = (torch.arange(140.0) - offset).clamp(0, 139)
         torch.testing.assert_close(row, expected)
@@ -89,8 +89,8 @@ def test_unknown_recipe_and_bad_recipe_flags(cli, tmp_path):
 
 @pytest.fixture(scope="module")
 def recipe_runs(tmp_path_factory):
-    """The cnn-ensemble recipe (the former best) cut down (2 folds, 2 epochs), then the edge recipe with distillation from it added."""
-    from ecgcnn.cli import main
+    """The cnn-ensemble recipe (the former best) cut down (2 folds, 2 epochs), then the edge recipe with
+    distillation from it added."""
 
     root = tmp_path_factory.mktemp("recipes")
     assert main(["train", "--recipe", "cnn-ensemble", "--folds", "2", "--epochs", "2", "--seed", "1", "--output-dir",
@@ -106,7 +106,8 @@ def test_cnn_ensemble_recipe_writes_an_ensemble_with_out_of_fold_validation(reci
     assert metrics["model"] == "ensemble" and metrics["recipe"] == "cnn-ensemble" and metrics["split"]["folds"] == 2
     config = metrics["config"]
     assert config["folds"] == 2 and config["epochs"] == 2  # explicit flags override the recipe ...
-    assert config["jitter"] == RECIPES["cnn-ensemble"]["jitter"] and config["class_balance"] == 0.5  # ... the rest stays
+    # ... the rest stays
+    assert config["jitter"] == RECIPES["cnn-ensemble"]["jitter"] and config["class_balance"] == 0.5
     assert [m["fold"] for m in metrics["members"]] == [1, 2]
     assert all(1 <= m["best_epoch"] <= 2 and len(m["history"]) == 2 for m in metrics["members"])
     # out-of-fold validation covers all 500 training beats
@@ -136,8 +137,6 @@ def test_edge_recipe_with_a_teacher_from_the_ensemble_run(recipe_runs):
 
 @pytest.mark.slow
 def test_distillation_changes_training_and_only_through_the_teacher(recipe_runs, tmp_path):
-    from ecgcnn.training import train
-
     common = dict(model="base-cnn-small", epochs=1, seed=2, progress=False, jitter=0.03)
     plain = train(TrainConfig(**common, output_dir=str(tmp_path / "a")))
     taught = train(TrainConfig(**common, output_dir=str(tmp_path / "b"),
@@ -188,8 +187,6 @@ def test_ablation_reports_validation_then_test(cli, tmp_path):
 
 @pytest.mark.slow
 def test_validation_only_ablation_never_reads_the_test_split(cli, tmp_path, official_tables):
-    from .conftest import write_ucr
-
     data = tmp_path / "data"
     data.mkdir()
     table = official_tables["train"]

@@ -12,11 +12,11 @@ import importlib.metadata as metadata
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 
 from ecgcnn import load_predictor
@@ -67,7 +67,8 @@ def _run(code: str, allowed: set[str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
-@pytest.mark.parametrize("extra, model", [("litert", "pretrained:edge.tflite"), ("onnxruntime", "pretrained:edge.onnx")])
+@pytest.mark.parametrize("extra, model",
+                         [("litert", "pretrained:edge.tflite"), ("onnxruntime", "pretrained:edge.onnx")])
 def test_runtime_only_install_predicts_without_torch(extra, model):
     allowed = _allowed_modules(extra)
     assert not allowed & TRAIN_EXTRA_MODULES - {"tqdm"}  # tqdm comes with ai-edge-litert; torch etc. must not

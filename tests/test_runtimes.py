@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from ecgcnn.errors import EcgcnnError
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.loader import load_backend
+
+from .conftest import run_subprocess
 
 SHIPPED = ["pretrained:edge", "pretrained:edge.onnx", "pretrained:edge.tflite", "pretrained:best.onnx",
            "pretrained:best.tflite"]
@@ -56,8 +60,6 @@ def test_bad_beats_are_one_sentence(bad, fragment):
 
 
 def test_litert_does_not_announce_its_delegate_to_users(tmp_path, dataset):
-    from .conftest import run_subprocess
-
     csv = tmp_path / "beats.csv"
     csv.write_text("\n".join(",".join(repr(float(v)) for v in row) for row in dataset.x_test[:3]) + "\n")
     result = run_subprocess("predict", "pretrained:edge.tflite", "--input", csv)
@@ -67,8 +69,6 @@ def test_litert_does_not_announce_its_delegate_to_users(tmp_path, dataset):
 
 def test_onnx_and_tflite_files_work_without_torch(dataset, tmp_path):
     """A runtime-only environment: torch made unimportable; the shipped .tflite and .onnx files still predict."""
-    import subprocess
-    import sys
 
     np.save(tmp_path / "beats.npy", dataset.x_test[:20])
     code = (

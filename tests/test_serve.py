@@ -25,7 +25,8 @@ import pytest
 from ecgcnn.cli.serve import add_serve_parser, run_serve
 from ecgcnn.data import read_beats_csv, resample_beats
 from ecgcnn.errors import EcgcnnError
-from ecgcnn.pretrained import resolve_model_path, sha256_of
+from ecgcnn.fileio import file_sha256
+from ecgcnn.pretrained import resolve_model_path
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.serve import create_app, run_server
 from ecgcnn.serve.app import STATIC_DIR
@@ -150,7 +151,7 @@ def test_healthz(server):
     status, payload, _ = server.call("GET", "/healthz")
     assert status == 200
     assert payload == {"status": "ok", "model": "edge", "format": "tflite-int8-full",
-                       "sha256": sha256_of(resolve_model_path(MODEL))}
+                       "sha256": file_sha256(resolve_model_path(MODEL))}
 
 
 def test_model_card(server, predictor):

@@ -83,7 +83,7 @@ def _check_labelled(figures, beats_used: np.ndarray, predictor) -> None:
     """Each figure: its beat plotted (one point per sample), its predicted label and probability shown."""
     probabilities = predictor.predict_proba(beats_used)
     assert len(figures) == len(beats_used)
-    for i, (figure, probs) in enumerate(zip(figures, probabilities)):
+    for i, (figure, probs) in enumerate(zip(figures, probabilities, strict=True)):
         k = int(probs.argmax())
         label, name = predictor.labels[k], predictor.class_names[k]
         assert figure.get_attribute("data-label") == str(label)

@@ -18,12 +18,29 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 import warnings
 
 import numpy as np
 import pytest
+import torch
 
+from ecgcnn.checkpoint import save_checkpoint
+from ecgcnn.data import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
 from ecgcnn.errors import ExportError, ModelFileError
+from ecgcnn.export import onnx as onnx_export
+from ecgcnn.export import tflite as exporter
+from ecgcnn.export.onnx import export_onnx
+from ecgcnn.export.tflite import export_tflite
+from ecgcnn.layout import tflite_path
+from ecgcnn.models import build_model, fold_for_export
+from ecgcnn.preprocess import PREPROCESSING, normalize_beats
+from ecgcnn.runtimes import load_predictor
+from ecgcnn.runtimes.base import softmax
+from ecgcnn.runtimes.onnx import OnnxPredictor
+from ecgcnn.runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, read_tflite_metadata, sidecar_path
+
+from .conftest import assert_one_line_error
 
 MODELS = ["base-cnn", "vgg", "inception", "tcn"]
 MODES = ["none", "fp16", "int8", "int8-full"]
@@ -42,9 +59,6 @@ needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is 
 # ------------------------------------------------------------------------------------------------------ helpers
 
 def _metadata(name: str) -> dict:
-    from ecgcnn.data import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
-    from ecgcnn.preprocess import PREPROCESSING
-
     return {"model": name, "model_kwargs": {"num_classes": 5, "in_channels": 1, "dropout": TRAINING[name][2]},
             "labels": list(ORIGINAL_LABELS), "class_names": list(CLASS_NAMES),
             "input_length": INPUT_LENGTH, "preprocessing": PREPROCESSING, "metrics": {}, "versions": {},
@@ -54,10 +68,6 @@ def _metadata(name: str) -> dict:
 def _quick_train(name: str, x_train: np.ndarray, y_train: np.ndarray, fold: bool = True):
     """Fixed-seed model after a few Adam steps in train mode (BatchNorm statistics move), returned eval-mode
     (folded for export unless ``fold=False``)."""
-    import torch
-
-    from ecgcnn.models import build_model, fold_for_export
-    from ecgcnn.preprocess import normalize_beats
 
     steps, lr, dropout = TRAINING[name]
     torch.manual_seed(0)
@@ -77,8 +87,7 @@ def _quick_train(name: str, x_train: np.ndarray, y_train: np.ndarray, fold: bool
 
 
 def _export_onnx(model, name: str, path, dynamo: bool = False):
-    import onnx
-    import torch
+    onnx = pytest.importorskip("onnx")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -92,11 +101,6 @@ def _export_onnx(model, name: str, path, dynamo: bool = False):
 
 
 def _torch_probs(model, beats: np.ndarray) -> np.ndarray:
-    import torch
-
-    from ecgcnn.preprocess import normalize_beats
-    from ecgcnn.runtimes.base import softmax
-
     with torch.no_grad():
         logits = model(torch.from_numpy(normalize_beats(beats)).unsqueeze(1)).numpy()
     return softmax(logits.astype(np.float64))
@@ -112,12 +116,6 @@ def test_beats(dataset):
 @pytest.fixture(scope="module", params=MODELS)
 def converted(request, tmp_path_factory, dataset, test_beats):
     """One architecture: trained PyTorch model, its ONNX file and all four TFLite files (converted once)."""
-    import time
-
-    from ecgcnn.checkpoint import save_checkpoint
-    from ecgcnn.export.onnx import export_onnx
-    from ecgcnn.export.tflite import export_tflite
-    from ecgcnn.models import fold_for_export
 
     name = request.param
     directory = tmp_path_factory.mktemp(f"tflite-{name}")
@@ -134,14 +132,12 @@ def converted(request, tmp_path_factory, dataset, test_beats):
                                     log=logs.append)
         seconds[mode] = time.perf_counter() - start
     x, _ = test_beats
-    return {"name": name, "model": model, "checkpoint": checkpoint, "onnx": onnx_path, "paths": paths, "logs": logs, "seconds": seconds,
-            "torch_probs": _torch_probs(model, x), "dir": directory}
+    return {"name": name, "model": model, "checkpoint": checkpoint, "onnx": onnx_path, "paths": paths, "logs": logs,
+            "seconds": seconds, "torch_probs": _torch_probs(model, x), "dir": directory}
 
 
 @pytest.fixture(scope="module")
 def predictions(converted, test_beats):
-    from ecgcnn.runtimes.tflite import TFLitePredictor
-
     x, _ = test_beats
     return {mode: TFLitePredictor(path).predict_proba(x) for mode, path in converted["paths"].items()}
 
@@ -216,9 +212,6 @@ def test_file_names(converted):
 @needs_tflite
 @pytest.mark.slow
 def test_metadata_round_trip(converted):
-    from ecgcnn.runtimes.tflite import TFLitePredictor, read_tflite_metadata
-    from ecgcnn.runtimes import load_predictor
-
     for mode, path in converted["paths"].items():
         metadata = read_tflite_metadata(path)
         assert metadata["model"] == converted["name"]
@@ -238,9 +231,7 @@ def test_metadata_round_trip(converted):
 @needs_tflite
 @pytest.mark.slow
 def test_int8_full_is_integer_only(converted):
-    from ai_edge_litert import schema_py_generated as schema
-
-    from ecgcnn.runtimes.tflite import TFLitePredictor, read_tflite_metadata
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
     path = converted["paths"]["int8-full"]
     predictor = TFLitePredictor(path)
@@ -262,8 +253,6 @@ def test_int8_full_is_integer_only(converted):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_batch_sizes(converted, test_beats, mode):
-    from ecgcnn.runtimes.tflite import TFLitePredictor
-
     x, _ = test_beats
     predictor = TFLitePredictor(converted["paths"][mode])
     full = predictor.predict_proba(x[:300])
@@ -283,8 +272,6 @@ def test_batch_sizes(converted, test_beats, mode):
 @pytest.mark.slow
 def test_fixed_batch_model_is_probed_and_batched(tmp_path, dataset, test_beats, monkeypatch):
     """A model converted with the batch fixed to 1 still serves batches (resize after a probe, else a loop)."""
-    from ecgcnn.export import tflite as exporter
-    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     model = _quick_train("base-cnn", dataset.x_train, dataset.y_train)
     onnx_path = _export_onnx(model, "base-cnn", tmp_path / "base-cnn.onnx")
@@ -306,8 +293,6 @@ def test_fixed_batch_model_is_probed_and_batched(tmp_path, dataset, test_beats, 
 @pytest.mark.slow
 def test_dynamo_exported_tcn(tmp_path, dataset, test_beats):
     """The dynamo exporter's graph (Conv+Slice chomp, Unsqueeze→ReduceMean→Squeeze pooling) converts too."""
-    from ecgcnn.export.tflite import export_tflite
-    from ecgcnn.runtimes.tflite import TFLitePredictor
 
     model = _quick_train("tcn", dataset.x_train, dataset.y_train)
     try:
@@ -327,10 +312,8 @@ def test_dynamo_exported_tcn(tmp_path, dataset, test_beats):
 @pytest.mark.slow
 def test_sidecar_metadata_fallback(converted, tmp_path):
     """A .tflite without the embedded entry loads from <file>.json; with neither it is rejected."""
-    from ai_edge_litert import schema_py_generated as schema
-    import flatbuffers
-
-    from ecgcnn.runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, read_tflite_metadata, sidecar_path
+    flatbuffers = pytest.importorskip("flatbuffers")
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
     source = converted["paths"]["none"]
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(source.read_bytes(), 0))
@@ -348,8 +331,6 @@ def test_sidecar_metadata_fallback(converted, tmp_path):
 @needs_tflite
 @pytest.mark.slow
 def test_truncated_file_is_rejected(converted, tmp_path):
-    from ecgcnn.runtimes.tflite import TFLitePredictor
-
     data = converted["paths"]["none"].read_bytes()
     for cut in (len(data) // 2, len(data) - 16, 64):
         path = tmp_path / f"cut{cut}.tflite"
@@ -363,8 +344,6 @@ def test_truncated_file_is_rejected(converted, tmp_path):
 @needs_litert
 @pytest.mark.parametrize("content", [b"", b"\x00" * 7, "random", "random-with-identifier"])
 def test_not_a_tflite_model_is_rejected(tmp_path, content):
-    from ecgcnn.runtimes.tflite import TFLitePredictor
-
     rng = np.random.default_rng(0)
     if content == "random":
         content = rng.bytes(4096)
@@ -380,15 +359,11 @@ def test_not_a_tflite_model_is_rejected(tmp_path, content):
 
 @needs_litert
 def test_missing_file_is_rejected(tmp_path):
-    from ecgcnn.runtimes.tflite import TFLitePredictor
-
     with pytest.raises(ModelFileError, match="not found"):
         TFLitePredictor(tmp_path / "absent.tflite")
 
 
 def test_int8_full_needs_calibration_beats(tmp_path):
-    from ecgcnn.export.tflite import export_tflite
-
     onnx_path = tmp_path / "m.onnx"
     onnx_path.write_bytes(b"not read")
     for beats in (None, np.zeros((0, 140), np.float32)):
@@ -398,9 +373,6 @@ def test_int8_full_needs_calibration_beats(tmp_path):
 
 
 def test_unknown_quantisation_mode(tmp_path):
-    from ecgcnn.export.tflite import export_tflite
-    from ecgcnn.layout import tflite_path
-
     with pytest.raises(ExportError, match="unknown quantisation mode"):
         export_tflite(tmp_path / "m.onnx", tmp_path, quantize="int4")
     assert tflite_path("out", "vgg", "int8-full").as_posix() == "out/vgg_int8_full.tflite"
@@ -412,10 +384,6 @@ def test_unknown_quantisation_mode(tmp_path):
 @pytest.mark.slow
 def test_onnx_parity_on_all_official_test_beats(converted, dataset):
     """ONNX Runtime vs PyTorch on the 4,500 test beats: max |Δ logit| ≤ 1e-4, identical top-1."""
-    import torch
-
-    from ecgcnn.runtimes.onnx import OnnxPredictor
-    from ecgcnn.preprocess import normalize_beats
 
     beats = normalize_beats(dataset.x_test)
     with torch.no_grad():
@@ -427,7 +395,7 @@ def test_onnx_parity_on_all_official_test_beats(converted, dataset):
 
 @needs_tflite
 def test_onnx_file_has_dynamic_batch_and_metadata(converted):
-    import onnx
+    onnx = pytest.importorskip("onnx")
 
     proto = onnx.load(str(converted["onnx"]))
     dims = proto.graph.input[0].type.tensor_type.shape.dim
@@ -439,10 +407,6 @@ def test_onnx_file_has_dynamic_batch_and_metadata(converted):
 
 @needs_tflite
 def test_failed_onnx_check_leaves_no_file(converted, tmp_path, dataset, monkeypatch):
-    from ecgcnn.export import onnx as onnx_export
-
-    from ecgcnn.runtimes.onnx import OnnxPredictor
-
     real = OnnxPredictor._logits
 
     def perturbed(offset):
@@ -462,10 +426,8 @@ def test_failed_onnx_check_leaves_no_file(converted, tmp_path, dataset, monkeypa
 
 @needs_tflite
 def test_onnx_cuda_request_falls_back_to_cpu_with_a_notice(converted, capsys):
-    from ecgcnn.runtimes.onnx import OnnxPredictor
-
     predictor = OnnxPredictor(converted["onnx"], device="cuda")
-    import onnxruntime
+    onnxruntime = pytest.importorskip("onnxruntime")
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         assert predictor.providers[0] == "CUDAExecutionProvider"
@@ -476,8 +438,6 @@ def test_onnx_cuda_request_falls_back_to_cpu_with_a_notice(converted, capsys):
 
 @needs_tflite
 def test_predict_cli_works_with_every_format(converted, cli, tmp_path, dataset):
-    from .conftest import assert_one_line_error
-
     beats = dataset.x_test[::45]
     csv = tmp_path / "beats.csv"
     header = ",".join(f"t{i}" for i in range(140))

@@ -12,9 +12,15 @@ import pytest
 import torch
 
 from ecgcnn.checkpoint import model_from_checkpoint, read_checkpoint
-from ecgcnn.errors import EcgcnnError
+from ecgcnn.config import TrainConfig
 from ecgcnn.data import load_dataset
+from ecgcnn.errors import EcgcnnError
+from ecgcnn.models import build_model
 from ecgcnn.preprocess import normalize_beats
+from ecgcnn.training import run as run_module
+from ecgcnn.training import train
+from ecgcnn.training.loop import MemberJob, fit_member
+from ecgcnn.training.run import model_kwargs_for
 
 from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
 
@@ -24,8 +30,6 @@ MODELS = ["base-cnn", "vgg", "inception", "tcn"]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One-epoch runs of all four models (shared by the tests below)."""
-    from ecgcnn.config import TrainConfig
-    from ecgcnn.training import train
 
     root = tmp_path_factory.mktemp("outputs")
     for name in MODELS:
@@ -106,8 +110,6 @@ def test_test_labels_cannot_influence_training(tmp_path, official_tables):
         labels = test_table[:, 0] if variant == "original" else rng.permutation(test_table[:, 0])
         beats = test_table[:, 1:] if variant == "original" else rng.standard_normal(test_table[:, 1:].shape)
         write_ucr(data_dir / "ECG5000_TEST.txt", beats, labels)
-        from ecgcnn.config import TrainConfig
-        from ecgcnn.training import train
 
         out = tmp_path / f"out_{variant}"
         runs[variant] = train(TrainConfig(model="base-cnn", epochs=2, data_dir=str(data_dir), output_dir=str(out),
@@ -196,8 +198,6 @@ def test_a_broken_test_file_fails_before_training(tmp_path, official_tables, cli
 
 def test_test_beats_are_loaded_only_after_the_model_is_final(tmp_path, monkeypatch):
     """A spy on the dataset loader: the first load that returns test beats comes after the last member's fit."""
-    from ecgcnn.config import TrainConfig
-    from ecgcnn.training import run as run_module
 
     events = []
     real_load, real_fit = run_module.data_mod.load_dataset, run_module.fit_member
@@ -222,8 +222,6 @@ def test_test_beats_are_loaded_only_after_the_model_is_final(tmp_path, monkeypat
                                      {"label_smoothing": 0.1}])
 def test_each_technique_reaches_the_training_loss(setting):
     """One epoch with a technique on vs off from the same seed: the training loss must differ."""
-    from ecgcnn.config import TrainConfig
-    from ecgcnn.training.loop import MemberJob, fit_member
 
     dataset = load_dataset(load_test=False)
     beats = torch.from_numpy(normalize_beats(dataset.x_train[:120]))[:, None, :]
@@ -238,9 +236,6 @@ def test_each_technique_reaches_the_training_loss(setting):
 
 
 def test_refit_trains_the_chosen_epoch_count_on_all_training_beats(tmp_path, monkeypatch):
-    from ecgcnn.config import TrainConfig
-    from ecgcnn.training import run as run_module
-
     jobs, real_fit = [], run_module.fit_member
 
     def spy_fit(job):
@@ -260,10 +255,6 @@ def test_refit_trains_the_chosen_epoch_count_on_all_training_beats(tmp_path, mon
 
 
 def test_random_kernel_models_draw_their_kernels_from_the_run_seed():
-    from ecgcnn.config import TrainConfig
-    from ecgcnn.models import build_model
-    from ecgcnn.training.run import model_kwargs_for
-
     assert "seed" not in model_kwargs_for(TrainConfig(model="base-cnn", seed=3), 5)
     kwargs = [model_kwargs_for(TrainConfig(model="hydra", seed=seed), 5) for seed in (3, 4)]
     assert [k["seed"] for k in kwargs] == [3, 4]

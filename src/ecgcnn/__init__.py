@@ -14,8 +14,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-from .data import load_dataset  # noqa: E402
-from .runtimes import Predictor, load_predictor  # noqa: E402
+from .data import load_dataset
+from .runtimes import Predictor, load_predictor
 
 _FROM_MODELS = ("build_model", "list_models")
 __all__ = ["__version__", "load_predictor", "Predictor", "load_dataset", *_FROM_MODELS]

@@ -77,14 +77,14 @@ import html
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
-from .errors import EcgcnnError, MissingExtraError
+from .errors import EcgcnnError, optional_import
 from .fileio import atomic_path, write_json_atomic, write_text_atomic
 from .recording import Recording, check_recording
 
@@ -115,21 +115,13 @@ Progress = Callable[[str, int, int], None]
 
 # ------------------------------------------------------------------------------------------------------- detection
 
-def _sleepecg():
-    try:
-        import sleepecg  # noqa: PLC0415 - optional extra, imported on first use
-    except ImportError as exc:
-        raise MissingExtraError("annotate", "sleepecg") from exc
-    return sleepecg
-
-
 def detector_name() -> str:
-    return f"sleepecg {_sleepecg().__version__} detect_heartbeats"
+    return f"sleepecg {optional_import('sleepecg', 'annotate').__version__} detect_heartbeats"
 
 
 def _detect_segment(segment: np.ndarray, fs: float) -> np.ndarray:
     try:
-        return np.asarray(_sleepecg().detect_heartbeats(segment, fs), dtype=np.int64)
+        return np.asarray(optional_import("sleepecg", "annotate").detect_heartbeats(segment, fs), dtype=np.int64)
     except ValueError as exc:
         if "flat" in str(exc).lower():  # a flat stretch (lead off): no beats there
             return np.zeros(0, np.int64)
@@ -211,7 +203,7 @@ def refine_peaks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) 
     positions, depth = positions[order], depth[order]
     keep: list[int] = []
     refractory = REFRACTORY_S * fs
-    for i, (p, d) in enumerate(zip(positions.tolist(), depth.tolist())):
+    for i, (p, d) in enumerate(zip(positions.tolist(), depth.tolist(), strict=True)):
         if keep and p - positions[keep[-1]] < refractory:
             if d < depth[keep[-1]]:
                 keep[-1] = i
@@ -307,7 +299,7 @@ def synthesize_recording(beats: np.ndarray, fs: float = 250.0, rr_range_s: tuple
     length = x.shape[1]
     qrs = qrs_positions(x)
     parts, truth, at = [], [], 0
-    for beat, q in zip(x, qrs):
+    for beat, q in zip(x, qrs, strict=True):
         samples = int(round(rng.uniform(*rr_range_s) * fs))
         parts.append(np.interp(np.linspace(0, length - 1, samples), np.arange(length), beat))
         truth.append(at + q * (samples - 1) / (length - 1))
@@ -373,7 +365,7 @@ class AnnotationResult:
         samples, label, best = self.samples, self.label, self.probability
         names = self.class_names
         for i, (sample, k, rr, flag) in enumerate(zip(samples.tolist(), self.class_index.tolist(),
-                                                        self.rr_s.tolist(), self.flags.tolist()), start=1):
+                                                        self.rr_s.tolist(), self.flags.tolist(), strict=True), start=1):
             writer.writerow((i, sample, f"{sample / self.fs:.4f}", "" if rr != rr else f"{rr:.4f}",
                              label[i - 1] if k >= 0 else "", names[k] if k >= 0 else "",
                              f"{best[i - 1]:.4f}" if k >= 0 else "", flag))
@@ -404,7 +396,7 @@ class AnnotationResult:
             "beats_per_minute": round(60.0 * n / duration, 1) if duration > 0 else None,
             "beats_per_class": {name: {"label": int(label), "count": int(c),
                                        "percent": round(100.0 * c / max(int(classified.sum()), 1), 2)}
-                                for name, label, c in zip(self.class_names, self.labels, counts)},
+                                for name, label, c in zip(self.class_names, self.labels, counts, strict=True)},
         }
 
 
@@ -482,7 +474,7 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
         # Windows chunk by chunk (the beats whose R-peak lies in the chunk; the last one borrows the next R-peak).
         chunk = max(chunk_seconds * fs, 1.0)
         bounds = np.searchsorted(positions[:-1] if n else positions, np.arange(0.0, len(signal) + chunk, chunk))
-        for first, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        for first, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             if stop <= first:
                 continue
             windows, window_flags = beat_windows(signal, fs, positions[first:stop + 1], sign, length)
@@ -610,8 +602,8 @@ def _strip_html(t, y, beats, result: AnnotationResult, title: str) -> str:
     columns = width * 2
     if len(y) > 2 * columns:
         edges = np.linspace(0, len(y), columns + 1).astype(int)
-        idx = np.concatenate([[a + np.argmin(y[a:b]), a + np.argmax(y[a:b])] for a, b in zip(edges[:-1], edges[1:])
-                              if b > a])
+        idx = np.concatenate([[a + np.argmin(y[a:b]), a + np.argmax(y[a:b])]
+                              for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a])
         idx.sort()
         t_plot, y_plot = t[idx], y[idx]
     else:
@@ -627,7 +619,7 @@ def _strip_html(t, y, beats, result: AnnotationResult, title: str) -> str:
     def sy(v):
         return height - margin - (v - low) / (high - low) * (height - 2 * margin)
 
-    points = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(t_plot.tolist(), y_plot.tolist()))
+    points = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(t_plot.tolist(), y_plot.tolist(), strict=True))
     marks = []
     for index, time_s, value, k, flag, prob in beats:
         name = result.class_names[k] if k >= 0 else f"not classified ({flag})"

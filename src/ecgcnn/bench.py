@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from tqdm.auto import tqdm
 
 from .errors import EcgcnnError
@@ -78,8 +77,8 @@ def format_table(rows: list[dict]) -> str:
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     lines = [header]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['format']} | {Path(r['file']).name} | {r['batch_size']} | {r['p50_ms']:.3f} | "
-                     f"{r['p99_ms']:.3f} | {r['per_beat_ms']:.4f} | {r['beats_per_s']:,.0f} | "
+        lines.append(f"| {r['model']} | {r['format']} | {Path(r['file']).name} | {r['batch_size']} | "
+                     f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['per_beat_ms']:.4f} | {r['beats_per_s']:,.0f} | "
                      f"{r['gmac_per_s']:.2f} | {r['peak_rss_mib']:.0f} |")
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Self-describing PyTorch checkpoints: saved atomically, loaded with ``weights_only=True`` and checked against a schema.
+"""Self-describing PyTorch checkpoints: saved atomically, loaded with ``weights_only=True``, checked against a schema.
 
 A checkpoint is a dict of plain Python values and tensors::
 

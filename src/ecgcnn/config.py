@@ -75,7 +75,7 @@ class TrainConfig:
     def augment(self) -> Augment:
         return Augment(jitter=self.jitter, scale=self.scale, shift=self.shift, window=self.window)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """One-line :class:`EcgcnnError` for the first setting out of range."""
         trainable = train_models()
         if self.model not in trainable:

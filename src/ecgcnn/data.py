@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .fileio import atomic_path
+from .fileio import atomic_path, file_sha256, is_number, shorten
 
 INPUT_LENGTH = 140
 ORIGINAL_LABELS = (1, 2, 3, 4, 5)
@@ -74,7 +74,7 @@ def _parse_float(token: str, path: Path, line_no: int, column: int) -> float:
     try:
         value = float(token)
     except ValueError:
-        shown = token if len(token) <= 20 else token[:17] + "..."
+        shown = shorten(token)
         raise DataError(f"{path}, line {line_no}, column {column}: expected a number, found {shown!r}") from None
     if not math.isfinite(value):
         raise DataError(f"{path}, line {line_no}, column {column}: expected a finite number, found {token!r}")
@@ -119,16 +119,8 @@ def read_numeric_table(path: str | os.PathLike, delimiter: str | None, *, allow_
     return np.asarray(rows, dtype=np.float64), line_numbers
 
 
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_header(tokens: list[str]) -> bool:
-    return not any(_is_number(token) for token in tokens)
+    return not any(is_number(token) for token in tokens)
 
 
 def delimiter_for(path: Path) -> str | None:
@@ -159,14 +151,6 @@ def array_sha256(path: str | os.PathLike) -> str:
     path = Path(path)
     table, _ = read_numeric_table(path, delimiter_for(path))
     return hashlib.sha256(np.ascontiguousarray(table, dtype="<f8").tobytes()).hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------- datasets
@@ -318,7 +302,7 @@ def download_archive(url: str = ARCHIVE_URL, destination: str | os.PathLike | No
     """
     destination = Path(destination) if destination is not None else cache_dir()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - user-chosen URL
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # a user-chosen URL
             payload = response.read()
     except OSError as exc:
         raise DataError(f"{url}: download failed ({exc})") from exc

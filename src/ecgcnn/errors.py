@@ -1,4 +1,9 @@
-"""User-facing errors: one sentence, exit code 2, no traceback (``--debug`` shows it)."""
+"""User-facing errors: one sentence, exit code 2, no traceback (``--debug`` shows it); optional-extra imports."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 
 class EcgcnnError(Exception):
@@ -25,3 +30,15 @@ class MissingExtraError(EcgcnnError):
     def __init__(self, extra: str, module: str):
         super().__init__(f"this needs the '{extra}' extra ({module} is not installed): "
                          f"pip install -c constraints.txt 'ecgcnn[{extra}]'")
+
+
+def optional_import(module: str, extra: str, package: str | None = None) -> ModuleType:
+    """Import ``module`` (dotted names allowed) from an optional dependency group, on first use.
+
+    Raises :class:`MissingExtraError` naming ``extra`` and ``package`` (the distribution to install) when the import
+    fails; without ``package`` it names the module that is actually missing (a dependency of ``module`` perhaps).
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(extra, package or (exc.name or module).split(".")[0]) from exc

@@ -10,7 +10,6 @@ from tqdm.auto import tqdm
 
 from .data import CLASS_NAMES, ORIGINAL_LABELS
 
-
 _CHUNK = 512  # beats per progress step
 
 

@@ -7,11 +7,11 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .data import CLASS_NAMES, ORIGINAL_LABELS  # noqa: E402
-from .fileio import atomic_path  # noqa: E402
+from .data import CLASS_NAMES, ORIGINAL_LABELS
+from .fileio import atomic_path
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:

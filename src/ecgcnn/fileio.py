@@ -1,13 +1,18 @@
-"""Crash-safe file writing: every artifact is written to a temporary file in the target directory, then renamed."""
+"""File helpers below every reader and writer.
+
+Crash-safe writing (every artifact is written to a temporary file in the target directory, then renamed), a file's
+sha256, and the two token checks the text readers (``data``, ``recording``) share for their error messages.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import EcgcnnError
 
@@ -60,6 +65,29 @@ def _json_default(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_number(token: str) -> bool:
+    """Whether ``float(token)`` parses."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def shorten(token: str) -> str:
+    """``token`` cut to 20 characters (17 and ``...``) for quoting in a one-line error message."""
+    return token if len(token) <= 20 else token[:17] + "..."
 
 
 def check_output_file(path: str | os.PathLike, flag: str) -> Path:

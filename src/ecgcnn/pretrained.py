@@ -9,12 +9,12 @@ packed; every file is checked against its sha256 before it is used. ``ecgcnn pre
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from .errors import EcgcnnError, ModelFileError
+from .fileio import file_sha256
 
 PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -23,14 +23,6 @@ MANIFEST = "manifest.json"
 SHIPPED_FORMATS = ("pytorch", "onnx", "tflite-int8-full")
 SPEC_SUFFIX = {"": "pytorch", ".pth": "pytorch", ".onnx": "onnx", ".tflite": "tflite-int8-full"}
 MAX_TOTAL_BYTES = 10 * 1024 * 1024
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(directory: Path = PRETRAINED_DIR) -> dict:
@@ -65,6 +57,6 @@ def resolve_model_path(spec: str | os.PathLike, directory: Path = PRETRAINED_DIR
     path = directory / entry["file"]
     if not path.is_file():
         raise ModelFileError(f"{path}: pretrained file missing from the installation")
-    if sha256_of(path) != entry["sha256"]:
+    if file_sha256(path) != entry["sha256"]:
         raise ModelFileError(f"{path}: sha256 does not match {directory / MANIFEST} (damaged installation)")
     return path

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, MissingExtraError
+from .errors import DataError, optional_import
+from .fileio import is_number, shorten
 
 MIN_FS = 100.0  # the QRS detector's band-pass (5-30 Hz) and its authors' recommendation: at least 100 Hz
 MIN_SECONDS = 2.0  # two heartbeats at 60 bpm: anything shorter cannot hold one R-to-R window
@@ -184,18 +185,10 @@ def _wfdb_header_path(path: Path) -> Path | None:
     return header if header.exists() and not path.is_dir() else None
 
 
-def _wfdb():
-    try:
-        import wfdb  # noqa: PLC0415 - optional extra, imported on first use
-    except ImportError as exc:
-        raise MissingExtraError("annotate", "wfdb") from exc
-    return wfdb
-
-
 def _read_wfdb(header: Path, fs, channel) -> tuple[np.ndarray, float, str]:
     if not header.exists():
         raise DataError(f"{header}: file not found (expected a WFDB header beside the signal file)")
-    wfdb = _wfdb()
+    wfdb = optional_import("wfdb", "annotate")
     record_name = str(header.with_suffix(""))
     try:
         with warnings.catch_warnings():  # wfdb's own deprecation noise (pandas) is not the user's problem
@@ -263,14 +256,6 @@ def _read_npy(path: Path, channel) -> tuple[np.ndarray, str]:
 
 # ------------------------------------------------------------------------------------------------------------ text
 
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
 def _sniff_delimiter(line: str) -> str | None:
     for delimiter in (",", ";", "\t"):
         if delimiter in line:
@@ -311,13 +296,13 @@ def _read_text(path: Path, column) -> tuple[np.ndarray, str, object]:
     first_index, first_line = meaningful[0]
     delimiter = _sniff_delimiter(first_line)
     tokens = _tokens(first_line, delimiter)
-    has_header = not all(_is_number(t) for t in tokens if t)
+    has_header = not all(is_number(t) for t in tokens if t)
     if has_header and len(meaningful) > 1:
         data_tokens = _tokens(meaningful[1][1], delimiter)
-        if not all(_is_number(t) for t in data_tokens if t):
+        if not all(is_number(t) for t in data_tokens if t):
             line_no = meaningful[1][0] + 1
-            bad = next(t for t in data_tokens if t and not _is_number(t))
-            raise DataError(f"{path}, line {line_no}: expected numbers, found {_shown(bad)}; this does not look "
+            bad = next(t for t in data_tokens if t and not is_number(t))
+            raise DataError(f"{path}, line {line_no}: expected numbers, found {shorten(bad)!r}; this does not look "
                             f"like a signal file")
         if len(data_tokens) != len(tokens):
             raise DataError(f"{path}, line {meaningful[1][0] + 1}: {len(data_tokens)} value(s) under a header of "
@@ -350,10 +335,6 @@ def _read_text(path: Path, column) -> tuple[np.ndarray, str, object]:
     return values, name, _LineMap(path, skip)
 
 
-def _shown(token: str) -> str:
-    return repr(token if len(token) <= 20 else token[:17] + "...")
-
-
 def _raise_text_error(path: Path, delimiter, skip: int, index: int, exc: Exception) -> None:
     """Find the first line numpy could not read (a slow scan, only on the error path) and name it."""
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
@@ -364,9 +345,9 @@ def _raise_text_error(path: Path, delimiter, skip: int, index: int, exc: Excepti
             if index >= len(tokens):
                 raise DataError(f"{path}, line {line_no}: {len(tokens)} value(s); expected at least {index + 1} "
                                 f"(column {index + 1})") from None
-            if not _is_number(tokens[index]):
+            if not is_number(tokens[index]):
                 raise DataError(f"{path}, line {line_no}, column {index + 1}: expected a number, found "
-                                f"{_shown(tokens[index])}") from None
+                                f"{shorten(tokens[index])!r}") from None
     raise DataError(f"{path}: cannot read the values ({_first_line(exc)}); expected one number per line") from None
 
 

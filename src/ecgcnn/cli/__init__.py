@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ecgcnn: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the boundary: one line, not a traceback
+    except Exception as exc:  # the boundary: one line, not a traceback
         if debug:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -11,8 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..annotate import (DEFAULT_CHUNK_S, POLARITIES, annotate_signal, check_plot_path, format_summary, plot_strip,
-                       write_csv, write_summary)
+from ..annotate import (
+    DEFAULT_CHUNK_S,
+    POLARITIES,
+    annotate_signal,
+    check_plot_path,
+    format_summary,
+    plot_strip,
+    write_csv,
+    write_summary,
+)
 from ..errors import EcgcnnError
 from ..fileio import check_output_file
 from ..recording import read_recording

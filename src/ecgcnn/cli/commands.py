@@ -71,7 +71,7 @@ def cmd_predict(args) -> int:
     header = ["row", "line", "predicted_label", "predicted_class"] + [f"p_{label}" for label in predictor.labels] \
         + ["warning"]
     lines = [",".join(header)]
-    for row, (line_no, probs, is_flat) in enumerate(zip(beats.line_numbers, probabilities, flat), start=1):
+    for row, (line_no, probs, is_flat) in enumerate(zip(beats.line_numbers, probabilities, flat, strict=True), start=1):
         k = int(probs.argmax())
         warning = "flat beat: constant values cannot be z-normalised; prediction meaningless" if is_flat else ""
         lines.append(",".join([str(row), str(line_no), str(predictor.labels[k]), f'"{names[k]}"']

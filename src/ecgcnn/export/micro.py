@@ -27,13 +27,12 @@ when that package is not installed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
 
 from ..errors import EcgcnnError, ModelFileError
-from ..fileio import write_text_atomic
+from ..fileio import file_sha256, write_text_atomic
 from ..metadata import run_name
 from ..pretrained import resolve_model_path
 from ..runtimes.tflite import has_tflite_identifier, quiet_native_stderr, read_tflite_metadata, schema
@@ -286,7 +285,7 @@ def _source(prefix: str, data: bytes, info: dict) -> str:
 
 def _readme(prefix: str, info: dict) -> str:
     up = prefix.upper()
-    label_text = ", ".join(f"{label} = {name}" for label, name in zip(info["labels"], info["class_names"]))
+    label_text = ", ".join(f"{label} = {name}" for label, name in zip(info["labels"], info["class_names"], strict=True))
     ops_table = "\n".join(f"| `{name}` | {count} | `{add_method(name)}()` |" for name, count in info["ops"].items())
     customs = ("\n\nCustom operators (register each with `AddCustom`): "
                + ", ".join(f"`{c}`" for c in info["customs"])) if info["customs"] else ""
@@ -395,7 +394,7 @@ def export_micro(tflite_path: str | os.PathLike, output_dir: str | os.PathLike, 
     prefix = _identifier(name or run_name(metadata))
     shape = metadata.get("tflite_input_shape") or [1, metadata["input_length"], 1]
     info = {
-        "source": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+        "source": path.name, "sha256": file_sha256(path), "bytes": len(data),
         "model": run_name(metadata), "architecture": metadata["model"],
         "input_length": int(metadata["input_length"]), "num_classes": len(metadata["labels"]),
         "input_shape_text": ", ".join(str(int(d)) for d in shape[1:]),

@@ -20,7 +20,7 @@ import torch
 
 from ..checkpoint import model_from_checkpoint
 from ..data import load_dataset
-from ..errors import ExportError, MissingExtraError
+from ..errors import ExportError, optional_import
 from ..fileio import atomic_path
 from ..layout import onnx_path
 from ..metadata import METADATA_KEY, run_name
@@ -33,18 +33,11 @@ OUTPUT_NAME = "logits"
 LOGIT_TOLERANCE = 1e-4
 
 
-def _require(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise MissingExtraError("onnx", module) from None
-
-
 def export_onnx(checkpoint: str | os.PathLike, output_dir: str | os.PathLike = "outputs/onnx", opset: int = 17,
                 reference_beats: np.ndarray | None = None, data_dir: str | None = None, log=print) -> Path:
     """Export a checkpoint to ``<output_dir>/<run>.onnx`` and verify it. Returns the path."""
-    onnx = _require("onnx")
-    _require("onnxruntime")
+    onnx = optional_import("onnx", "onnx")
+    optional_import("onnxruntime", "onnx")
     model, metadata = model_from_checkpoint(checkpoint)
     model = fold_for_export(model)
     length = metadata["input_length"]

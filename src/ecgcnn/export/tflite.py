@@ -35,13 +35,13 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    ``tflite_input_layout`` (``"NWC"``), ``tflite_input_shape`` (``[-1, 140, 1]``: -1 = dynamic batch), the I/O
    dtypes, the int8 scale/zero point of input and output (``int8-full``), the onnx2tf options used and the
    versions; it is **embedded in the flatbuffer's ``metadata`` table under the name ``ecgcnn``** (no sidecar file)
-   and read back by :class:`ecgcnn.runtimes.tflite.TFLitePredictor` with the flatbuffers schema shipped by ``ai_edge_litert``,
-   without importing TensorFlow;
-6. the final bytes are written to the temporary directory, loaded with :class:`~ecgcnn.runtimes.tflite.TFLitePredictor` and
-   compared with ONNX Runtime on the same beats: FP32 must agree to ``1e-3`` × max(1, max |logit|) with identical
-   top-1 (else :class:`~ecgcnn.errors.ExportError` and no file); the other modes report their deviation. Then
-   the file is written atomically (``write_bytes_atomic``) and its size logged, with its ratio to the FP32 file
-   of the same stem when that exists in ``output_dir``.
+   and read back by :class:`ecgcnn.runtimes.tflite.TFLitePredictor` with the flatbuffers schema shipped by
+   ``ai_edge_litert``, without importing TensorFlow;
+6. the final bytes are written to the temporary directory, loaded with
+   :class:`~ecgcnn.runtimes.tflite.TFLitePredictor` and compared with ONNX Runtime on the same beats: FP32 must
+   agree to ``1e-3`` × max(1, max |logit|) with identical top-1 (else :class:`~ecgcnn.errors.ExportError` and no
+   file); the other modes report their deviation. Then the file is written atomically (``write_bytes_atomic``)
+   and its size logged, with its ratio to the FP32 file of the same stem when that exists in ``output_dir``.
 
 onnx2tf downloads sample images only for 4-D image inputs or its own INT8 calibration; neither path is used here,
 so the export never touches the network. Importing onnx2tf has process-wide side effects; the recursion limit
@@ -52,8 +52,8 @@ the import, while ``TF_USE_LEGACY_KERAS=1`` and ``TF_CPP_MIN_LOG_LEVEL=3`` stay 
 from __future__ import annotations
 
 import contextlib
-import json
 import io
+import json
 import os
 import random
 import sys
@@ -63,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EcgcnnError, ExportError, MissingExtraError, ModelFileError
+from ..errors import EcgcnnError, ExportError, ModelFileError, optional_import
 from ..fileio import write_bytes_atomic
 from ..formats import QUANTIZE_MODES
 from ..layout import tflite_path
@@ -72,6 +72,7 @@ from ..preprocess import normalize_beats
 from ..runtimes.onnx import open_session
 from ..runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, interpreter_class
 from ..runtimes.tflite import schema as tflite_schema
+
 # A full-INT8 model must give ONNX Runtime's top-1 class on at least this share of the training beats.
 MIN_INT8_AGREEMENT = 0.95
 # Keras-vs-ONNX and FP32-TFLite-vs-ONNX tolerance, relative to max(1, max |logit|).
@@ -117,7 +118,7 @@ def _captured_output():
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
-        for fd, copy in zip((1, 2), saved):
+        for fd, copy in zip((1, 2), saved, strict=False):
             os.dup2(copy, fd)
             os.close(copy)
         sink.close()
@@ -140,10 +141,8 @@ def _import_toolchain():
     try:
         with warnings.catch_warnings(), _captured_output():
             for name in ("onnx", "onnxruntime", "tensorflow", "onnx2tf"):
-                try:
-                    modules[name] = __import__(name)
-                except ImportError as exc:  # name the missing module (tf_keras, onnx_graphsurgeon, ...)
-                    raise MissingExtraError("tflite", (exc.name or name).split(".")[0]) from None
+                # a missing module is named (tf_keras, onnx_graphsurgeon, ...)
+                modules[name] = optional_import(name, "tflite")
     finally:
         # onnx2tf sets the recursion limit to 2**31-1 (a deep recursion would then crash the interpreter),
         # ignores every warning category globally and reseeds Python's and NumPy's global generators on import.

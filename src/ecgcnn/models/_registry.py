@@ -9,7 +9,7 @@ function returning a configured instance (a size variant such as ``base-cnn-smal
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 from torch.nn.utils import parametrize

@@ -75,7 +75,7 @@ class MiniRocket(nn.Module):
         kernels = minirocket_kernels()
         generator = torch.Generator().manual_seed(seed)
         positions = torch.arange(input_length)
-        for i, (d, f) in enumerate(zip(self.dilations, self.features_per_dilation)):
+        for i, (d, f) in enumerate(zip(self.dilations, self.features_per_dilation, strict=True)):
             half = (KERNEL_LENGTH - 1) * d // 2
             if input_length - 2 * half < 1:
                 raise ValueError(f"input_length {input_length} too short for dilation {d}")

@@ -19,7 +19,7 @@ def results_figures(plot_dir: Path, cfg, rows: list[dict], evaluations: list[dic
     plot_dir.mkdir(parents=True, exist_ok=True)
     models = list(dict.fromkeys(r["model"] for r in rows))
     colors = {m: plt.cm.tab10(i) for i, m in enumerate(models)}
-    markers = dict(zip(FORMAT_NAMES, "osD^vP"))
+    markers = dict(zip(FORMAT_NAMES, "osD^vP", strict=False))
 
     # 1. accuracy vs batch-1 latency, marker area ∝ file size
     fig, ax = plt.subplots(figsize=(9, 6))

@@ -28,7 +28,8 @@ def render_markdown(summary: dict) -> str:
         "",
         f"Accuracy and macro-F1 on the 4,500 official test beats: mean ± std over {n_seeds} seed(s) "
         f"({', '.join(map(str, summary['config']['seeds']))}); each seed also changes the validation split. "
-        + (f"{summary['config']['epochs']} epochs" if summary["config"]["epochs"] else "Default epochs per model or recipe")
+        + (f"{summary['config']['epochs']} epochs" if summary["config"]["epochs"]
+           else "Default epochs per model or recipe")
         + ", epoch chosen on validation (per fold for an ensemble). Agreement: share of test beats whose "
         "top-1 class equals the PyTorch model's (lowest over seeds). Size relative to the FP32 ONNX file. "
         "Latency: p50/p99 of one `predict_proba` call on one beat (preprocessing and softmax included); "
@@ -40,9 +41,10 @@ def render_markdown(summary: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        agreement = None if r['top1_agreement_min'] is None else 100 * r['top1_agreement_min']
         lines.append(
             f"| {r['model']} | {r['format']} | {100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f} % | "
-            f"{r['macro_f1_mean']:.3f} | {_fmt(None if r['top1_agreement_min'] is None else 100 * r['top1_agreement_min'], '.2f')} % | "
+            f"{r['macro_f1_mean']:.3f} | {_fmt(agreement, '.2f')} % | "
             f"{r['size_bytes'] / 1024:,.0f} KiB | {_fmt(r['size_vs_fp32'], '.2f')} | "
             f"{_fmt(r['latency_b1_p50_ms'], '.3f')} | {_fmt(r['latency_b1_p99_ms'], '.3f')} | "
             f"{_fmt(r['throughput_beats_per_s'], ',.0f')} | {_fmt(r['peak_rss_mib'], '.0f')} |")

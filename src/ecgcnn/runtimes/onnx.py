@@ -7,23 +7,14 @@ import sys
 
 import numpy as np
 
-from ..errors import MissingExtraError, ModelFileError
+from ..errors import ModelFileError, optional_import
 from ..metadata import METADATA_KEY, parse_metadata_json
 from .base import Predictor
 
 
-def onnxruntime():
-    """The ``onnxruntime`` module (optional extra ``onnx``)."""
-    try:
-        import onnxruntime as ort  # noqa: PLC0415 - optional heavy dependency
-    except ImportError:
-        raise MissingExtraError("onnx", "onnxruntime") from None
-    return ort
-
-
 def open_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None, quiet: bool = False):
     """An ONNX Runtime session with quiet logging; unreadable files are a one-line :class:`ModelFileError`."""
-    ort = onnxruntime()
+    ort = optional_import("onnxruntime", "onnx")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingExtraError, ModelFileError
+from ..errors import MissingExtraError, ModelFileError, optional_import
 from ..metadata import METADATA_KEY, check_metadata
 from .base import Predictor
 
@@ -45,29 +45,17 @@ _PROBE_RTOL = 1e-4
 def interpreter_class():
     """The LiteRT ``Interpreter`` class (TensorFlow's only as a fallback)."""
     try:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-        return Interpreter
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf  # noqa: PLC0415
-        return tf.lite.Interpreter
-    except ImportError:
-        raise MissingExtraError("tflite", "ai-edge-litert") from None
+        return optional_import("ai_edge_litert.interpreter", "tflite").Interpreter
+    except MissingExtraError:
+        return optional_import("tensorflow", "tflite", package="ai-edge-litert").lite.Interpreter
 
 
 def schema():
     """The generated TFLite flatbuffers schema module (``Model``, ``ModelT``, ``BufferT``, ``MetadataT``)."""
     try:
-        from ai_edge_litert import schema_py_generated  # noqa: PLC0415
-        return schema_py_generated
-    except ImportError:
-        pass
-    try:
-        from tensorflow.lite.python import schema_py_generated  # noqa: PLC0415
-        return schema_py_generated
-    except ImportError:
-        raise MissingExtraError("tflite", "ai-edge-litert") from None
+        return optional_import("ai_edge_litert.schema_py_generated", "tflite")
+    except MissingExtraError:
+        return optional_import("tensorflow.lite.python.schema_py_generated", "tflite", package="ai-edge-litert")
 
 
 @contextlib.contextmanager

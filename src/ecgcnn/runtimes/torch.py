@@ -39,7 +39,7 @@ class TorchPredictor(Predictor):
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, metadata: dict, device: str = "cpu",
-                   threads: int | None = None) -> "TorchPredictor":
+                   threads: int | None = None) -> TorchPredictor:
         """A predictor around an in-memory model (training's final scoring, benchmarks of random weights)."""
         predictor = cls.__new__(cls)
         predictor._setup(model, metadata, None, device, threads)

@@ -21,8 +21,8 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import EcgcnnError, MissingExtraError
-from ..pretrained import sha256_of
+from ..errors import EcgcnnError, optional_import
+from ..fileio import file_sha256
 from .batching import InferenceQueue
 from .openapi import openapi_document
 from .payload import RequestError, check_content_type, parse_beats, prediction_body
@@ -95,19 +95,18 @@ def model_card(predictor, sha256: str, max_beats: int, max_bytes: int) -> dict:
 def create_app(predictor, max_beats: int = DEFAULT_MAX_BEATS, max_bytes: int = DEFAULT_MAX_BYTES,
                micro_batch: bool = True, max_batch: int = 64) -> Starlette:
     """The ASGI app serving ``predictor`` (any :class:`ecgcnn.runtimes.Predictor`)."""
-    try:
-        from starlette.applications import Starlette  # noqa: PLC0415 - optional extra
-        from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
-        from starlette.exceptions import HTTPException  # noqa: PLC0415
-        from starlette.responses import FileResponse, JSONResponse  # noqa: PLC0415
-        from starlette.routing import Mount, Route  # noqa: PLC0415
-        from starlette.staticfiles import StaticFiles  # noqa: PLC0415
-    except ImportError:
-        raise MissingExtraError("serve", "starlette") from None
+    starlette = {name: optional_import(f"starlette.{name}", "serve")
+                 for name in ("applications", "concurrency", "exceptions", "responses", "routing", "staticfiles")}
+    Starlette = starlette["applications"].Starlette
+    run_in_threadpool = starlette["concurrency"].run_in_threadpool
+    HTTPException = starlette["exceptions"].HTTPException
+    FileResponse, JSONResponse = starlette["responses"].FileResponse, starlette["responses"].JSONResponse
+    Mount, Route = starlette["routing"].Mount, starlette["routing"].Route
+    StaticFiles = starlette["staticfiles"].StaticFiles
     if max_beats < 1 or max_bytes < 1:
         raise EcgcnnError(f"max_beats and max_bytes must be positive, got {max_beats} and {max_bytes}")
     queue = InferenceQueue(predictor, max_batch=max_batch, micro_batch=micro_batch)
-    sha256 = sha256_of(predictor.path) if predictor.path is not None else None
+    sha256 = file_sha256(predictor.path) if predictor.path is not None else None
     health = {"status": "ok", "model": predictor.name, "format": predictor.format, "sha256": sha256}
     card = model_card(predictor, sha256, max_beats, max_bytes)
     document = openapi_document(predictor, max_beats, max_bytes)

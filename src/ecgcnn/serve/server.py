@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import EcgcnnError, MissingExtraError
+from ..errors import EcgcnnError, optional_import
 from ..runtimes import load_predictor
 from .app import DEFAULT_MAX_BEATS, DEFAULT_MAX_BYTES, create_app
 
@@ -34,10 +34,7 @@ def run_server(model: str = "pretrained:edge", host: str = "127.0.0.1", port: in
 
     ``threads``: intra-op threads of the runtime per process (1 suits single beats and one worker per core).
     """
-    try:
-        import uvicorn  # noqa: PLC0415 - optional 'serve' extra
-    except ImportError:
-        raise MissingExtraError("serve", "uvicorn") from None
+    uvicorn = optional_import("uvicorn", "serve")
     if workers < 1:
         raise EcgcnnError(f"--workers must be at least 1, got {workers}")
     if not 0 <= port <= 65535:

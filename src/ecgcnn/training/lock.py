@@ -25,7 +25,7 @@ class RunLock:
         self.owner = self.directory / OWNER_NAME
         self._lock = FileLock(str(self.path))
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=0)

@@ -12,8 +12,8 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ class MemberJob:
     use_amp: bool = False
     resume_state: dict | None = None  # restores an interrupted member (see resume.py)
     refit_epochs: int | None = None  # refit on all beats: train exactly this many epochs, keep the last (no val_idx)
-    on_epoch_end: Callable[["EpochState"], None] | None = None  # writes the resumable checkpoint
+    on_epoch_end: Callable[[EpochState], None] | None = None  # writes the resumable checkpoint
     log: Callable[[str], None] = lambda message: None
 
     @property

@@ -200,7 +200,7 @@ def assemble(cfg: TrainConfig, model_kwargs: dict, finished: list[dict], device)
     else:
         name, kwargs = cfg.model, model_kwargs
     model = build_model(name, **kwargs).to(device)
-    for target, result in zip(model.members if cfg.folds > 1 else [model], finished):
+    for target, result in zip(model.members if cfg.folds > 1 else [model], finished, strict=True):
         target.load_state_dict(result["state"])
     return model.eval(), name, kwargs
 
@@ -238,7 +238,7 @@ def validation_summary(finished: list[dict], y: np.ndarray, val_sets: list[np.nd
     y_true = np.concatenate([y[idx] for idx in val_sets])
     y_pred = np.concatenate([r["val_predictions"] for r in finished])
     metrics = classification_metrics(y_true, y_pred)
-    losses = [r["val"]["loss"] * len(idx) for r, idx in zip(finished, val_sets)]
+    losses = [r["val"]["loss"] * len(idx) for r, idx in zip(finished, val_sets, strict=True)]
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "loss": sum(losses) / len(y_true)}
 
 

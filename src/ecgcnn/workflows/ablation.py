@@ -112,14 +112,14 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
         log(f"ablation {key}: nested-CV accuracy {val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f} "
             f"({rows[-1]['cv_seconds']:.0f} s)")
     fold_models.clear()
-    for row, (_, _, settings) in zip(rows, variants):
+    for row, (_, _, settings) in zip(rows, variants, strict=True):
         row["recipe"] = recipe_of(settings)
     if validation_only:
         return {"command": f"ecgcnn ablation --seed {seed} --validation-only", "seed": seed,
                 "outer_folds": outer_folds, "rows": rows}
 
     # Confirmation on test, after every validation figure exists: the normal protocol, all 500 beats.
-    for row, (key, _, settings) in zip(rows, variants):
+    for row, (key, _, settings) in zip(rows, variants, strict=True):
         teacher_key = settings.get("teacher")
         teacher = str(checkpoint_path(output_dir, teacher_key)) if teacher_key else None
         cfg = replace(_config({**settings, "teacher": teacher}, seed, epochs, output_dir, data_dir), recipe=key)

@@ -10,9 +10,9 @@ from ..config import RECIPES
 from ..data import load_dataset
 from ..errors import EcgcnnError
 from ..evaluate import evaluate_predictor
-from ..fileio import atomic_path, write_json_atomic
+from ..fileio import atomic_path, file_sha256, write_json_atomic
 from ..layout import run_paths, shipped_file_name
-from ..pretrained import MANIFEST, MAX_TOTAL_BYTES, PRETRAINED_DIR, SHIPPED_FORMATS, sha256_of
+from ..pretrained import MANIFEST, MAX_TOTAL_BYTES, PRETRAINED_DIR, SHIPPED_FORMATS
 from ..provenance import git_commit
 from ..runtimes import load_predictor
 
@@ -44,7 +44,7 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
                 shutil.copyfile(source, tmp)
             metrics = evaluate_predictor(load_predictor(target), dataset.x_test, dataset.y_test)
             entry["files"][fmt] = {
-                "file": target.name, "sha256": sha256_of(target), "bytes": target.stat().st_size,
+                "file": target.name, "sha256": file_sha256(target), "bytes": target.stat().st_size,
                 "test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                          "per_class_f1": [c["f1"] for c in metrics["per_class"]],
                          "per_class_recall": [c["recall"] for c in metrics["per_class"]]},

@@ -84,24 +84,26 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
         paths = run_paths(root, model)
         if not (cfg.skip_train and paths["pytorch"].is_file()):
             config = run_config(model, seed, str(root), cfg.data_dir, cfg.epochs)
-            stage("train", model, seed, "pytorch", lambda: train(config))
+            stage("train", model, seed, "pytorch", lambda config=config: train(config))
         else:
             log(f"reusing {paths['pytorch']}")
         if not paths["pytorch"].is_file():
             continue
         stage("export-onnx", model, seed, "onnx",
-              lambda: export_onnx(paths["pytorch"], paths["onnx"].parent, reference_beats=dataset.x_train))
+              lambda paths=paths: export_onnx(paths["pytorch"], paths["onnx"].parent,
+                                              reference_beats=dataset.x_train))
         if paths["onnx"].is_file():
             for fmt in TFLITE_FORMATS:
                 # calibration (int8-full) and verification use training beats only
                 stage("export-tflite", model, seed, fmt.name,
-                      lambda fmt=fmt: export_tflite(paths["onnx"], paths[fmt.name].parent, quantize=fmt.quantize,
-                                                    calibration_beats=dataset.x_train))
+                      lambda fmt=fmt, paths=paths: export_tflite(paths["onnx"], paths[fmt.name].parent,
+                                                                 quantize=fmt.quantize,
+                                                                 calibration_beats=dataset.x_train))
         for fmt in FORMAT_NAMES:
             if not paths[fmt].is_file():
                 continue
 
-            def score(fmt=fmt):
+            def score(fmt=fmt, paths=paths, model=model, seed=seed):
                 predictor = load_predictor(paths[fmt], threads=cfg.threads)
                 metrics = evaluate_predictor(predictor, dataset.x_test, dataset.y_test)
                 return {"model": model, "seed": seed, "format": fmt, "file": str(paths[fmt]),
