@@ -1,12 +1,14 @@
 # Two entry points (see README "Quickstart"):
 #   make run   - set up .venv and run the main job
 #   make test  - set up .venv and run the whole test suite
+# For development: make lint (ruff + import-linter), make typecheck (mypy), make test-fast (the fast test tier);
+# .pre-commit-config.yaml runs the same checks before each commit (`.venv/bin/pre-commit install` once).
 PYTHON ?= python3
 VENV   ?= .venv
 EXTRAS ?= train,dev,onnx,tflite,serve,annotate
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test results clean mutation
+.PHONY: setup run test lint typecheck test-fast results clean mutation
 
 setup: $(VENV)/.installed
 
@@ -22,6 +24,20 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The rule set in pyproject.toml ([tool.ruff.lint]) and the layers contract ([tool.importlinter]).
+lint: setup
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/lint-imports
+
+# The public API and the core modules ([tool.mypy] in pyproject.toml).
+typecheck: setup
+	$(BIN)/mypy
+
+# The fast tier (under a minute on two cores): data, checks, models, training steps and the architecture.
+test-fast: setup
+	$(BIN)/python -m pytest -q tests/test_fast_data.py tests/test_fast_checks.py tests/test_fast_models.py \
+		tests/test_fast_training.py tests/test_architecture.py
 
 # Regenerate the committed results/ and the generated blocks of docs/results.md (explicit; `make run` never does).
 # Reuses the checkpoints under outputs/seed<N>/ and trains them first where missing (hours on a small CPU).

@@ -111,3 +111,11 @@ def test_ruff_passes():
     result = subprocess.run([exe, "check", "src", "tests", "scripts"], capture_output=True, text=True,
                             cwd=SRC.parent, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_mypy_passes_on_the_public_api_and_the_core():
+    """The type checker over the files listed in pyproject.toml ([tool.mypy]): ecgcnn/__init__.py and the core."""
+    result = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=SRC.parent,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "Success: no issues found" in result.stdout

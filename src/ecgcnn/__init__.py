@@ -11,6 +11,7 @@ Importing ``ecgcnn`` does not import torch: ``build_model`` and ``list_models`` 
 """
 
 import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -21,7 +22,7 @@ _FROM_MODELS = ("build_model", "list_models")
 __all__ = ["__version__", "load_predictor", "Predictor", "load_dataset", *_FROM_MODELS]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _FROM_MODELS:  # torch-backed, loaded on demand (PEP 562)
         return getattr(importlib.import_module(".models", __name__), name)
     raise AttributeError(f"module 'ecgcnn' has no attribute {name!r}")

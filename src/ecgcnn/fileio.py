@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import EcgcnnError
 
@@ -56,11 +57,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
+def write_json_atomic(path: str | os.PathLike, obj: object) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
-def _json_default(value):
+def _json_default(value: Any) -> Any:
     # numpy scalars and arrays appear in metrics; store them as plain numbers/lists.
     if hasattr(value, "tolist"):
         return value.tolist()

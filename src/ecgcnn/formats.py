@@ -35,7 +35,7 @@ FORMATS: tuple[Format, ...] = (
 FORMAT_NAMES = tuple(f.name for f in FORMATS)
 BY_NAME = {f.name: f for f in FORMATS}
 TFLITE_FORMATS = tuple(f for f in FORMATS if f.quantize is not None)
-QUANTIZE_MODES = tuple(f.quantize for f in TFLITE_FORMATS)
+QUANTIZE_MODES = tuple(f.quantize for f in TFLITE_FORMATS if f.quantize is not None)
 # File extension -> runtime backend.
 RUNTIME_BY_EXTENSION = {".pth": "torch", ".pt": "torch", ".onnx": "onnx", ".tflite": "tflite"}
 

@@ -47,7 +47,7 @@ def run_paths(root: str | os.PathLike, run: str) -> dict[str, Path]:
             paths[fmt.name] = checkpoint_path(root, run)
         elif fmt.runtime == "onnx":
             paths[fmt.name] = onnx_path(root / "onnx", run)
-        else:
+        elif fmt.quantize is not None:  # the TFLite formats
             paths[fmt.name] = tflite_path(root / "tflite", run, fmt.quantize)
     return paths
 

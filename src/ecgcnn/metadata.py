@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from .data import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
 from .errors import ModelFileError
@@ -22,7 +23,7 @@ REQUIRED_CHECKPOINT = {**REQUIRED, "model_kwargs": dict, "preprocessing": dict}
 
 
 def build_metadata(model: str, model_kwargs: dict, config: dict | None = None, best_epoch: int | None = None,
-                   data_source: str = "", **extra) -> dict:
+                   data_source: str = "", **extra: Any) -> dict:
     """Metadata of a model trained on ECG5000 (labels, class names, input length, preprocessing, provenance)."""
     return {"model": model, "model_kwargs": model_kwargs, "labels": list(ORIGINAL_LABELS),
             "class_names": list(CLASS_NAMES), "input_length": INPUT_LENGTH, "preprocessing": dict(PREPROCESSING),
@@ -30,7 +31,7 @@ def build_metadata(model: str, model_kwargs: dict, config: dict | None = None, b
             **extra}
 
 
-def check_metadata(path: str | os.PathLike, metadata, required: dict = REQUIRED) -> dict:
+def check_metadata(path: str | os.PathLike, metadata: object, required: dict = REQUIRED) -> dict:
     """Raise a one-line :class:`ModelFileError` naming ``path`` unless ``metadata`` has every required field."""
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: ecgcnn metadata is not a JSON object")
@@ -53,4 +54,5 @@ def parse_metadata_json(path: str | os.PathLike, text: str | bytes | None) -> di
 
 def run_name(metadata: dict) -> str:
     """A run's name: its recipe (``best``, ``edge``) where it came from one, else the architecture."""
-    return (metadata.get("config") or {}).get("recipe") or metadata["model"]
+    name: str = (metadata.get("config") or {}).get("recipe") or metadata["model"]
+    return name

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import EcgcnnError
 
 
-def expectation(kind: type = float, low: float | None = None, high: float | None = None,
+def expectation(kind: type[int] | type[float] = float, low: float | None = None, high: float | None = None,
                 low_inclusive: bool = True, high_inclusive: bool = True) -> str:
     """What a bounded number must be, in words: 'a whole number >= 1', 'a value in [0, 1)'."""
     noun = "a whole number" if kind is int else "a number"
@@ -32,30 +35,29 @@ def expectation(kind: type = float, low: float | None = None, high: float | None
     return noun
 
 
-def _in_bounds(value, low, high, low_inclusive, high_inclusive) -> bool:
+def _in_bounds(value: float, low: float | None, high: float | None, low_inclusive: bool, high_inclusive: bool) -> bool:
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     too_high = high is not None and (value > high if high_inclusive else value >= high)
     return not (too_low or too_high)
 
 
-def check_number(name: str, value, *, kind: type = float, low: float | None = None, high: float | None = None,
-                 low_inclusive: bool = True, high_inclusive: bool = True) -> float | int:
+def check_number(name: str, value: Any, *, kind: type[int] | type[float] = float, low: float | None = None,
+                 high: float | None = None, low_inclusive: bool = True, high_inclusive: bool = True) -> float | int:
     """``value`` as ``kind`` within the bounds, else a one-line :class:`EcgcnnError` naming ``name``."""
-    bounds = dict(low=low, high=high, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
     if kind is int:
         ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     else:
         ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
             and math.isfinite(float(value))
-    if not ok or not _in_bounds(value, **bounds):
-        raise EcgcnnError(f"{name} {value!r}: expected {expectation(kind, **bounds)}")
+    if not ok or not _in_bounds(value, low, high, low_inclusive, high_inclusive):
+        raise EcgcnnError(f"{name} {value!r}: expected {expectation(kind, low, high, low_inclusive, high_inclusive)}")
     return kind(value)
 
 
-def argparse_type(kind: type = float, **bounds):
+def argparse_type(kind: type[int] | type[float] = float, **bounds: Any) -> Callable[[str], float | int]:
     """An argparse ``type=`` callable applying :func:`check_number` (errors become argparse's one-line errors)."""
 
-    def parse(text: str):
+    def parse(text: str) -> float | int:
         try:
             value = kind(text)
         except ValueError:
@@ -70,7 +72,7 @@ def argparse_type(kind: type = float, **bounds):
     return parse
 
 
-def check_beats(beats, length: int) -> np.ndarray:
+def check_beats(beats: npt.ArrayLike, length: int) -> np.ndarray:
     """Beats as a C-contiguous float32 ``(N, length)`` array of finite values (``(N, 1, length)`` accepted)."""
     x = np.asarray(beats, dtype=np.float32)
     if x.ndim == 3 and x.shape[1] == 1:
