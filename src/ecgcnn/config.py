@@ -56,6 +56,12 @@ class TrainConfig:
     shift: int = setting(0, "augmentation: largest time shift in samples", kind=int, low=0)
     window: float = setting(0.0, "augmentation: window slicing, fraction of the beat cut away", kind=float, low=0,
                             high=1, high_inclusive=False)
+    recut: int = setting(0, "re-cut copies: add each training beat N times as annotate cuts it from a recording "
+                            "(stitched with random neighbours and RR, cut again; see ecgcnn.evaluation.recut)",
+                         kind=int, low=0, high=10)
+    recut_noise: float = setting(0.0, "re-cut copies after the first get synthetic noise (baseline wander, muscle, "
+                                      "electrode motion) at an SNR drawn from [X, 30] dB (0: none)",
+                                 kind=float, low=0, high=30)
     class_balance: float = setting(0.0, "loss weight per class = count ** -X (0: plain, 1: inverse frequency)",
                                    kind=float, low=0)
     label_smoothing: float = setting(0.0, "label smoothing", kind=float, low=0, high=1, high_inclusive=False)

@@ -28,6 +28,7 @@ from ..workflows.pack import pack_pretrained
 from ..workflows.pipeline import PipelineConfig, run_pipeline
 from .annotate import run_annotate
 from .serve import run_serve
+from .stress import run_stress_command
 
 
 def _stderr(message: str) -> None:
@@ -187,4 +188,5 @@ def cmd_ablation(args) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
             "bench": cmd_bench, "pipeline": cmd_pipeline, "summary": cmd_summary, "data": cmd_data,
-            "pretrained": cmd_pretrained, "ablation": cmd_ablation, "serve": run_serve, "annotate": run_annotate}
+            "pretrained": cmd_pretrained, "ablation": cmd_ablation, "serve": run_serve, "annotate": run_annotate,
+            "stress": run_stress_command}

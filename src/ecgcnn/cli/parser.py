@@ -14,6 +14,7 @@ from ..validation import argparse_type
 from ..workflows.ablation import VARIANT_KEYS
 from .annotate import add_annotate_parser
 from .serve import add_serve_parser
+from .stress import add_stress_parser
 
 POSITIVE_INT = argparse_type(int, low=1)
 NONNEGATIVE_INT = argparse_type(int, low=0)
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(d)
     add_serve_parser(sub, _Help)
     add_annotate_parser(sub, _Help)
+    add_stress_parser(sub, _Help)
     return parser
 
 

@@ -20,6 +20,7 @@ from ..checkpoint import model_from_checkpoint, save_checkpoint
 from ..config import TrainConfig
 from ..errors import EcgcnnError
 from ..evaluate import classification_metrics, evaluate_predictor
+from ..evaluation.recut import add_recut_copies
 from ..figures import plot_confusion_matrix, plot_training_curves
 from ..fileio import write_json_atomic
 from ..layout import checkpoint_path, figure_path, metrics_path, run_dir
@@ -103,8 +104,10 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     data_mod.check_split_file(cfg.data_dir, "test")  # parsed and dropped: a broken file fails before training
     log(f"data: {dataset.source}")
     splits = splits_for(cfg, dataset.y_train)
-    beats = torch.from_numpy(normalize_beats(dataset.x_train)).unsqueeze(1).to(device)
-    labels = torch.from_numpy(dataset.y_train).to(device)
+    x_train, y_train, splits = add_recut_copies(dataset.x_train, dataset.y_train, splits, cfg.recut, cfg.seed,
+                                                       cfg.recut_noise)
+    beats = torch.from_numpy(normalize_beats(x_train)).unsqueeze(1).to(device)
+    labels = torch.from_numpy(y_train).to(device)
     teacher = load_teacher(cfg.teacher, device) if cfg.teacher else None
     log(f"split: {len(splits[0][0])} train / {len(splits[0][1])} validation beats (seed {cfg.seed})"
         + (f" x {cfg.folds} folds" if cfg.folds > 1 else "") + f"; device {device}"
@@ -136,7 +139,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         print(f"rank {dist.rank}/{dist.world}: final weights sha256 {weights_digest(model)}", flush=True)
         if not dist.is_main:
             return {"best_epoch": finished[0]["best_epoch"], "rank": dist.rank}
-    val_metrics = validation_summary(finished, dataset.y_train, [val for _, val in splits])
+    val_metrics = validation_summary(finished, y_train, [val for _, val in splits])
 
     # 4. Only now is the test split read, once, to score the final model.
     test_split = data_mod.load_dataset(cfg.data_dir, load_test=True)
@@ -210,14 +213,20 @@ def fit_on_subset(cfg: TrainConfig, beats: torch.Tensor, labels: torch.Tensor, s
     """Train ``cfg`` (members, epoch choice and all) using only the beats in ``subset``; return the final model.
 
     The same procedure as ``train`` without files, resume or DDP: the inner loop of nested cross-validation."""
-    inner = splits_for(cfg, labels[subset].cpu().numpy())
+    inner = [(subset[train_idx], subset[val_idx]) for train_idx, val_idx in
+             splits_for(cfg, labels[subset].cpu().numpy())]
     model_kwargs = model_kwargs_for(cfg, int(labels.max()) + 1)
-    jobs = [MemberJob(cfg, member, model_kwargs, beats, labels, subset[train_idx], subset[val_idx], device,
+    if cfg.recut:  # re-cut copies of the subset's beats only (each side of each split stitched on its own)
+        x, y, inner = add_recut_copies(beats[:, 0].cpu().numpy(), labels.cpu().numpy(), inner, cfg.recut, cfg.seed,
+                                       cfg.recut_noise)
+        beats = torch.from_numpy(normalize_beats(x)).unsqueeze(1).to(beats.device)
+        labels = torch.from_numpy(y).to(labels.device)
+    jobs = [MemberJob(cfg, member, model_kwargs, beats, labels, train_idx, val_idx, device,
                       tag=f"{cfg.run_name} member {member + 1}", teacher=teacher, log=log)
             for member, (train_idx, val_idx) in enumerate(inner)]
     finished = [fit_member(job) for job in jobs]
     if cfg.refit:
-        finished[0] = refit_on(subset, finished[0], jobs[0])
+        finished[0] = refit_on(np.concatenate(inner[0]), finished[0], jobs[0])
     return assemble(cfg, model_kwargs, finished, device)[0]
 
 
