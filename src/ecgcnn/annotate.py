@@ -86,6 +86,8 @@ from tqdm import tqdm
 
 from .errors import EcgcnnError, optional_import
 from .fileio import atomic_path, write_json_atomic, write_text_atomic
+from .novelty import unfamiliar
+from .preprocess import normalize_beats
 from .recording import Recording, check_recording
 
 QRS_POSITION = 3.35  # median QRS-minimum position in ECG5000's normal training beats (see the module docstring)
@@ -106,7 +108,9 @@ FLAGS = {
     "rr_short": f"RR interval shorter than {RR_RANGE_S[0]:g} s",
     "rr_long": f"RR interval longer than {RR_RANGE_S[1]:g} s",
     "flat": "no signal in the window",
+    "unfamiliar": "labelled, but unlike every beat the model was trained on (novelty score above its threshold)",
 }
+NOT_CLASSIFIED = tuple(flag for flag in FLAGS if flag != "unfamiliar")
 CSV_COLUMNS = ("beat", "sample", "time_s", "rr_s", "label", "class_name", "probability", "flag")
 POLARITIES = ("auto", "normal", "inverted")
 
@@ -378,7 +382,7 @@ class AnnotationResult:
         counts = np.bincount(self.class_index[classified], minlength=len(self.labels))
         rr = self.rr_s[~np.isnan(self.rr_s)]
         in_range = rr[(rr >= RR_RANGE_S[0]) & (rr <= RR_RANGE_S[1])]
-        reasons = {flag: int(np.sum(self.flags == flag)) for flag in FLAGS if np.any(self.flags == flag)}
+        reasons = {flag: int(np.sum(self.flags == flag)) for flag in NOT_CLASSIFIED if np.any(self.flags == flag)}
         duration = self.n_samples / self.fs
         return {
             **({"source": source} if source is not None else {}),
@@ -392,6 +396,7 @@ class AnnotationResult:
             "classified": int(classified.sum()),
             "rejected": int(n - classified.sum()),
             "rejected_by_reason": reasons,
+            "unfamiliar": int(np.sum(self.flags == "unfamiliar")),
             "mean_heart_rate_bpm": round(60.0 / float(in_range.mean()), 1) if len(in_range) else None,
             "beats_per_minute": round(60.0 * n / duration, 1) if duration > 0 else None,
             "beats_per_class": {name: {"label": int(label), "count": int(c),
@@ -443,6 +448,7 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
     labels = [int(v) for v in predictor.labels]
     metadata = getattr(predictor, "metadata", None) or {}
     names = list(metadata.get("class_names") or [str(v) for v in labels])
+    novelty = metadata.get("novelty")
     report, close = _progress_callback(progress)
     try:
         upright = upright_fraction(signal, fs, chunk_seconds)
@@ -478,8 +484,9 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
             if stop <= first:
                 continue
             windows, window_flags = beat_windows(signal, fs, positions[first:stop + 1], sign, length)
-            flags[first:stop] = window_flags
             usable = np.flatnonzero(window_flags == "")
+            window_flags[usable[unfamiliar(normalize_beats(windows[usable]), novelty)]] = "unfamiliar"
+            flags[first:stop] = window_flags
             if len(usable):
                 pending.append((first + usable, windows[usable]))
                 pending_count += len(usable)
@@ -523,6 +530,19 @@ def format_summary(summary: dict) -> str:
     pol = summary["polarity"]
     lines.append(f"polarity: {pol['recording']} ({'detected' if pol['mode'] == 'auto' else 'given'}; "
                  f"{100 * pol['upright_fraction']:.0f}% of QRS upright)")
+    if summary.get("unfamiliar"):
+        lines.append(f"{summary['unfamiliar']} labelled beats flagged 'unfamiliar': unlike every beat the model was "
+                     f"trained on, so their labels are guesses")
+    measured = summary.get("model_measured")
+    if measured:
+        lines.append(f"this model file, measured by '{measured['command']}' on {measured['beats']} ECG5000 test beats "
+                     f"(one patient, one lead): {100 * measured['official_accuracy']:.1f} % on the dataset's windows, "
+                     f"{100 * measured['recut_accuracy']:.1f} % re-cut from a recording, "
+                     f"{100 * measured['noise_12db_worst_accuracy']:.1f} % with the worst NSTDB noise at 12 dB; "
+                     f"other patients and leads are not measured")
+    elif "model_measured" in summary:
+        lines.append("no stress figures recorded for this model file (measure it: ecgcnn stress MODEL); it was "
+                     "judged, if at all, on the dataset's own windows only")
     width = max((len(name) for name in summary["beats_per_class"]), default=0)
     for name, entry in summary["beats_per_class"].items():
         lines.append(f"  {entry['label']}  {name:<{width}}  {entry['count']:>7}  {entry['percent']:6.2f}%")

@@ -35,6 +35,12 @@ def read_manifest(directory: Path = PRETRAINED_DIR) -> dict:
         raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
 
 
+def pretrained_spec(name: str, fmt: str) -> str:
+    """The shortest spec that selects format ``fmt`` of the shipped model ``name`` (``pretrained:edge.tflite``)."""
+    suffix = next(s for s in ("", ".onnx", ".tflite") if SPEC_SUFFIX[s] == fmt)
+    return f"{PREFIX}{name}{suffix}"
+
+
 def is_pretrained_spec(spec: str | os.PathLike) -> bool:
     return str(spec).startswith(PREFIX)
 
@@ -60,3 +66,18 @@ def resolve_model_path(spec: str | os.PathLike, directory: Path = PRETRAINED_DIR
     if file_sha256(path) != entry["sha256"]:
         raise ModelFileError(f"{path}: sha256 does not match {directory / MANIFEST} (damaged installation)")
     return path
+
+
+def measured_figures(path: str | os.PathLike, directory: Path = PRETRAINED_DIR) -> dict | None:
+    """The stress figures the manifest records for this very file (matched by sha256), or None: a file that is not
+    a shipped one, or was shipped without them."""
+    try:
+        manifest = read_manifest(directory)
+        digest = file_sha256(path)
+    except (ModelFileError, OSError):
+        return None
+    for model in manifest.get("models", {}).values():
+        for entry in model.get("files", {}).values():
+            if entry.get("sha256") == digest and entry.get("stress"):
+                return dict(entry["stress"])
+    return None

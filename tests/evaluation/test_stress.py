@@ -151,7 +151,7 @@ class ShapePredictor:
 
     labels = [1, 2, 3]
     input_length = L
-    metadata = {"class_names": ["a", "b", "c"]}
+    metadata = {"class_names": ["a", "b", "c"]}  # no novelty reference: nothing is flagged 'unfamiliar'
 
     def predict_proba(self, beats):
         x = np.asarray(beats, dtype=np.float64)

@@ -23,6 +23,7 @@ from ..annotate import (
 )
 from ..errors import EcgcnnError
 from ..fileio import check_output_file
+from ..pretrained import measured_figures
 from ..recording import read_recording
 from ..runtimes import load_predictor
 from ..validation import argparse_type
@@ -97,6 +98,7 @@ def run_annotate(args) -> int:
                              chunk_seconds=args.chunk_seconds, progress=progress)
     summary = result.summary(source=f"{recording.source} ({recording.channel_name})",
                              model=getattr(predictor, "describe", lambda: str(args.model_file))())
+    summary["model_measured"] = measured_figures(predictor.path) if predictor.path else None
     if args.output:
         write_csv(result, args.output)
     else:

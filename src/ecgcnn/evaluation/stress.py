@@ -26,6 +26,8 @@ import numpy as np
 
 from ..annotate import annotate_signal
 from ..evaluate import classification_metrics
+from ..novelty import unfamiliar
+from ..preprocess import normalize_beats
 from .noise import NOISE_KINDS, add_noise, load_noise, noise_for
 from .recut import match_peaks, stitch
 
@@ -76,6 +78,7 @@ def score_recording(predictor, signal: np.ndarray, fs: float, r_peaks: np.ndarra
             "coverage": float(classified.sum() / len(r_peaks)) if len(r_peaks) else 0.0,
             "beats": int(len(r_peaks)), "scored": int(classified.sum()),
             "per_class_recall": [c["recall"] for c in metrics["per_class"]],
+            "unfamiliar": float(np.mean(result.flags[match[found]] == "unfamiliar")) if found.any() else 0.0,
             "polarity": result.polarity.get("recording")}
 
 
@@ -96,7 +99,9 @@ def run_stress(predictor, beats: np.ndarray, labels: np.ndarray, seed: int = 0, 
             predicted = predictor.predict_indices(beats)
             metrics = classification_metrics(labels, predicted, len(predictor.labels))
             row = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "beats": int(len(labels)),
-                   "scored": int(len(labels)), "per_class_recall": [c["recall"] for c in metrics["per_class"]]}
+                   "scored": int(len(labels)), "per_class_recall": [c["recall"] for c in metrics["per_class"]],
+                   "unfamiliar": float(np.mean(unfamiliar(normalize_beats(beats),
+                                                          predictor.metadata.get("novelty"))))}
         else:
             key = (condition.fs, condition.rr_s)
             if key not in recordings:

@@ -26,6 +26,7 @@ from ..fileio import write_json_atomic
 from ..layout import checkpoint_path, figure_path, metrics_path, run_dir
 from ..metadata import build_metadata
 from ..models import build_model, fold_for_export, model_accepts
+from ..novelty import fit_novelty
 from ..preprocess import normalize_beats
 from ..pretrained import resolve_model_path
 from ..provenance import library_versions
@@ -144,7 +145,8 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     # 4. Only now is the test split read, once, to score the final model.
     test_split = data_mod.load_dataset(cfg.data_dir, load_test=True)
     best_epoch = finished[0]["best_epoch"] if cfg.folds == 1 else None
-    metadata = build_metadata(final_name, final_kwargs, cfg.as_dict(), best_epoch, dataset.source)
+    metadata = build_metadata(final_name, final_kwargs, cfg.as_dict(), best_epoch, dataset.source,
+                              novelty=fit_novelty(beats[:, 0].cpu().numpy()))
     predictor = TorchPredictor.from_model(model, metadata, device=str(device))
     test = evaluate_predictor(predictor, test_split.x_test, test_split.y_test)
     report = test.pop("report")

@@ -1,0 +1,54 @@
+"""How unlike its training beats a beat is: a novelty score that travels with the model, numpy only.
+
+A model can only be trusted on beats like the ones it learnt from. At training time :func:`fit_novelty` takes the
+z-normalised training beats (the dataset's windows and, with ``--recut``, their re-cut copies: everything the model
+was fitted on), keeps their mean and the :data:`COMPONENTS` leading principal directions, and scores each beat twice,
+as in PCA process monitoring: its *residual* (Q: the mean squared distance from the beat to that subspace: a shape
+the training beats never had) and its *leverage* (Hotelling's T^2: the squared Mahalanobis distance of its
+coordinates inside the subspace: familiar ingredients in unfamiliar amounts, e.g. an inverted lead). Each threshold is
+the :data:`QUANTILE` quantile of the training beats' own scores, so about 1 in 1,000 ordinary beats is flagged by
+construction. The reference (about 1,300 numbers) is stored in the model's metadata under ``novelty`` and follows it
+into ONNX and TFLite files; ``annotate`` flags beats above either threshold as ``unfamiliar`` (still labelled).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+COMPONENTS = 8
+QUANTILE = 0.9995  # per score; the two together flag about 0.1 % of the training beats
+
+
+def fit_novelty(beats: np.ndarray, components: int = COMPONENTS, quantile: float = QUANTILE) -> dict:
+    """The novelty reference of z-normalised ``beats`` (N, L), JSON-ready."""
+    x = np.asarray(beats, dtype=np.float64)
+    mean = x.mean(axis=0)
+    _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
+    basis = vt[:components]
+    variance = singular[:components] ** 2 / max(len(x) - 1, 1)
+    reference = {"method": "pca-q-t2", "components": int(len(basis)), "quantile": quantile, "beats": int(len(x)),
+                 "mean": [round(float(v), 5) for v in mean],
+                 "basis": [[round(float(v), 5) for v in row] for row in basis],
+                 "variance": [float(v) for v in variance]}
+    residual, leverage = novelty_scores(x, reference)
+    reference["threshold"] = [float(np.quantile(residual, quantile)), float(np.quantile(leverage, quantile))]
+    return reference
+
+
+def novelty_scores(beats: np.ndarray, reference: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(residual Q, leverage T^2) of each z-normalised beat against the reference."""
+    x = np.asarray(beats, dtype=np.float64) - np.asarray(reference["mean"], dtype=np.float64)
+    basis = np.asarray(reference["basis"], dtype=np.float64)
+    coordinates = x @ basis.T
+    residual = np.mean((x - coordinates @ basis) ** 2, axis=1)
+    leverage = np.sum(coordinates ** 2 / np.asarray(reference["variance"], dtype=np.float64), axis=1)
+    return residual, leverage
+
+
+def unfamiliar(beats: np.ndarray, reference: dict | None) -> np.ndarray:
+    """True where a z-normalised beat scores above either threshold (all False without a reference)."""
+    if not reference or not len(beats):
+        return np.zeros(len(beats), dtype=bool)
+    residual, leverage = novelty_scores(beats, reference)
+    q_max, t2_max = reference["threshold"]
+    return (residual > q_max) | (leverage > t2_max)

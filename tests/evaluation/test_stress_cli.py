@@ -1,0 +1,52 @@
+"""``ecgcnn stress`` end to end on a shipped file (small subset, no noise file needed), and its refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ecgcnn import load_predictor
+from ecgcnn.evaluation.stress import subset
+from ecgcnn.pretrained import measured_figures, resolve_model_path
+from tests.conftest import assert_one_line_error
+
+
+def test_stress_command_writes_json_and_markdown(cli, tmp_path, dataset):
+    out_json, out_md = tmp_path / "s.json", tmp_path / "s.md"
+    result = cli("stress", "pretrained:edge.tflite", "--beats", "90", "--no-noise", "--json", out_json,
+                 "--markdown", out_md)
+    assert result.code == 0, result
+    report = json.loads(out_json.read_text())
+    rows = {r["condition"]: r for r in report["models"][0]["rows"]}
+    assert list(rows) == ["official", "recut-250", "recut-360", "recut-500", "gain-offset", "inverted", "rr-0.5-2"]
+    # the official row is an independent count: the file's own predictions on the same stratified subset
+    chosen = subset(dataset.y_test, 90, 0)
+    predicted = load_predictor("pretrained:edge.tflite").predict_indices(dataset.x_test[chosen])
+    assert rows["official"]["accuracy"] == np.mean(predicted == dataset.y_test[chosen])
+    assert rows["gain-offset"]["accuracy"] == rows["recut-250"]["accuracy"]  # z-normalised windows: invariant
+    assert rows["inverted"]["polarity"] == "normal" and rows["recut-250"]["polarity"] == "inverted"
+    assert "| `pretrained:edge.tflite` |" in out_md.read_text()
+
+
+def test_stress_refusals(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECGCNN_NOISE_FILE", str(tmp_path / "absent.npz"))
+    assert_one_line_error(cli("stress"), "expected at least one model file")
+    assert_one_line_error(cli("stress", "pretrained:edge.tflite", "--beats", "30"), "fetch-noise")
+    assert_one_line_error(cli("stress", "nope.onnx", "--no-noise"), "nope.onnx")
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    assert_one_line_error(cli("stress", "pretrained:edge.tflite", "--json", blocked / "x.json"), "--json")
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_measured_figures_belong_to_the_very_file(tmp_path):
+    """A shipped file's manifest entry, matched by content: a copy finds it, a changed byte does not."""
+    path = resolve_model_path("pretrained:edge.tflite")
+    copy = tmp_path / "edge.tflite"
+    copy.write_bytes(path.read_bytes())
+    assert measured_figures(copy) == measured_figures(path)
+    changed = bytearray(path.read_bytes())
+    changed[-1] ^= 1
+    copy.write_bytes(bytes(changed))
+    assert measured_figures(copy) is None
