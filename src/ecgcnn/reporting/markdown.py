@@ -139,12 +139,22 @@ def readme_block(markdown: str, results_dir: Path | str = "results", readme: Pat
         "`reports/`", f"`{prefix}/reports/`")
 
 
-def sync_readme(readme: Path, markdown: str, results_dir: Path, section: str = "results") -> None:
-    """Replace the README part between the section's markers; missing markers are an error, not a no-op."""
+def check_readme_section(readme: Path, section: str) -> str:
+    """The file's text, or a one-line error when it is missing or lacks the section's markers (checked before the
+    work whose result goes there)."""
     start, end = readme_markers(section)
+    if not readme.is_file():
+        raise EcgcnnError(f"{readme}: no such Markdown file to update")
     text = readme.read_text(encoding="utf-8")
     if start not in text or end not in text:
         raise EcgcnnError(f"{readme}: no section {section!r} to replace (expected the markers {start} and {end})")
+    return text
+
+
+def sync_readme(readme: Path, markdown: str, results_dir: Path, section: str = "results") -> None:
+    """Replace the README part between the section's markers; missing markers are an error, not a no-op."""
+    start, end = readme_markers(section)
+    text = check_readme_section(readme, section)
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     write_text_atomic(readme, f"{head}{start}\n{readme_block(markdown, results_dir, readme)}{end}{tail}")

@@ -18,7 +18,7 @@ def render_stress(report: dict) -> str:
              f"(matched within {1000 * first['tolerance_s']:.0f} ms), detection sensitivity (Se) and positive "
              "predictivity (PPV) over all beats. Noise: NSTDB records at the given SNR on the 250 Hz recording; "
              "compare with `recut-250`, the same recording clean.", "",
-             "| model file | format | official | re-cut 250 Hz | drop | re-cut 360 / 500 Hz | worst noise at 12 dB "
+             "| model file | format | official | re-cut 250 Hz | change | re-cut 360 / 500 Hz | worst noise at 12 dB "
              "| macro-F1 official / re-cut |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for m in models:
@@ -26,7 +26,7 @@ def render_stress(report: dict) -> str:
         s = m["summary"]
         twelve = s.get("noise_12db_worst_accuracy")
         lines.append(f"| `{m['model_file']}` | {m['format']} | {_pct(s['official_accuracy'])} | "
-                     f"{_pct(s.get('recut_accuracy'))} | {s.get('recut_drop_pp', 0):+.1f} pp | "
+                     f"{_pct(s.get('recut_accuracy'))} | {-s.get('recut_drop_pp', 0):+.1f} pp | "
                      f"{_pct(by.get('recut-360', {}).get('accuracy'))} / "
                      f"{_pct(by.get('recut-500', {}).get('accuracy'))}"
                      f" | {_pct(twelve) if twelve is not None else 'not run'} | "
