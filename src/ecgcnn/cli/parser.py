@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "the manifest", "ecgcnn pretrained pack --from outputs/seed0 --seed 0")
     k.add_argument("--from", dest="run_root", required=True, help="a pipeline seed directory, e.g. outputs/seed0")
     k.add_argument("--seed", type=NONNEGATIVE_INT, required=True, help="the seed of that run")
+    k.add_argument("--noise-file", default=None, help="NSTDB noise for the stress rows (default: as ecgcnn stress)")
     _add_data_dir(k)
 
     p = _command(sub, "ablation", "what each recipe technique adds: nested CV on training beats, then test",

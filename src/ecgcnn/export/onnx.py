@@ -60,7 +60,8 @@ def export_onnx(checkpoint: str | os.PathLike, output_dir: str | os.PathLike = "
                                   output_names=[OUTPUT_NAME], opset_version=opset, dynamo=True,
                                   dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
         proto = onnx.load(str(tmp))
-        stored = dict(metadata, format="onnx", opset=opset)
+        # the checkpoint's test metrics were measured on the PyTorch model, not on this file: they stay behind
+        stored = {**{k: v for k, v in metadata.items() if k != "metrics"}, "format": "onnx", "opset": opset}
         onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(stored), "model": metadata["model"],
                                             "labels": json.dumps(metadata["labels"])})
         proto.producer_name = "ecgcnn"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import EcgcnnError, optional_import
 from ..fileio import file_sha256
+from ..pretrained import shipped_entry
 from .batching import InferenceQueue
 from .openapi import openapi_document
 from .payload import RequestError, check_content_type, parse_beats, prediction_body
@@ -71,8 +72,12 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def model_card(predictor, sha256: str, max_beats: int, max_bytes: int) -> dict:
+    """What /v1/model says. Metrics only where they were measured on this very file: a checkpoint's own, or the
+    manifest's for a shipped file (an exported file does not inherit its checkpoint's)."""
     metadata = predictor.metadata
-    metrics = metadata.get("metrics") or {}
+    shipped = shipped_entry(predictor.path) if predictor.path is not None else None
+    metrics = ({"test": shipped["test"], **({"stress": shipped["stress"]} if shipped.get("stress") else {}),
+                "measured_by": "ecgcnn pretrained pack"} if shipped else metadata.get("metrics") or {})
     test = metrics.get("test") or {}
     return {
         "model": predictor.name,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from ..config import RECIPES
 from ..data import load_dataset
 from ..errors import EcgcnnError
 from ..evaluate import evaluate_predictor
+from ..evaluation.noise import load_noise
 from ..evaluation.stress import run_stress, subset
 from ..fileio import atomic_path, file_sha256, write_json_atomic
 from ..layout import run_paths, shipped_file_name
@@ -36,33 +38,36 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
     total = sum(p.stat().st_size for files in sources.values() for p in files.values())
     if total > MAX_TOTAL_BYTES:
         raise EcgcnnError(f"pretrained files would take {total / 2**20:.1f} MiB (limit {MAX_TOTAL_BYTES / 2**20:.0f})")
+    load_noise(noise_file)  # the stress rows need it: refused before anything is copied
     dataset = load_dataset(data_dir)
     destination.mkdir(parents=True, exist_ok=True)
     manifest = {"format": "ecgcnn-pretrained", "version": 1, "commit": git_commit(), "data_source": dataset.source,
                 "models": {}}
-    for name, files in sources.items():
-        settings = dict(RECIPES[name])
-        entry = {"recipe": name, "seed": seed, "settings": settings,
-                 "command": f"ecgcnn pipeline --models {' '.join(names)} --seeds {seed}", "files": {}}
-        for fmt, source in files.items():
-            target = destination / shipped_file_name(name, fmt)
-            with atomic_path(target) as tmp:
-                shutil.copyfile(source, tmp)
-            metrics = evaluate_predictor(load_predictor(target), dataset.x_test, dataset.y_test)
-            entry["files"][fmt] = {
-                "file": target.name, "sha256": file_sha256(target), "bytes": target.stat().st_size,
-                "test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-                         "per_class_f1": [c["f1"] for c in metrics["per_class"]],
-                         "per_class_recall": [c["recall"] for c in metrics["per_class"]]},
-            }
-            chosen = subset(dataset.y_test, STRESS_BEATS, 0)
-            stress = run_stress(load_predictor(target), dataset.x_test[chosen], dataset.y_test[chosen],
-                                noise_file=noise_file)
-            spec = pretrained_spec(name, fmt)
-            entry["files"][fmt]["stress"] = {"command": f"ecgcnn stress {spec} --beats {STRESS_BEATS}",
-                                             "beats": stress["beats"], **stress["summary"]}
-            log(f"pretrained:{name} {fmt}: {target.name} accuracy {metrics['accuracy']:.4f} "
-                f"macro-F1 {metrics['macro_f1']:.4f}; stress {stress['summary']}")
-        manifest["models"][name] = entry
+    chosen = subset(dataset.y_test, STRESS_BEATS, 0)
+    # Everything is measured in a staging folder; the package's files change only once all of it succeeded.
+    with tempfile.TemporaryDirectory(prefix=".pack.", dir=destination.parent) as staging:
+        for name, files in sources.items():
+            entry = {"recipe": name, "seed": seed, "settings": dict(RECIPES[name]),
+                     "command": f"ecgcnn pipeline --models {' '.join(names)} --seeds {seed}", "files": {}}
+            for fmt, source in files.items():
+                staged = Path(staging) / shipped_file_name(name, fmt)
+                shutil.copyfile(source, staged)
+                predictor = load_predictor(staged)
+                metrics = evaluate_predictor(predictor, dataset.x_test, dataset.y_test)
+                stress = run_stress(predictor, dataset.x_test[chosen], dataset.y_test[chosen], noise_file=noise_file)
+                entry["files"][fmt] = {
+                    "file": staged.name, "sha256": file_sha256(staged), "bytes": staged.stat().st_size,
+                    "test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                             "per_class_f1": [c["f1"] for c in metrics["per_class"]],
+                             "per_class_recall": [c["recall"] for c in metrics["per_class"]]},
+                    "stress": {"command": f"ecgcnn stress {pretrained_spec(name, fmt)} --beats {STRESS_BEATS}",
+                               "beats": stress["beats"], **stress["summary"]},
+                }
+                log(f"pretrained:{name} {fmt}: {staged.name} accuracy {metrics['accuracy']:.4f} "
+                    f"macro-F1 {metrics['macro_f1']:.4f}; stress {stress['summary']}")
+            manifest["models"][name] = entry
+        for staged in sorted(Path(staging).iterdir()):
+            with atomic_path(destination / staged.name) as tmp:
+                shutil.copyfile(staged, tmp)
     write_json_atomic(destination / MANIFEST, manifest)
     return manifest
