@@ -504,10 +504,6 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
                             detector=detector_name())
 
 
-def annotate_recording(recording: Recording, predictor, **kwargs) -> AnnotationResult:
-    return annotate_signal(recording.signal, recording.fs, predictor, **kwargs)
-
-
 # --------------------------------------------------------------------------------------------------------- writers
 
 def write_csv(result: AnnotationResult, path: str | os.PathLike) -> None:

@@ -23,7 +23,7 @@ from ..annotate import (
 )
 from ..errors import EcgcnnError
 from ..fileio import check_output_file
-from ..pretrained import measured_figures
+from ..pretrained import DEFAULT_MODEL, default_model_help, measured_figures
 from ..recording import read_recording
 from ..runtimes import load_predictor
 from ..validation import argparse_type
@@ -53,8 +53,9 @@ def add_annotate_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelp
         epilog="example:\n  ecgcnn annotate record.hea pretrained:edge --output beats.csv --json summary.json "
                "--plot strip.html")
     parser.add_argument("record", help="WFDB record (NAME or NAME.hea), .csv/.txt with one signal column, or .npy")
-    parser.add_argument("model_file", nargs="?", default="pretrained:edge",
-                        help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite]")
+    parser.add_argument("model_file", nargs="?", default=DEFAULT_MODEL,
+                        help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] ("
+                             + default_model_help() + ")")
     parser.add_argument("--fs", type=_float_text, default=None,
                         help="sampling frequency in Hz (required for CSV/TXT/NPY; WFDB headers carry it)")
     parser.add_argument("--channel", type=_number_or_name, default=None,

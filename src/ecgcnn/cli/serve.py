@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..pretrained import DEFAULT_MODEL, default_model_help
 from ..serve import run_server
 from ..serve.app import DEFAULT_MAX_BEATS, DEFAULT_MAX_BYTES
 from ..validation import argparse_type
@@ -21,8 +22,9 @@ def add_serve_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelpFor
     parser = subparsers.add_parser("serve", help=help_text, description=help_text,
                                    epilog="example:\n  ecgcnn serve pretrained:edge.tflite --port 8000 --workers 2",
                                    formatter_class=help_formatter)
-    parser.add_argument("model_file", nargs="?", default="pretrained:edge",
-                        help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite]")
+    parser.add_argument("model_file", nargs="?", default=DEFAULT_MODEL,
+                        help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] ("
+                             + default_model_help() + ")")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0: every interface, e.g. inside a container)")
     parser.add_argument("--port", type=_PORT, default=8000, help="TCP port (0: any free port)")
