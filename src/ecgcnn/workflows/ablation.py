@@ -30,7 +30,7 @@ from ..training import fit_on_subset, train
 
 # The rows build up to the recipes, which are taken from config.RECIPES rather than written again.
 _ENSEMBLE = RECIPES["cnn-ensemble"]
-_SMALL = RECIPES["edge"]
+_SMALL = {"model": "base-cnn-small", "epochs": 80, "class_balance": 0.5}  # the edge recipe before robustness
 _BALANCED = {k: v for k, v in _ENSEMBLE.items() if k not in AUGMENTATION and k != "folds"}
 _AUG = AUGMENTATION
 _DISTIL = {"distill_weight": 0.7, "distill_temperature": 2.0}
@@ -58,7 +58,12 @@ VARIANTS: list[tuple[str, str, dict]] = [
     ("small-recut", "base-cnn-small + 3 re-cut copies of every training beat", {**_SMALL, "recut": 3}),
     ("small-recut-noise", "+ synthetic noise on re-cut copies (SNR 6-30 dB)",
      {**_SMALL, "recut": 3, "recut_noise": 6.0}),
-    ("small-recut5-noise", "the same with 5 re-cut copies", {**_SMALL, "recut": 5, "recut_noise": 6.0}),
+    # Round 2 (after round 1's validation figures, before any test figure): the round-1 winner of the edge family
+    # lost macro-F1 (0.549 -> 0.378). Two milder variants; ROBUST_RULE_ROUND2 decides.
+    ("small-recut-noise12", "base-cnn-small + 3 re-cut copies, synthetic noise SNR 12-30 dB",
+     {**_SMALL, "recut": 3, "recut_noise": 12.0}),
+    ("small-recut-noise-balanced", "base-cnn-small + 3 re-cut copies, noise SNR 6-30 dB, class balance 1.0",
+     {**_SMALL, "recut": 3, "recut_noise": 6.0, "class_balance": 1.0}),
     ("hydra-recut", "Hydra + 3 re-cut copies", {"model": "hydra", "refit": True, "recut": 3}),
     ("hydra-recut-noise", "+ synthetic noise on re-cut copies (SNR 6-30 dB)",
      {"model": "hydra", "refit": True, "recut": 3, "recut_noise": 6.0}),
@@ -70,6 +75,9 @@ VARIANTS: list[tuple[str, str, dict]] = [
 # and re-cut (RR 0.68-0.92 s), and that recording with synthetic noise at 12 dB. Within 0.3 pp, the cheaper row
 # (fewer re-cut copies, then no noise) wins. The test split plays no part.
 ROBUST_RULE = "mean of nested-CV accuracy on official windows, re-cut 250 Hz, re-cut + 12 dB synthetic noise"
+# Round 2, fixed after round 1's validation figures and before round 2's: the highest robust score among the edge
+# rows whose nested-CV macro-F1 is at least 0.50 (the floor the project holds the edge model to); if none, round 1.
+ROBUST_RULE_ROUND2 = "highest robust score among edge rows with nested-CV macro-F1 >= 0.50"
 VALIDATION_RR_S = (0.68, 0.92)
 VALIDATION_SNR_DB = 12.0
 

@@ -1,0 +1,62 @@
+"""Training on re-cut copies: the copies reach the fit, the novelty reference reaches the model file.
+
+Oracles: the row counts a split must have (every beat, plus each recording's beats but its last, or the first as well
+where its window would start before sample 0), and the checkpoint read back from disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ecgcnn.checkpoint import read_checkpoint
+from ecgcnn.config import TrainConfig
+from ecgcnn.training import fit_on_subset, train
+from ecgcnn.training import run as run_mod
+
+
+def test_train_with_recut_fits_on_the_copies_and_stores_a_novelty_reference(tmp_path, monkeypatch, dataset):
+    seen = {}
+    original = run_mod.fit_member
+
+    def spy(job):
+        seen["train"], seen["val"] = len(job.train_idx), len(job.val_idx)
+        seen["rows"] = len(job.labels)
+        return original(job)
+
+    monkeypatch.setattr(run_mod, "fit_member", spy)
+    cfg = TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False, recut=2, recut_noise=6.0,
+                      output_dir=str(tmp_path))
+    metrics = train(cfg)
+    n_train, n_val = metrics["split"]["train"], metrics["split"]["val"]
+    assert (n_train, n_val) == (400, 100)
+    assert 400 + 2 * 398 <= seen["train"] <= 400 + 2 * 399
+    assert 100 + 2 * 98 <= seen["val"] <= 100 + 2 * 99
+    assert seen["rows"] == seen["train"] + seen["val"]
+    metadata = read_checkpoint(tmp_path / "base-cnn-small" / "base-cnn-small_best.pth")["metadata"]
+    novelty = metadata["novelty"]
+    assert novelty["beats"] == seen["rows"] and len(novelty["mean"]) == 140
+    assert metadata["config"]["recut"] == 2 and metadata["config"]["recut_noise"] == 6.0
+
+
+def test_nested_cv_inner_fit_recuts_only_its_subset(dataset):
+    """fit_on_subset (the inner loop of nested CV) adds copies of the subset's beats only: the held-out fold's beats,
+    made NaN here, never reach it, as copies or as neighbours in a stitched recording."""
+    x = dataset.x_train.astype(np.float32).copy()
+    subset = np.arange(0, 500, 2)
+    x[1::2] = np.nan  # the held-out fold
+    beats, labels = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(dataset.y_train)
+    captured = {}
+    original = run_mod.fit_member
+
+    def spy(job):
+        captured["rows"] = job.beats[np.concatenate([job.train_idx, job.val_idx])][:, 0].numpy()
+        return original(job)
+
+    run_mod.fit_member = spy
+    try:
+        fit_on_subset(TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False, recut=1), beats, labels,
+                      subset, None, torch.device("cpu"))
+    finally:
+        run_mod.fit_member = original
+    rows = captured["rows"]
+    assert len(rows) >= 250 + 248 and np.isfinite(rows).all()
