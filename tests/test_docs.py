@@ -197,3 +197,24 @@ def test_install_commands_use_the_makefile_extras():
     for page in (README, REPO / "docs" / "development.md"):
         quoted = re.findall(r'-e "\.\[([\w,]+)\]"', _text(page))
         assert quoted and all(q == extras for q in quoted), (page.name, quoted, extras)
+
+
+def test_training_md_robustness_table_is_the_ablation_files():
+    """docs/training.md's round-1 table: each row's figures are the row of results/ablation/robust_round1.json
+    with that label (a row missing there, or a figure typed differently, fails)."""
+    rows = {r["key"]: r for r in json.loads(_text(REPO / "results" / "ablation" / "robust_round1.json"))["rows"]}
+    table = _text(REPO / "docs" / "training.md").split("| candidate | official |", 1)[1].split("\n\n", 1)[0]
+    keys = {"former `edge` (base-cnn-small)": "small", "+ 3 re-cut copies": "small-recut",
+            "+ synthetic noise on the copies": "small-recut-noise", "former `best` (Hydra)": "hydra",
+            "Hydra + 3 re-cut copies": "hydra-recut", "**Hydra + 3 noisy re-cut copies = `best`**": "hydra-recut-noise"}
+    lines = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    assert len(lines) == len(keys)
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        r = rows[keys[cells[0]]]
+        figures = [f"{100 * r[k]:.2f} %" for k in ("val_accuracy", "val_recut_accuracy", "val_noisy_accuracy",
+                                                   "val_robust_accuracy")] + [f"{r['val_macro_f1']:.3f}"]
+        assert [c.strip("*") for c in cells[1:]] == figures, line
+    text = _text(REPO / "docs" / "training.md")
+    for r in json.loads(_text(REPO / "results" / "ablation" / "robust_round2.json"))["rows"]:
+        assert f"{100 * r['val_robust_accuracy']:.2f} %" in text and f"{r['val_macro_f1']:.3f}" in text, r["key"]
