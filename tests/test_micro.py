@@ -212,3 +212,26 @@ def test_garbage_tflite_is_refused(tmp_path):
 def test_missing_file_is_refused(tmp_path):
     with pytest.raises(EcgcnnError, match="not found"):
         export_micro(tmp_path / "nope.tflite", tmp_path / "out")
+
+
+@pytest.mark.parametrize("arena", [None, 20480])
+def test_readme_arena_line_compiles_against_the_header(tmp_path, arena):
+    """The README's example declares the tensor arena with a name the generated header defines (given a size) or
+    refuses to compile until the user defines it (no size): compiled here with the real header."""
+    gxx = _compiler("g++")
+    header, _, readme = export_micro("pretrained:edge.tflite", tmp_path, arena_size=arena)
+    lines = readme.read_text().split("```cpp\n", 1)[1].splitlines()
+    first = next(i for i, line in enumerate(lines) if "ARENA_SIZE" in line or "alignas" in line)
+    last = next(i for i, line in enumerate(lines) if "tensor_arena[" in line)
+    unit = tmp_path / "arena.cc"
+    unit.write_text(f'#include <cstdint>\n#include "{header.name}"\n' + "\n".join(lines[first:last + 1])
+                    + "\nint size() { return sizeof(tensor_arena); }\n")
+    done = subprocess.run([gxx, "-std=c++17", "-c", str(unit), "-o", str(tmp_path / "a.o"), "-I", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    if arena is None:
+        assert done.returncode != 0 and "define ARENA_SIZE" in done.stderr
+        defined = subprocess.run([gxx, "-std=c++17", "-DARENA_SIZE=16384", "-c", str(unit), "-o",
+                                  str(tmp_path / "b.o"), "-I", str(tmp_path)], capture_output=True, timeout=120)
+        assert defined.returncode == 0, defined.stderr
+    else:
+        assert done.returncode == 0, done.stderr

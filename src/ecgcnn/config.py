@@ -39,7 +39,7 @@ class TrainConfig:
     batch_size: int = setting(64, "batch size (BatchNorm needs at least 2)", kind=int, low=2)
     dropout: float = setting(0.3, "dropout probability", kind=float, low=0, high=1, high_inclusive=False)
     weight_decay: float = setting(0.0, "Adam weight decay", kind=float, low=0)
-    amp: bool | None = setting(None, "automatic mixed precision (CUDA only; default: on with CUDA)",
+    amp: bool | None = setting(None, "automatic mixed precision (CUDA only)",
                                defines_run=False)
     compile: bool = setting(False, "torch.compile the model", defines_run=False)
     seed: int = setting(42, "seed for weights, split and shuffling", kind=int, low=0)

@@ -91,7 +91,8 @@ def cmd_predict(args) -> int:
 
 def cmd_export(args) -> int:
     if args.export_format == "micro":
-        for path in export_micro(args.model_file, args.output_dir, name=args.name):
+        for path in export_micro(args.model_file, args.output_dir, name=args.name, arena_size=args.arena_size,
+                                 arena_note="given at export (--arena-size)"):
             print(f"wrote {path}")
         return 0
     if args.export_format == "onnx":

@@ -62,6 +62,8 @@ def _add_train_settings(parser: argparse.ArgumentParser) -> None:
         if field.name == "model":
             parser.add_argument("--model", default=None, choices=train_models(), help=help_text)
         elif kind is None and isinstance(default, bool) or field.name == "amp":
+            if field.name == "amp":  # None means: on with CUDA
+                help_text = f"{field.metadata['help']} (default: on with CUDA, off elsewhere)"
             parser.add_argument(f"--{flag_name(field.name)}", action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
         else:
@@ -130,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model_file", help="a full-INT8 .tflite file or pretrained:NAME.tflite")
     e.add_argument("--output-dir", default="outputs/micro", help="output directory")
     e.add_argument("--name", default=None, help="C identifier prefix (default: the run name, e.g. edge)")
+    e.add_argument("--arena-size", type=POSITIVE_INT, default=None,
+                   help="tensor arena bytes, measured on your target, written into the header (default: none; the "
+                        "generated README says how to measure it)")
 
     p = _command(sub, "bench", "latency, throughput and memory of model files (any format)",
                  "ecgcnn bench pretrained:edge.tflite --batch-sizes 1 64")
