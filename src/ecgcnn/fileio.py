@@ -91,9 +91,13 @@ def shorten(token: str) -> str:
     return token if len(token) <= 20 else token[:17] + "..."
 
 
-def check_output_file(path: str | os.PathLike, flag: str) -> Path:
-    """Refuse an output path that cannot become a file, before any work is done (one-line error, exit 2)."""
+def check_output_file(path: str | os.PathLike, flag: str, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Refuse an output path that cannot become a file, or that is one of ``inputs`` (it would replace the data it
+    is made from), before any work is done (one-line error, exit 2)."""
     path = Path(path)
+    for given in inputs:
+        if given is not None and Path(given).exists() and path.exists() and path.samefile(given):
+            raise EcgcnnError(f"{flag} {path}: is the input file {given}; expected a different output file")
     if path.is_dir():
         raise EcgcnnError(f"{flag} {path}: is a directory; expected a file name")
     parent = path.parent

@@ -81,7 +81,7 @@ def _check_outputs(args) -> None:
     for flag, value in (("--output", args.output), ("--json", args.json_out), ("--plot", args.plot)):
         if value is None:
             continue
-        path = check_output_file(value, flag)
+        path = check_output_file(value, flag, inputs=(args.record,))
         if flag == "--plot":
             check_plot_path(path)
         resolved = path.resolve()
@@ -93,6 +93,9 @@ def _check_outputs(args) -> None:
 def run_annotate(args) -> int:
     _check_outputs(args)
     recording = read_recording(args.record, fs=args.fs, channel=args.channel, column=args.column)
+    if args.plot and args.plot_start >= recording.duration_s:
+        raise EcgcnnError(f"--plot-start {args.plot_start:g}: the recording {args.record} lasts "
+                          f"{recording.duration_s:.1f} s; expected a start inside it")
     predictor = load_predictor(args.model_file)
     progress = None if getattr(args, "no_progress", False) else True
     result = annotate_signal(recording.signal, recording.fs, predictor, polarity=args.polarity,

@@ -62,7 +62,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     if args.output:
-        check_output_file(args.output, "--output")
+        check_output_file(args.output, "--output", inputs=(args.input,))
     predictor = load_predictor(args.model_file, device=args.device)
     beats = data.read_beats_csv(args.input, length=predictor.input_length, resample=args.resample,
                                 label_column=args.label_column)
