@@ -23,7 +23,8 @@ from ecgcnn.pretrained import read_manifest
 from ecgcnn.reporting.markdown import sync_readme
 
 SECTION = "model-card"
-SPEC_SUFFIX = {"pytorch": "", "onnx": ".onnx", "tflite-int8-full": ".tflite"}  # format -> pretrained:NAME suffix
+# format -> pretrained:NAME suffix
+SPEC_SUFFIX = {"pytorch": "", "onnx": ".onnx", "tflite-int8-full": ".tflite", "tflite-fp16": ".tflite"}
 
 
 def measure(dataset=None) -> list[dict]:

@@ -30,7 +30,7 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
     the NSTDB noise file must be present), write the manifest. Only scoring reads test beats; nothing is chosen
     here."""
     run_root = Path(run_root)
-    sources = {name: {fmt: run_paths(run_root, name)[fmt] for fmt in SHIPPED_FORMATS} for name in names}
+    sources = {name: {fmt: run_paths(run_root, name)[fmt] for fmt in SHIPPED_FORMATS[name]} for name in names}
     missing = [str(p) for files in sources.values() for p in files.values() if not p.is_file()]
     if missing:
         raise EcgcnnError(f"cannot pack pretrained models: missing {', '.join(missing)} "
