@@ -20,7 +20,7 @@ from .conftest import REPO
 README = REPO / "README.md"
 DOCS = sorted((REPO / "docs").glob("*.md"))
 MAX_README_BYTES = 15 * 1024
-SPEC_SUFFIX = {"pytorch": "", "onnx": ".onnx", "tflite-int8-full": ".tflite"}
+SPEC_SUFFIX = {"pytorch": "", "onnx": ".onnx", "tflite-int8-full": ".tflite", "tflite-fp16": ".tflite"}
 
 
 def _text(path) -> str:
@@ -218,3 +218,20 @@ def test_training_md_robustness_table_is_the_ablation_files():
     text = _text(REPO / "docs" / "training.md")
     for r in json.loads(_text(REPO / "results" / "ablation" / "robust_round2.json"))["rows"]:
         assert f"{100 * r['val_robust_accuracy']:.2f} %" in text and f"{r['val_macro_f1']:.3f}" in text, r["key"]
+
+
+def test_readme_robustness_table_is_the_manifests_stress_figures():
+    """The README's robustness rows: each shipped file's stress summary as the manifest records it (measured on that
+    very file by `ecgcnn pretrained pack`)."""
+    manifest = read_manifest()
+    table = _text(README).split("| shipped file | dataset's windows |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    assert rows, "no robustness table in README.md"
+    for line in rows:
+        spec = re.match(r"\| `pretrained:(\S+?)` \|", line).group(1)
+        name = spec.split(".")[0]
+        fmt = next(f for f in manifest["models"][name]["files"] if SPEC_SUFFIX[f] == spec[len(name):])
+        stress = manifest["models"][name]["files"][fmt]["stress"]
+        expected = (f"| `pretrained:{spec}` | {100 * stress['official_accuracy']:.1f} % | "
+                    f"{100 * stress['recut_accuracy']:.1f} % | {100 * stress['noise_12db_worst_accuracy']:.1f} % |")
+        assert line == expected
