@@ -20,10 +20,7 @@ PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 MANIFEST = "manifest.json"
 # The formats shipped per model (names from ecgcnn.formats), and the spec suffix that selects each.
-# best's full-INT8 file loses 1.5-5.2 pp against its float model, or fails the parity gate (Hydra trained on noisy
-# re-cut copies quantises badly; measured by the pipeline), so best ships its TFLite file in FP16; edge's full INT8
-# loses nothing.
-SHIPPED_FORMATS = {"best": ("pytorch", "onnx", "tflite-fp16"), "edge": ("pytorch", "onnx", "tflite-int8-full")}
+SHIPPED_FORMATS = {"best": ("pytorch", "onnx", "tflite-int8-full"), "edge": ("pytorch", "onnx", "tflite-int8-full")}
 # ".tflite" selects the model's one shipped TFLite file, whatever its quantisation
 SPEC_SUFFIX = {"": "pytorch", ".pth": "pytorch", ".onnx": "onnx", ".tflite": "tflite"}
 MAX_TOTAL_BYTES = 10 * 1024 * 1024

@@ -104,8 +104,8 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     dataset = data_mod.load_dataset(cfg.data_dir, load_test=False)
     data_mod.check_split_file(cfg.data_dir, "test")  # parsed and dropped: a broken file fails before training
     log(f"data: {dataset.source}")
-    splits = splits_for(cfg, dataset.y_train)
-    x_train, y_train, splits = add_recut_copies(dataset.x_train, dataset.y_train, splits, cfg.recut, cfg.seed,
+    dataset_splits = splits_for(cfg, dataset.y_train)  # the dataset's own beats (what metrics report)
+    x_train, y_train, splits = add_recut_copies(dataset.x_train, dataset.y_train, dataset_splits, cfg.recut, cfg.seed,
                                                        cfg.recut_noise)
     beats = torch.from_numpy(normalize_beats(x_train)).unsqueeze(1).to(device)
     labels = torch.from_numpy(y_train).to(device)
@@ -161,7 +161,9 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         "seed": cfg.seed,
         "epochs": cfg.epochs,
         "best_epoch": best_epoch,
-        "split": {"train": int(len(splits[0][0])), "val": int(len(splits[0][1])), "folds": cfg.folds,
+        "split": {"train": int(len(dataset_splits[0][0])), "val": int(len(dataset_splits[0][1])), "folds": cfg.folds,
+                  "recut_rows": {"train": int(len(splits[0][0]) - len(dataset_splits[0][0])),
+                                 "val": int(len(splits[0][1]) - len(dataset_splits[0][1]))},
                   "test": int(len(test_split.y_test))},
         "val": val_metrics,
         "test": test,

@@ -157,9 +157,7 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
                    + (f" --variants {' '.join(key for key, _, _ in variants)}" if len(variants) < len(VARIANTS)
                       else "") + (f" --epochs {epochs}" if epochs else ""),
                    "seed": seed, "outer_folds": outer_folds, "rows": rows}
-        write_json_atomic(Path(results_dir) / "validation.json", summary)
-        write_text_atomic(Path(results_dir) / "validation.md", render_ablation(summary))
-        return summary
+        return summary  # printed, nothing written (ecgcnn ablation --validation-only > FILE keeps it)
 
     # Confirmation on test, after every validation figure exists: the normal protocol, all 500 beats.
     for row, (key, _, settings) in zip(rows, variants, strict=True):
