@@ -29,7 +29,7 @@ def test_train_with_recut_fits_on_the_copies_and_stores_a_novelty_reference(tmp_
     metrics = train(cfg)
     n_train, n_val = metrics["split"]["train"], metrics["split"]["val"]
     assert n_train + n_val == 500 and abs(n_val - 100) <= 2  # the dataset's beats, a 20 % validation split
-    assert metrics["split"]["recut_rows"] == {"train": seen["train"] - n_train, "val": seen["val"] - n_val}
+    assert metrics["recut_rows"] == {"train": seen["train"] - n_train, "val": seen["val"] - n_val}
     # each side stitched twice: every beat but the last of a recording (and maybe the first) comes back
     assert n_train + 2 * (n_train - 2) <= seen["train"] <= n_train + 2 * (n_train - 1)
     assert n_val + 2 * (n_val - 2) <= seen["val"] <= n_val + 2 * (n_val - 1)

@@ -162,9 +162,9 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         "epochs": cfg.epochs,
         "best_epoch": best_epoch,
         "split": {"train": int(len(dataset_splits[0][0])), "val": int(len(dataset_splits[0][1])), "folds": cfg.folds,
-                  "recut_rows": {"train": int(len(splits[0][0]) - len(dataset_splits[0][0])),
-                                 "val": int(len(splits[0][1]) - len(dataset_splits[0][1]))},
                   "test": int(len(test_split.y_test))},
+        "recut_rows": {"train": int(len(splits[0][0]) - len(dataset_splits[0][0])),  # added by --recut
+                       "val": int(len(splits[0][1]) - len(dataset_splits[0][1]))},
         "val": val_metrics,
         "test": test,
         "checkpoint": best_path.name,
