@@ -27,6 +27,7 @@ from ..pretrained import DEFAULT_MODEL, default_model_help, measured_figures
 from ..recording import read_recording
 from ..runtimes import load_predictor
 from ..validation import argparse_type
+from ._subcommand import add_subcommand
 
 _POSITIVE = argparse_type(float, low=0, low_inclusive=False)
 _NONNEGATIVE = argparse_type(float, low=0)
@@ -48,10 +49,8 @@ def _float_text(text: str) -> float:
 def add_annotate_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
     help_text = ("label every heartbeat of a raw ECG recording (WFDB, CSV/TXT, NPY): R-peaks, ECG5000-style "
                  "windows, a model; CSV rows, a summary, an optional strip plot")
-    parser = subparsers.add_parser(
-        "annotate", help=help_text, description=help_text, formatter_class=help_formatter,
-        epilog="example:\n  ecgcnn annotate record.hea pretrained:edge --output beats.csv --json summary.json "
-               "--plot strip.html")
+    parser = add_subcommand(subparsers, "annotate", help_text, "ecgcnn annotate record.hea pretrained:edge --output "
+                            "beats.csv --json summary.json --plot strip.html", formatter=help_formatter)
     parser.add_argument("record", help="WFDB record (NAME or NAME.hea), .csv/.txt with one signal column, or .npy")
     parser.add_argument("model_file", nargs="?", default=DEFAULT_MODEL,
                         help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] ("

@@ -12,6 +12,7 @@ from ..formats import QUANTIZE_MODES
 from ..models import list_models
 from ..validation import argparse_type
 from ..workflows.ablation import VARIANT_KEYS
+from ._subcommand import add_subcommand
 from .annotate import add_annotate_parser
 from .serve import add_serve_parser
 from .stress import add_stress_parser
@@ -38,8 +39,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
 
 
 def _command(sub, name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
-                          formatter_class=_Help)
+    return add_subcommand(sub, name, help_text, example, formatter=_Help)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:

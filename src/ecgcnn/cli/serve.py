@@ -12,6 +12,7 @@ from ..pretrained import DEFAULT_MODEL, default_model_help
 from ..serve import run_server
 from ..serve.app import DEFAULT_MAX_BEATS, DEFAULT_MAX_BYTES
 from ..validation import argparse_type
+from ._subcommand import add_subcommand
 
 _POSITIVE = argparse_type(int, low=1)
 _PORT = argparse_type(int, low=0, high=65535)
@@ -19,9 +20,8 @@ _PORT = argparse_type(int, low=0, high=65535)
 
 def add_serve_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
     help_text = "serve a model over HTTP: /v1/predict (JSON or CSV), /v1/model, /healthz, /openapi.json, a page at /"
-    parser = subparsers.add_parser("serve", help=help_text, description=help_text,
-                                   epilog="example:\n  ecgcnn serve pretrained:edge.tflite --port 8000 --workers 2",
-                                   formatter_class=help_formatter)
+    parser = add_subcommand(subparsers, "serve", help_text,
+                            "ecgcnn serve pretrained:edge.tflite --port 8000 --workers 2", formatter=help_formatter)
     parser.add_argument("model_file", nargs="?", default=DEFAULT_MODEL,
                         help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] ("
                              + default_model_help() + ")")

@@ -18,6 +18,7 @@ from ..reporting.markdown import check_readme_section, sync_readme
 from ..reporting.stress import render_stress
 from ..runtimes import load_predictor
 from ..validation import argparse_type
+from ._subcommand import add_subcommand
 
 _POSITIVE = argparse_type(int, low=1)
 _NONNEGATIVE = argparse_type(int, low=0)
@@ -26,10 +27,9 @@ _NONNEGATIVE = argparse_type(int, low=0)
 def add_stress_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
     help_text = ("judge model files on the test beats as annotate meets them: stitched into recordings and cut "
                  "again (250/360/500 Hz), with NSTDB noise at 24-6 dB SNR, gain/offset, inverted, RR 0.5-2 s")
-    parser = subparsers.add_parser(
-        "stress", help=help_text, description=help_text, formatter_class=help_formatter,
-        epilog="example:\n  ecgcnn stress --fetch-noise\n  ecgcnn stress pretrained:edge pretrained:best.onnx "
-               "--markdown stress.md")
+    parser = add_subcommand(subparsers, "stress", help_text, "ecgcnn stress --fetch-noise",
+                            "ecgcnn stress pretrained:edge pretrained:best.onnx --markdown stress.md",
+                            formatter=help_formatter)
     parser.add_argument("model_files", nargs="*", metavar="MODEL",
                         help="model files (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite]")
     parser.add_argument("--beats", type=_POSITIVE, default=None,
