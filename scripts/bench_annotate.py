@@ -29,16 +29,11 @@ import warnings
 import numpy as np
 import scipy.signal
 
-from ecgcnn.annotate import (
-    annotate_signal,
-    detect_r_peaks,
-    follows_convention,
-    format_summary,
-    refine_peaks,
-    synthesize_recording,
-    write_csv,
-)
-from ecgcnn.data import load_dataset
+from ecgcnn.annotate.detection import detect_r_peaks, refine_peaks
+from ecgcnn.annotate.pipeline import annotate_signal
+from ecgcnn.annotate.writers import format_summary, write_csv
+from ecgcnn.data.ucr import load_dataset
+from ecgcnn.evaluation.recut import follows_convention, synthesize_recording
 from ecgcnn.runtimes import load_predictor
 
 

@@ -5,7 +5,7 @@
     python scripts/model_card_table.py --write docs/model-card.md    # replace its <!-- model-card:... --> section
 
 Each shipped file (``pretrained:best``, ``pretrained:edge``; checkpoint, ONNX and full-INT8 TFLite) is scored with
-``ecgcnn.evaluate.evaluate_predictor``, exactly what ``ecgcnn evaluate pretrained:NAME`` prints. The manifest
+``ecgcnn.evaluation.metrics.evaluate_predictor``, exactly what ``ecgcnn evaluate pretrained:NAME`` prints. The manifest
 records F1 per class but not recall, so recall is measured here. tests/test_docs.py checks that the committed
 section is what this script measures (to one beat per class: another CPU may round one beat differently).
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ecgcnn import load_dataset, load_predictor
-from ecgcnn.evaluate import evaluate_predictor
-from ecgcnn.pretrained import read_manifest
+from ecgcnn.evaluation.metrics import evaluate_predictor
 from ecgcnn.reporting.markdown import sync_readme
+from ecgcnn.runtimes.pretrained import read_manifest
 
 SECTION = "model-card"
 # format -> pretrained:NAME suffix

@@ -21,10 +21,10 @@ import time
 import numpy as np
 from aeon.classification.convolution_based import HydraClassifier, MiniRocketClassifier
 
-from ecgcnn.data import CLASS_NAMES, ORIGINAL_LABELS, load_dataset
+from ecgcnn.core.fileio import write_json_atomic, write_text_atomic
+from ecgcnn.core.preprocess import normalize_beats
+from ecgcnn.data.ucr import CLASS_NAMES, ORIGINAL_LABELS, load_dataset
 from ecgcnn.evaluation.stress import run_stress, subset
-from ecgcnn.fileio import write_json_atomic, write_text_atomic
-from ecgcnn.preprocess import normalize_beats
 from ecgcnn.reporting.stress import render_stress
 
 

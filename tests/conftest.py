@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ecgcnn.cli import main
-from ecgcnn.data import load_dataset
+from ecgcnn.data.ucr import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def write_ucr(path: Path, x: np.ndarray, y_labels: np.ndarray, delimiter: str = 
 @pytest.fixture(scope="session")
 def official_tables():
     """The official files as float64 tables (label column first), exactly as released."""
-    from ecgcnn.data import packaged_data_dir, read_numeric_table  # noqa: PLC0415
+    from ecgcnn.data.ucr import packaged_data_dir, read_numeric_table  # noqa: PLC0415
 
     directory = packaged_data_dir()
     return {split: read_numeric_table(directory / f"ECG5000_{split.upper()}.tsv", "\t")[0]
@@ -98,8 +98,8 @@ def kill_after_checkpoint(args, output_dir: Path, log_marker: str, last: Path, s
     import signal  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from ecgcnn.checkpoint import read_checkpoint  # noqa: PLC0415
-    from ecgcnn.errors import ModelFileError  # noqa: PLC0415
+    from ecgcnn.core.errors import ModelFileError  # noqa: PLC0415
+    from ecgcnn.runtimes.checkpoint import read_checkpoint  # noqa: PLC0415
 
     process = subprocess.Popen([sys.executable, "-m", "ecgcnn", *map(str, args), "--output-dir", str(output_dir)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

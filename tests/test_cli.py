@@ -7,8 +7,8 @@ import pytest
 
 import ecgcnn.cli.commands as commands
 from ecgcnn.cli import COMMANDS, build_parser, normalize_argv
-from ecgcnn.config import TrainConfig
-from ecgcnn.errors import EcgcnnError
+from ecgcnn.core.errors import EcgcnnError
+from ecgcnn.training.config import TrainConfig
 
 from .conftest import assert_one_line_error, run_subprocess
 

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecgcnn import data, fileio
-from ecgcnn.errors import DataError
+from ecgcnn.core import fileio
+from ecgcnn.core.errors import DataError
+from ecgcnn.data import ucr as data
 
 from .conftest import assert_one_line_error, write_ucr
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgcnn.checkpoint import model_from_checkpoint
+from ecgcnn.runtimes.checkpoint import model_from_checkpoint
 from ecgcnn.training.run import weights_digest
 
 

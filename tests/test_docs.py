@@ -12,8 +12,8 @@ import sys
 import pytest
 import tomllib
 
-from ecgcnn.pretrained import read_manifest
 from ecgcnn.reporting.markdown import readme_markers
+from ecgcnn.runtimes.pretrained import read_manifest
 
 from .conftest import REPO
 

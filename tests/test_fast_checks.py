@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgcnn import fileio, formats, layout, metadata, preprocess, validation
-from ecgcnn.data import flat_beats
-from ecgcnn.errors import EcgcnnError, ModelFileError
+from ecgcnn.core import fileio, formats, layout, preprocess, validation
+from ecgcnn.core.errors import EcgcnnError, ModelFileError
+from ecgcnn.data.ucr import flat_beats
+from ecgcnn.runtimes import metadata
 
 
 def _raises(exc_type, call, *args, **kwargs) -> str:

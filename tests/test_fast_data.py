@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgcnn import data, fileio
-from ecgcnn.errors import DataError
+from ecgcnn.core import fileio
+from ecgcnn.core.errors import DataError
+from ecgcnn.data import ucr as data
 
 
 def _raises(exc_type, call, *args, **kwargs) -> str:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcnn import checkpoint, fileio, pretrained
-from ecgcnn.errors import EcgcnnError, ModelFileError
+from ecgcnn.core import fileio
+from ecgcnn.core.errors import EcgcnnError, ModelFileError
+from ecgcnn.core.preprocess import PREPROCESSING, normalize_beats
 from ecgcnn.models import build_model
-from ecgcnn.preprocess import PREPROCESSING, normalize_beats
-from ecgcnn.runtimes import base, load_predictor, loader
+from ecgcnn.runtimes import base, checkpoint, load_predictor, loader, pretrained
 
 
 def _raises(exc_type, call, *args, **kwargs) -> str:

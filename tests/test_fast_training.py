@@ -17,11 +17,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ecgcnn.config import TrainConfig
-from ecgcnn.data import load_dataset
+from ecgcnn.core.preprocess import normalize_beats
+from ecgcnn.data.ucr import load_dataset
 from ecgcnn.models import build_model
-from ecgcnn.preprocess import normalize_beats
 from ecgcnn.training import loop
+from ecgcnn.training.config import TrainConfig
 from ecgcnn.training.distributed import Distributed
 
 KWARGS = {"num_classes": 5, "in_channels": 1, "dropout": 0.0}

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgcnn.errors import EcgcnnError
+from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.export.micro import add_method, export_micro, measure_arena_bytes, model_ops
-from ecgcnn.pretrained import resolve_model_path
 from ecgcnn.runtimes import load_predictor
+from ecgcnn.runtimes.pretrained import resolve_model_path
 
 pytest.importorskip("ai_edge_litert")
 

@@ -5,8 +5,8 @@ import re
 import pytest
 import torch
 
+from ecgcnn.evaluation.summary import macs_per_beat, model_summary
 from ecgcnn.models import build_model, count_parameters, fold_for_export, list_models
-from ecgcnn.summary import macs_per_beat, model_summary
 
 from .conftest import REPO
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgcnn.annotate import annotate_signal
+from ecgcnn.annotate.pipeline import annotate_signal
+from ecgcnn.core.novelty import fit_novelty, novelty_scores, unfamiliar
+from ecgcnn.core.preprocess import normalize_beats
 from ecgcnn.evaluation.recut import stitch
-from ecgcnn.novelty import fit_novelty, novelty_scores, unfamiliar
-from ecgcnn.preprocess import normalize_beats
 
 
 def test_residual_is_the_distance_to_the_subspace():

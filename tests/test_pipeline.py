@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ecgcnn.checkpoint import save_checkpoint
+from ecgcnn.core.preprocess import PREPROCESSING
 from ecgcnn.models import build_model
-from ecgcnn.preprocess import PREPROCESSING
 from ecgcnn.reporting.markdown import README_END, README_START, readme_block, readme_markers, sync_readme
+from ecgcnn.runtimes.checkpoint import save_checkpoint
 
 from .conftest import REPO
 

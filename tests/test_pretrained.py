@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from ecgcnn.errors import EcgcnnError, ModelFileError
-from ecgcnn.evaluate import evaluate_predictor
-from ecgcnn.pretrained import MAX_TOTAL_BYTES, PRETRAINED_DIR, read_manifest, resolve_model_path
+from ecgcnn.core.errors import EcgcnnError, ModelFileError
+from ecgcnn.evaluation.metrics import evaluate_predictor
 from ecgcnn.runtimes import load_predictor
+from ecgcnn.runtimes.pretrained import MAX_TOTAL_BYTES, PRETRAINED_DIR, read_manifest, resolve_model_path
 
 from .conftest import assert_one_line_error
 

@@ -12,10 +12,10 @@ import torch
 from sklearn.linear_model import RidgeClassifierCV
 from sklearn.metrics import f1_score, recall_score
 
-from ecgcnn.data import load_dataset
+from ecgcnn.core.preprocess import normalize_beats
+from ecgcnn.data.ucr import load_dataset
 from ecgcnn.models import build_model
 from ecgcnn.models._ridge import class_weights, ridge_loo_fit
-from ecgcnn.preprocess import normalize_beats
 
 MODELS = ("hydra", "minirocket")
 # Test-split accuracy of the fitted models with seed 0 (hydra 0.948, minirocket 0.945): a regression guard of fixed

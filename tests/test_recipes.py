@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcnn.augment import Augment, augment_batch
-from ecgcnn.checkpoint import read_checkpoint
 from ecgcnn.cli import main
-from ecgcnn.config import RECIPES, TrainConfig, recipe_settings
-from ecgcnn.data import stratified_folds
+from ecgcnn.data.ucr import stratified_folds
+from ecgcnn.runtimes.checkpoint import read_checkpoint
 from ecgcnn.training import train
+from ecgcnn.training.augment import Augment, augment_batch
+from ecgcnn.training.config import RECIPES, TrainConfig, recipe_settings
 from ecgcnn.training.loop import class_weights as _class_weights
 
 from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr

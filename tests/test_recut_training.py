@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ecgcnn.checkpoint import read_checkpoint
-from ecgcnn.config import TrainConfig
+from ecgcnn.runtimes.checkpoint import read_checkpoint
 from ecgcnn.training import fit_on_subset, train
 from ecgcnn.training import run as run_mod
+from ecgcnn.training.config import TrainConfig
 
 
 def test_train_with_recut_fits_on_the_copies_and_stores_a_novelty_reference(tmp_path, monkeypatch, dataset):

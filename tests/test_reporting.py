@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ecgcnn import bench as bench_module
-from ecgcnn.errors import EcgcnnError
+from ecgcnn.bench import run as bench_module
+from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.reporting.markdown import sync_readme
 from ecgcnn.reporting.results import targets_for
 from ecgcnn.workflows.ablation import VARIANT_KEYS, run_ablation

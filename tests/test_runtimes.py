@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from ecgcnn.errors import EcgcnnError
+from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.loader import load_backend
 

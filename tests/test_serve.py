@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 from ecgcnn.cli.serve import add_serve_parser, run_serve
-from ecgcnn.data import read_beats_csv, resample_beats
-from ecgcnn.errors import EcgcnnError
-from ecgcnn.fileio import file_sha256
-from ecgcnn.pretrained import resolve_model_path
+from ecgcnn.core.errors import EcgcnnError
+from ecgcnn.core.fileio import file_sha256
+from ecgcnn.data.ucr import read_beats_csv, resample_beats
 from ecgcnn.runtimes import load_predictor
+from ecgcnn.runtimes.pretrained import resolve_model_path
 from ecgcnn.serve import create_app, run_server
 from ecgcnn.serve.app import STATIC_DIR
 from ecgcnn.serve.batching import InferenceQueue

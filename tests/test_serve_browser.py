@@ -18,7 +18,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ecgcnn.data import resample_beats
+from ecgcnn.data.ucr import resample_beats
 from ecgcnn.runtimes import load_predictor
 from tests.test_serve import MODEL, Server
 

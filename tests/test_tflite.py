@@ -25,18 +25,18 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcnn.checkpoint import save_checkpoint
-from ecgcnn.data import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
-from ecgcnn.errors import ExportError, ModelFileError
+from ecgcnn.core.errors import ExportError, ModelFileError
+from ecgcnn.core.layout import tflite_path
+from ecgcnn.core.preprocess import PREPROCESSING, normalize_beats
+from ecgcnn.data.ucr import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
 from ecgcnn.export import onnx as onnx_export
 from ecgcnn.export import tflite as exporter
 from ecgcnn.export.onnx import export_onnx
 from ecgcnn.export.tflite import export_tflite
-from ecgcnn.layout import tflite_path
 from ecgcnn.models import build_model, fold_for_export
-from ecgcnn.preprocess import PREPROCESSING, normalize_beats
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.base import softmax
+from ecgcnn.runtimes.checkpoint import save_checkpoint
 from ecgcnn.runtimes.onnx import OnnxPredictor
 from ecgcnn.runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, read_tflite_metadata, sidecar_path
 

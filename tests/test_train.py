@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from ecgcnn.checkpoint import model_from_checkpoint, read_checkpoint
-from ecgcnn.config import TrainConfig
-from ecgcnn.data import load_dataset
-from ecgcnn.errors import EcgcnnError
+from ecgcnn.core.errors import EcgcnnError
+from ecgcnn.core.preprocess import normalize_beats
+from ecgcnn.data.ucr import load_dataset
 from ecgcnn.models import build_model
-from ecgcnn.preprocess import normalize_beats
+from ecgcnn.runtimes.checkpoint import model_from_checkpoint, read_checkpoint
 from ecgcnn.training import run as run_module
 from ecgcnn.training import train
+from ecgcnn.training.config import TrainConfig
 from ecgcnn.training.loop import MemberJob, fit_member
 from ecgcnn.training.run import model_kwargs_for
 

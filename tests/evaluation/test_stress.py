@@ -12,8 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from ecgcnn.annotate import QRS_POSITION
-from ecgcnn.errors import EcgcnnError
+from ecgcnn.annotate.windows import QRS_POSITION
+from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.evaluation import noise as noise_mod
 from ecgcnn.evaluation.recut import NOMINAL_RR_S, SYSTOLE, add_recut_copies, match_peaks, recut_windows, stitch
 from ecgcnn.evaluation.stress import conditions, run_stress, subset

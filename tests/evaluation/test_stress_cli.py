@@ -8,7 +8,7 @@ import numpy as np
 
 from ecgcnn import load_predictor
 from ecgcnn.evaluation.stress import subset
-from ecgcnn.pretrained import measured_figures, resolve_model_path
+from ecgcnn.runtimes.pretrained import measured_figures, resolve_model_path
 from ecgcnn.serve.app import model_card
 from tests.conftest import assert_one_line_error
 

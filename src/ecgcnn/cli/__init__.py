@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import EcgcnnError
+from ..core.errors import EcgcnnError
 from .commands import COMMANDS
 from .parser import build_parser, normalize_argv
 

@@ -11,22 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..annotate import (
-    DEFAULT_CHUNK_S,
-    POLARITIES,
-    annotate_signal,
-    check_plot_path,
-    format_summary,
-    plot_strip,
-    write_csv,
-    write_summary,
-)
-from ..errors import EcgcnnError
-from ..fileio import check_output_file
-from ..pretrained import DEFAULT_MODEL, default_model_help, measured_figures
-from ..recording import read_recording
+from ..annotate.detection import DEFAULT_CHUNK_S
+from ..annotate.pipeline import POLARITIES, annotate_signal
+from ..annotate.plot import check_plot_path, plot_strip
+from ..annotate.readers import read_recording
+from ..annotate.writers import format_summary, write_csv, write_summary
+from ..core.errors import EcgcnnError
+from ..core.fileio import check_output_file
+from ..core.validation import argparse_type
 from ..runtimes import load_predictor
-from ..validation import argparse_type
+from ..runtimes.pretrained import DEFAULT_MODEL, default_model_help, measured_figures
 from ._subcommand import add_subcommand
 
 _POSITIVE = argparse_type(float, low=0, low_inclusive=False)

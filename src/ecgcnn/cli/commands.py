@@ -8,21 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import data
-from ..bench import bench, format_table
-from ..config import FLAG_FIELDS, TrainConfig, recipe_settings
-from ..errors import EcgcnnError
-from ..evaluate import evaluate_predictor
+from ..bench.run import bench, format_table
+from ..core.errors import EcgcnnError
+from ..core.fileio import check_output_file, write_json_atomic, write_text_atomic
+from ..core.formats import QUANTIZE_MODES, runtime_for
+from ..core.provenance import machine_info
+from ..data import ucr as data
+from ..evaluation.metrics import evaluate_predictor
+from ..evaluation.summary import model_summary
 from ..export.micro import export_micro
 from ..export.onnx import export_onnx
 from ..export.tflite import export_tflite
-from ..fileio import check_output_file, write_json_atomic, write_text_atomic
-from ..formats import QUANTIZE_MODES, runtime_for
-from ..pretrained import read_manifest, resolve_model_path
-from ..provenance import machine_info
 from ..runtimes import load_predictor
-from ..summary import model_summary
+from ..runtimes.pretrained import read_manifest, resolve_model_path
 from ..training import train
+from ..training.config import FLAG_FIELDS, TrainConfig, recipe_settings
 from ..workflows.ablation import render_ablation, run_ablation
 from ..workflows.pack import pack_pretrained
 from ..workflows.pipeline import PipelineConfig, run_pipeline

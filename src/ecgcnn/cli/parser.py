@@ -7,10 +7,10 @@ import argparse
 from dataclasses import MISSING
 
 from .. import __version__
-from ..config import FLAG_FIELDS, RECIPES, flag_name, train_models
-from ..formats import QUANTIZE_MODES
+from ..core.formats import QUANTIZE_MODES
+from ..core.validation import argparse_type
 from ..models import list_models
-from ..validation import argparse_type
+from ..training.config import FLAG_FIELDS, RECIPES, flag_name, train_models
 from ..workflows.ablation import VARIANT_KEYS
 from ._subcommand import add_subcommand
 from .annotate import add_annotate_parser

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..pretrained import DEFAULT_MODEL, default_model_help
+from ..core.validation import argparse_type
+from ..runtimes.pretrained import DEFAULT_MODEL, default_model_help
 from ..serve import run_server
 from ..serve.app import DEFAULT_MAX_BEATS, DEFAULT_MAX_BYTES
-from ..validation import argparse_type
 from ._subcommand import add_subcommand
 
 _POSITIVE = argparse_type(int, low=1)

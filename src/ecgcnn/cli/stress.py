@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import data
-from ..errors import EcgcnnError
+from ..core.errors import EcgcnnError
+from ..core.fileio import check_output_file, write_json_atomic, write_text_atomic
+from ..core.validation import argparse_type
+from ..data import ucr as data
 from ..evaluation.noise import fetch_nstdb, load_noise, noise_path
 from ..evaluation.stress import run_stress, subset
-from ..fileio import check_output_file, write_json_atomic, write_text_atomic
 from ..reporting.markdown import check_readme_section, sync_readme
 from ..reporting.stress import render_stress
 from ..runtimes import load_predictor
-from ..validation import argparse_type
 from ._subcommand import add_subcommand
 
 _POSITIVE = argparse_type(int, low=1)

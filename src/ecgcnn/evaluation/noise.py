@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EcgcnnError
-from ..fileio import atomic_path
+from ..core.errors import EcgcnnError
+from ..core.fileio import atomic_path
 
 NOISE_KINDS = {"bw": "baseline wander", "ma": "muscle artifact", "em": "electrode motion"}
 NSTDB_FS = 360.0

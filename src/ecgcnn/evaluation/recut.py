@@ -3,10 +3,10 @@
 ECG5000's windows were cut by an automatic annotator whose end point depends on the class: a normal beat's window
 ends where the next QRS begins (sample ~139 of 140), an abnormal one's often *after* the next, premature and wide,
 complex (a deep deflection near sample 135). A model can learn where the window ends instead of what the beat looks
-like. A recording has no such windows: ``annotate`` cuts every beat by one convention (:mod:`ecgcnn.annotate`).
+like. A recording has no such windows: ``annotate`` cuts every beat by one convention (:mod:`ecgcnn.annotate.windows`).
 
 :func:`stitch` undoes the dataset's cut. Each beat contributes its *R-to-R part*: from the start of its window to
-the point that lies :data:`~ecgcnn.annotate.QRS_POSITION` samples before the next QRS, so that the next beat's
+the point that lies :data:`~ecgcnn.annotate.windows.QRS_POSITION` samples before the next QRS, so that the next beat's
 QRS lands where the next QRS was. The next QRS is the deepest point of the last :data:`TAIL` samples when it is at
 least half as deep as the beat's own QRS (an abnormal beat's trailing complex); otherwise it lies just beyond the
 window (a normal beat: the whole window is kept). Parts are put in a seeded random order (shuffled neighbours), each
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..annotate import QRS_POSITION, beat_windows, qrs_positions
+from ..annotate.windows import QRS_POSITION, beat_windows, qrs_positions
 from .noise import add_noise, mixed_synthetic_noise
 
 TAIL = 25  # samples at the end of a 140-sample window searched for a trailing QRS
@@ -155,3 +155,32 @@ def add_recut_copies(beats: np.ndarray, labels: np.ndarray, splits: list[tuple[n
             sides.append(np.concatenate(added))
         extended.append((sides[0], sides[1]))
     return np.concatenate(x), np.concatenate(y), extended
+
+
+# ------------------------------------------- the first construction (kept for scripts/bench_annotate.py and tests)
+
+def follows_convention(beats: np.ndarray) -> np.ndarray:
+    """True for beats that an R-to-R cutter can reproduce: the QRS minimum in the first 12 samples and no deflection
+    in the last 20 deeper than half of it. Most normal ECG5000 beats pass; most abnormal ones do not, because their
+    window ends *after* the next (premature, wide) QRS, at about sample 135 of 140."""
+    x = np.asarray(beats, dtype=np.float64)
+    head = x[:, :15].min(axis=1)
+    return (x[:, :20].argmin(axis=1) < 12) & (x[:, -20:].min(axis=1) > 0.5 * head)
+
+
+def synthesize_recording(beats: np.ndarray, fs: float = 250.0, rr_range_s: tuple[float, float] = (0.6, 1.0),
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Undo ECG5000's cutting: stretch each 140-sample beat linearly back to a random RR interval in
+    ``rr_range_s`` and concatenate them. Returns the recording and the true (sub-sample) QRS position of each beat
+    (its own minimum, mapped back)."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(beats, dtype=np.float64)
+    length = x.shape[1]
+    qrs = qrs_positions(x)
+    parts, truth, at = [], [], 0
+    for beat, q in zip(x, qrs, strict=True):
+        samples = int(round(rng.uniform(*rr_range_s) * fs))
+        parts.append(np.interp(np.linspace(0, length - 1, samples), np.arange(length), beat))
+        truth.append(at + q * (samples - 1) / (length - 1))
+        at += samples
+    return np.concatenate(parts), np.asarray(truth)

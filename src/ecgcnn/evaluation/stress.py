@@ -3,10 +3,10 @@ dataset's own windows.
 
 Every condition starts from the official test beats (or a seeded subset of them), stitched into a continuous
 recording by :func:`ecgcnn.evaluation.recut.stitch` (shuffled neighbours, RR drawn per beat) and annotated by the
-project's own path, :func:`ecgcnn.annotate.annotate_signal` (detector, polarity, refinement, windows, model). Its
-R-peaks are matched to the true ones within :data:`TOLERANCE_S`; detection sensitivity and positive predictivity
-count those matches, and label accuracy and macro-F1 are computed over the matched beats that annotate classified
-(a flagged beat is not scored; ``coverage`` says how many were). Conditions (:func:`conditions`):
+project's own path, :func:`~ecgcnn.annotate.pipeline.annotate_signal` (detector, polarity, refinement, windows,
+model). Its R-peaks are matched to the true ones within :data:`TOLERANCE_S`; detection sensitivity and positive
+predictivity count those matches, and label accuracy and macro-F1 are computed over the matched beats that annotate
+classified (a flagged beat is not scored; ``coverage`` says how many were). Conditions (:func:`conditions`):
 
 - ``official``: the dataset's own windows, no recording (the figure ``evaluate`` prints);
 - ``recut-<rate>``: recordings at 250, 360 and 500 Hz, RR 0.68-0.92 s;
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..annotate import annotate_signal
-from ..evaluate import classification_metrics
-from ..novelty import unfamiliar
-from ..preprocess import normalize_beats
+from ..annotate.pipeline import annotate_signal
+from ..core.novelty import unfamiliar
+from ..core.preprocess import normalize_beats
+from .metrics import classification_metrics
 from .noise import NOISE_KINDS, add_noise, load_noise, noise_for
 from .recut import match_peaks, stitch
 

@@ -31,10 +31,10 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import EcgcnnError, ModelFileError
-from ..fileio import file_sha256, write_text_atomic
-from ..metadata import run_name
-from ..pretrained import resolve_model_path
+from ..core.errors import EcgcnnError, ModelFileError
+from ..core.fileio import file_sha256, write_text_atomic
+from ..runtimes.metadata import run_name
+from ..runtimes.pretrained import resolve_model_path
 from ..runtimes.tflite import has_tflite_identifier, quiet_native_stderr, read_tflite_metadata, schema
 
 BYTES_PER_LINE = 12

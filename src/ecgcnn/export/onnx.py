@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import model_from_checkpoint
-from ..data import load_dataset
-from ..errors import ExportError, optional_import
-from ..fileio import atomic_path
-from ..layout import onnx_path
-from ..metadata import METADATA_KEY, run_name
+from ..core.errors import ExportError, optional_import
+from ..core.fileio import atomic_path
+from ..core.layout import onnx_path
+from ..core.preprocess import normalize_beats
+from ..data.ucr import load_dataset
 from ..models import fold_for_export
-from ..preprocess import normalize_beats
+from ..runtimes.checkpoint import model_from_checkpoint
+from ..runtimes.metadata import METADATA_KEY, run_name
 from ..runtimes.onnx import OnnxPredictor
 
 INPUT_NAME = "beats"

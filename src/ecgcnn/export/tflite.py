@@ -63,12 +63,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EcgcnnError, ExportError, ModelFileError, optional_import
-from ..fileio import write_bytes_atomic
-from ..formats import QUANTIZE_MODES
-from ..layout import tflite_path
-from ..metadata import METADATA_KEY, parse_metadata_json
-from ..preprocess import normalize_beats
+from ..core.errors import EcgcnnError, ExportError, ModelFileError, optional_import
+from ..core.fileio import write_bytes_atomic
+from ..core.formats import QUANTIZE_MODES
+from ..core.layout import tflite_path
+from ..core.preprocess import normalize_beats
+from ..runtimes.metadata import METADATA_KEY, parse_metadata_json
 from ..runtimes.onnx import open_session
 from ..runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, interpreter_class
 from ..runtimes.tflite import schema as tflite_schema

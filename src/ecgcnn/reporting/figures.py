@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..data import CLASS_NAMES, ORIGINAL_LABELS, load_dataset
-from ..figures import plot_confusion_matrix, save_figure
-from ..formats import FORMAT_NAMES
-from ..layout import checkpoint_path, metrics_path, seed_root
+from ..core.formats import FORMAT_NAMES
+from ..core.layout import checkpoint_path, metrics_path, seed_root
+from ..data.ucr import CLASS_NAMES, ORIGINAL_LABELS, load_dataset
+from ..evaluation.plots import plot_confusion_matrix, save_figure
 from ..runtimes import load_predictor
 
 

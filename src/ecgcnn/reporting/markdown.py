@@ -6,9 +6,9 @@ import os
 import re
 from pathlib import Path
 
-from ..data import CLASS_NAMES
-from ..errors import EcgcnnError
-from ..fileio import write_text_atomic
+from ..core.errors import EcgcnnError
+from ..core.fileio import write_text_atomic
+from ..data.ucr import CLASS_NAMES
 
 
 def _fmt(value, spec, empty="–"):

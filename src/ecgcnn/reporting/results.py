@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import write_json_atomic, write_text_atomic
-from ..formats import FORMAT_NAMES
-from ..provenance import git_commit, machine_info, report_versions
+from ..core.fileio import write_json_atomic, write_text_atomic
+from ..core.formats import FORMAT_NAMES
+from ..core.provenance import git_commit, machine_info, report_versions
 from .figures import results_figures
 from .markdown import render_markdown, sync_readme
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats import format_name
-from ..metadata import run_name
-from ..preprocess import PREPROCESSING, normalize_beats
-from ..validation import check_beats
+from ..core.formats import format_name
+from ..core.preprocess import PREPROCESSING, normalize_beats
+from ..core.validation import check_beats
+from .metadata import run_name
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib
 import os
 
-from ..errors import ModelFileError
-from ..formats import runtime_for
-from ..pretrained import resolve_model_path
+from ..core.errors import ModelFileError
+from ..core.formats import runtime_for
 from .base import Predictor
+from .pretrained import resolve_model_path
 
 
 def load_predictor(path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> Predictor:

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from ..errors import ModelFileError, optional_import
-from ..metadata import METADATA_KEY, parse_metadata_json
+from ..core.errors import ModelFileError, optional_import
 from .base import Predictor
+from .metadata import METADATA_KEY, parse_metadata_json
 
 
 def open_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None, quiet: bool = False):

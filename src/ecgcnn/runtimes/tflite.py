@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingExtraError, ModelFileError, optional_import
-from ..metadata import METADATA_KEY, check_metadata
+from ..core.errors import MissingExtraError, ModelFileError, optional_import
 from .base import Predictor
+from .metadata import METADATA_KEY, check_metadata
 
 FILE_IDENTIFIER = b"TFL3"
 # Relative tolerance of the one-time probe that decides whether a fixed-batch model may be resized.

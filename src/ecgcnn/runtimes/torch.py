@@ -7,10 +7,10 @@ import os
 import numpy as np
 import torch
 
-from ..checkpoint import model_from_checkpoint
-from ..errors import EcgcnnError
+from ..core.errors import EcgcnnError
 from ..models import build_model, fold_for_export
 from .base import Predictor
+from .checkpoint import model_from_checkpoint
 
 
 def resolve_device(device: str) -> torch.device:

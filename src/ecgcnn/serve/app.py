@@ -21,9 +21,9 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import EcgcnnError, optional_import
-from ..fileio import file_sha256
-from ..pretrained import shipped_entry
+from ..core.errors import EcgcnnError, optional_import
+from ..core.fileio import file_sha256
+from ..runtimes.pretrained import shipped_entry
 from .batching import InferenceQueue
 from .openapi import openapi_document
 from .payload import RequestError, check_content_type, parse_beats, prediction_body

@@ -14,8 +14,8 @@ import tempfile
 
 import numpy as np
 
-from ..data import flat_beats, read_beats_csv, resample_beats
-from ..errors import DataError, EcgcnnError
+from ..core.errors import DataError, EcgcnnError
+from ..data.ucr import flat_beats, read_beats_csv, resample_beats
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")

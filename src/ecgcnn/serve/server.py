@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import EcgcnnError, optional_import
+from ..core.errors import EcgcnnError, optional_import
 from ..runtimes import load_predictor
 from .app import DEFAULT_MAX_BEATS, DEFAULT_MAX_BYTES, create_app
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ..errors import EcgcnnError
+from ..core.errors import EcgcnnError
 
 LOCK_NAME = ".ecgcnn.lock"
 OWNER_NAME = ".ecgcnn.lock.owner"

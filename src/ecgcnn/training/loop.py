@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..augment import augment_batch
-from ..config import TrainConfig
-from ..evaluate import classification_metrics
+from ..evaluation.metrics import classification_metrics
 from ..models import build_model
+from .augment import augment_batch
+from .config import TrainConfig
 from .distributed import Distributed, rank_batches
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import read_checkpoint, save_checkpoint
-from ..config import RUN_DEFINING_FIELDS, TrainConfig
-from ..errors import EcgcnnError
-from ..metadata import build_metadata
+from ..core.errors import EcgcnnError
+from ..runtimes.checkpoint import read_checkpoint, save_checkpoint
+from ..runtimes.metadata import build_metadata
+from .config import RUN_DEFINING_FIELDS, TrainConfig
 from .loop import EpochState
 
 

@@ -15,22 +15,22 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .. import data as data_mod
-from ..checkpoint import model_from_checkpoint, save_checkpoint
-from ..config import TrainConfig
-from ..errors import EcgcnnError
-from ..evaluate import classification_metrics, evaluate_predictor
+from ..core.errors import EcgcnnError
+from ..core.fileio import write_json_atomic
+from ..core.layout import checkpoint_path, figure_path, metrics_path, run_dir
+from ..core.novelty import fit_novelty
+from ..core.preprocess import normalize_beats
+from ..core.provenance import library_versions
+from ..data import ucr as data_mod
+from ..evaluation.metrics import classification_metrics, evaluate_predictor
+from ..evaluation.plots import plot_confusion_matrix, plot_training_curves
 from ..evaluation.recut import add_recut_copies
-from ..figures import plot_confusion_matrix, plot_training_curves
-from ..fileio import write_json_atomic
-from ..layout import checkpoint_path, figure_path, metrics_path, run_dir
-from ..metadata import build_metadata
 from ..models import build_model, fold_for_export, model_accepts
-from ..novelty import fit_novelty
-from ..preprocess import normalize_beats
-from ..pretrained import resolve_model_path
-from ..provenance import library_versions
+from ..runtimes.checkpoint import model_from_checkpoint, save_checkpoint
+from ..runtimes.metadata import build_metadata
+from ..runtimes.pretrained import resolve_model_path
 from ..runtimes.torch import TorchPredictor, resolve_device
+from .config import TrainConfig
 from .distributed import Distributed
 from .lock import RunLock
 from .loop import MemberJob, fit_member

@@ -16,17 +16,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import data as data_mod
-from ..config import AUGMENTATION, RECIPES, TrainConfig
-from ..errors import EcgcnnError
-from ..evaluate import classification_metrics
+from ..core.errors import EcgcnnError
+from ..core.fileio import write_json_atomic, write_text_atomic
+from ..core.layout import checkpoint_path
+from ..core.preprocess import normalize_beats
+from ..data import ucr as data_mod
+from ..evaluation.metrics import classification_metrics
 from ..evaluation.recut import recut_windows
-from ..fileio import write_json_atomic, write_text_atomic
-from ..layout import checkpoint_path
 from ..models import fold_for_export
-from ..preprocess import normalize_beats
 from ..reporting.markdown import sync_readme
 from ..training import fit_on_subset, train
+from ..training.config import AUGMENTATION, RECIPES, TrainConfig
 
 # The rows build up to the recipes, which are taken from config.RECIPES rather than written again.
 _ENSEMBLE = RECIPES["cnn-ensemble"]

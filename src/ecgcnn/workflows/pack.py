@@ -7,17 +7,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..config import RECIPES
-from ..data import load_dataset
-from ..errors import EcgcnnError
-from ..evaluate import evaluate_predictor
+from ..core.errors import EcgcnnError
+from ..core.fileio import atomic_path, file_sha256, write_json_atomic
+from ..core.layout import run_paths, shipped_file_name
+from ..core.provenance import git_commit
+from ..data.ucr import load_dataset
+from ..evaluation.metrics import evaluate_predictor
 from ..evaluation.noise import load_noise
 from ..evaluation.stress import run_stress, subset
-from ..fileio import atomic_path, file_sha256, write_json_atomic
-from ..layout import run_paths, shipped_file_name
-from ..pretrained import MANIFEST, MAX_TOTAL_BYTES, PRETRAINED_DIR, SHIPPED_FORMATS, pretrained_spec
-from ..provenance import git_commit
 from ..runtimes import load_predictor
+from ..runtimes.pretrained import MANIFEST, MAX_TOTAL_BYTES, PRETRAINED_DIR, SHIPPED_FORMATS, pretrained_spec
+from ..training.config import RECIPES
 
 STRESS_BEATS = 1500  # a stratified subset of the test beats: the stress rows of a file take minutes, not hours
 

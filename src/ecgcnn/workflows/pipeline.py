@@ -13,18 +13,18 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..bench import bench
-from ..config import run_config
-from ..data import load_dataset
-from ..errors import EcgcnnError
-from ..evaluate import evaluate_predictor
+from ..bench.run import bench
+from ..core.errors import EcgcnnError
+from ..core.formats import FORMAT_NAMES, TFLITE_FORMATS
+from ..core.layout import run_paths, seed_root
+from ..data.ucr import load_dataset
+from ..evaluation.metrics import evaluate_predictor
 from ..export.onnx import export_onnx
 from ..export.tflite import export_tflite
-from ..formats import FORMAT_NAMES, TFLITE_FORMATS
-from ..layout import run_paths, seed_root
 from ..reporting.results import write_results
 from ..runtimes import load_predictor
 from ..training import train
+from ..training.config import run_config
 
 
 @dataclass

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, optional_import
-from .fileio import is_number, shorten
+from ..core.errors import DataError, optional_import
+from ..core.fileio import is_number, shorten
 
 MIN_FS = 100.0  # the QRS detector's band-pass (5-30 Hz) and its authors' recommendation: at least 100 Hz
 MIN_SECONDS = 2.0  # two heartbeats at 60 bpm: anything shorter cannot hold one R-to-R window

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import EcgcnnError
-from .models import build_model
-from .summary import macs_per_beat
+from ..core.errors import EcgcnnError
+from ..evaluation.summary import macs_per_beat
+from ..models import build_model
 
 
 def bench_file(path: str, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, runs: int = 100,

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 from tqdm.auto import tqdm
 
-from .data import CLASS_NAMES, ORIGINAL_LABELS
+from ..data.ucr import CLASS_NAMES, ORIGINAL_LABELS
 
 _CHUNK = 512  # beats per progress step
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from .errors import ModelFileError
-from .fileio import atomic_path
+from ..core.errors import ModelFileError
+from ..core.fileio import atomic_path
+from ..models import build_model, list_models
 from .metadata import REQUIRED_CHECKPOINT, check_metadata
-from .models import build_model, list_models
 
 FORMAT = "ecgcnn-checkpoint"
 FORMAT_VERSION = 1

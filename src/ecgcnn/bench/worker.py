@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import load_dataset
-from .runtimes import load_predictor
-from .runtimes.loader import load_backend
+from ..data.ucr import load_dataset
+from ..runtimes import load_predictor
+from ..runtimes.loader import load_backend
 
 
 def _percentile(values, q):

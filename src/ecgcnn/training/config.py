@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from ..core.errors import EcgcnnError
+from ..core.validation import check_number
+from ..models import list_models
 from .augment import Augment
-from .errors import EcgcnnError
-from .models import list_models
-from .validation import check_number
 
 ENSEMBLE_MODEL = "ensemble"
 

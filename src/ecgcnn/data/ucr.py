@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
-from .fileio import atomic_path, file_sha256, is_number, shorten
+from ..core.errors import DataError
+from ..core.fileio import atomic_path, file_sha256, is_number, shorten
 
 INPUT_LENGTH = 140
 ORIGINAL_LABELS = (1, 2, 3, 4, 5)

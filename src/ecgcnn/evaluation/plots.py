@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .data import CLASS_NAMES, ORIGINAL_LABELS
-from .fileio import atomic_path
+from ..core.fileio import atomic_path
+from ..data.ucr import CLASS_NAMES, ORIGINAL_LABELS
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:

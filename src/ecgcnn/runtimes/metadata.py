@@ -10,10 +10,10 @@ import json
 import os
 from typing import Any
 
-from .data import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
-from .errors import ModelFileError
-from .preprocess import PREPROCESSING
-from .provenance import library_versions
+from ..core.errors import ModelFileError
+from ..core.preprocess import PREPROCESSING
+from ..core.provenance import library_versions
+from ..data.ucr import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
 
 METADATA_KEY = "ecgcnn"
 # What every format must carry, with its type.

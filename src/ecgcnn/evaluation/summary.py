@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torchinfo import summary
 
-from .data import INPUT_LENGTH
-from .models import build_model, count_parameters, fold_for_export
+from ..data.ucr import INPUT_LENGTH
+from ..models import build_model, count_parameters, fold_for_export
 
 
 def macs_per_beat(model: torch.nn.Module, length: int = INPUT_LENGTH) -> int:

@@ -13,11 +13,11 @@ import json
 import os
 from pathlib import Path
 
-from .errors import EcgcnnError, ModelFileError
-from .fileio import file_sha256
+from ..core.errors import EcgcnnError, ModelFileError
+from ..core.fileio import file_sha256
 
 PREFIX = "pretrained:"
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"  # the data folder ecgcnn/pretrained/
 MANIFEST = "manifest.json"
 # The formats shipped per model (names from ecgcnn.formats), and the spec suffix that selects each.
 SHIPPED_FORMATS = {"best": ("pytorch", "onnx", "tflite-int8-full"), "edge": ("pytorch", "onnx", "tflite-int8-full")}

@@ -51,4 +51,5 @@ def unfamiliar(beats: np.ndarray, reference: dict | None) -> np.ndarray:
         return np.zeros(len(beats), dtype=bool)
     residual, leverage = novelty_scores(beats, reference)
     q_max, t2_max = reference["threshold"]
-    return (residual > q_max) | (leverage > t2_max)
+    flagged: np.ndarray = (residual > q_max) | (leverage > t2_max)
+    return flagged

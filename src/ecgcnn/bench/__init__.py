@@ -1,0 +1,1 @@
+"""Speed and memory of model files: ``run`` drives one fresh ``worker`` process per file."""
