@@ -6,7 +6,6 @@ toy ECG, packaged: nothing is downloaded), the readers and every bad input, chun
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
@@ -17,7 +16,7 @@ import ecgcnn.cli.annotate as cli_module
 from ecgcnn.annotate.pipeline import CSV_COLUMNS, annotate_signal
 from ecgcnn.annotate.readers import read_recording
 from ecgcnn.annotate.windows import QRS_POSITION, qrs_positions
-from ecgcnn.cli.annotate import add_annotate_parser, run_annotate
+from ecgcnn.cli import build_parser
 from ecgcnn.core.errors import DataError, EcgcnnError
 from ecgcnn.data.ucr import load_dataset
 from ecgcnn.evaluation.recut import follows_convention, synthesize_recording
@@ -256,16 +255,14 @@ def test_bad_input_is_one_data_error_naming_the_file_and_writes_nothing(case, tm
         if key in kwargs:
             argv += [flag, str(kwargs[key])]
     with pytest.raises(DataError):
-        run_annotate(_parse(argv))
+        cli_module.run(_parse(argv))
     assert sorted(os.listdir(tmp_path)) == before
 
 
 # ------------------------------------------------------------------------------------------------------ the CLI
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(prog="ecgcnn")
-    add_annotate_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["annotate", *argv])
+    return build_parser("annotate").parse_args(["annotate", *argv])
 
 
 def test_cli_writes_csv_json_and_plots(tmp_path, toy, toy_result, capsys):
@@ -273,7 +270,7 @@ def test_cli_writes_csv_json_and_plots(tmp_path, toy, toy_result, capsys):
     np.save(tmp_path / "208.npy", ecg)
     out, summary, html, png = (tmp_path / n for n in ("beats.csv", "summary.json", "strip.html", "strip.png"))
     args = ["--fs", "360", "--output", str(out), "--json", str(summary), "--no-progress"]
-    assert run_annotate(_parse([str(tmp_path / "208.npy"), *args, "--plot", str(html)])) == 0
+    assert cli_module.run(_parse([str(tmp_path / "208.npy"), *args, "--plot", str(html)])) == 0
     assert out.read_text() == toy_result.csv_text()
     data = json.loads(summary.read_text())
     assert data["beats"] == len(toy_result) and "edge" in data["model"]
@@ -282,7 +279,7 @@ def test_cli_writes_csv_json_and_plots(tmp_path, toy, toy_result, capsys):
     assert "<script src" not in page and "<link" not in page and "https://" not in page  # self-contained
     assert "beats" in capsys.readouterr().err
 
-    assert run_annotate(_parse([str(tmp_path / "208.npy"), "--fs", "360", "--plot", str(png), "--no-progress",
+    assert cli_module.run(_parse([str(tmp_path / "208.npy"), "--fs", "360", "--plot", str(png), "--no-progress",
                                 "--plot-start", "100"])) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert capsys.readouterr().out == toy_result.csv_text()  # no --output: the CSV goes to standard output
@@ -297,5 +294,5 @@ def test_cli_checks_output_paths_before_the_work(tmp_path, monkeypatch):
                            ([str(tmp_path / "x.csv"), "--output", str(tmp_path / "a"), "--json",
                              str(tmp_path / "a")], "distinct")):
         with pytest.raises(EcgcnnError, match=fragment):
-            run_annotate(_parse(argv))
+            cli_module.run(_parse(argv))
     assert sorted(os.listdir(tmp_path)) == ["dir"]

@@ -5,8 +5,7 @@ import re
 import numpy as np
 import pytest
 
-import ecgcnn.cli.commands as commands
-from ecgcnn.cli import COMMANDS, build_parser, normalize_argv
+from ecgcnn.cli import COMMANDS, build_parser, command_module, normalize_argv
 from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.training.config import TrainConfig
 
@@ -60,7 +59,7 @@ def test_unexpected_errors_are_one_line_with_a_debug_hint(cli, monkeypatch):
     def broken(args):
         raise RuntimeError("something deep went wrong\nsecond line")
 
-    monkeypatch.setitem(COMMANDS, "data", broken)
+    monkeypatch.setattr(command_module("data"), "run", broken)
     result = cli("data", "info")
     assert result.code == 1
     lines = [line for line in result.err.strip().splitlines() if line.strip()]
@@ -129,7 +128,7 @@ def test_output_paths_are_checked_before_any_work(cli, tmp_path, dataset, monkey
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the output path was checked")
 
-    monkeypatch.setattr(commands, "load_predictor", never)
+    monkeypatch.setattr(command_module(command), "load_predictor", never)
     outdir = tmp_path / "out"
     outdir.mkdir()
     if command == "predict":

@@ -3,7 +3,8 @@
 Each check runs in a fresh interpreter that refuses to import any top-level module outside the standard library,
 ecgcnn, and the distributions that pyproject.toml's base dependencies plus that one extra pull in (transitively):
 so a new import of torch, scikit-learn or anything else on the prediction path fails here, not on a user's phone.
-The command line, which needs the 'train' extra, says so in one line.
+The command line runs there for those formats (it imports only the command it runs); a command that needs
+another extra says which in one line.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tomllib
 from packaging.requirements import Requirement
 
 from ecgcnn import load_predictor
-from ecgcnn.__main__ import TRAIN_EXTRA_MODULES
+from ecgcnn.cli import TRAIN_EXTRA_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -86,16 +87,50 @@ def test_runtime_only_install_predicts_without_torch(extra, model):
 
 
 def test_the_blocker_refuses_what_an_extra_does_not_install():
-    """The check above can fail: torch is outside the litert install, so loading a .pth model there must fail."""
-    done = _run("from ecgcnn import load_predictor\nload_predictor('pretrained:edge')", _allowed_modules("litert"))
+    """The checks here can fail: torch is outside the litert install, so importing it there must fail."""
+    done = _run("import torch", _allowed_modules("litert"))
     assert done.returncode != 0 and "No module named 'torch'" in done.stderr
 
 
-def test_command_line_without_the_train_extra_says_which_extra_in_one_line():
-    done = _run("from ecgcnn.__main__ import run\nsys.exit(run())", _allowed_modules("litert"))
-    assert done.returncode == 2
-    assert done.stderr == ("ecgcnn: error: the command line needs the 'train' extra (torch is not installed): "
-                           "pip install 'ecgcnn[train]'\n")
+@pytest.mark.parametrize("extra, fmt", [("litert", "tflite"), ("onnxruntime", "onnx")])
+def test_bare_pretrained_name_opens_a_format_the_install_can_run(extra, fmt):
+    """The README's first API line, load_predictor("pretrained:edge"), works without torch: the shipped file of a
+    format the install has a runtime for, the same file as pretrained:edge.<fmt>."""
+    code = ("from ecgcnn import load_predictor\np = load_predictor('pretrained:edge')\n"
+            "print(p.format, p.path.name)")
+    done = _run(code, _allowed_modules(extra))
+    assert done.returncode == 0, done.stderr
+    explicit = load_predictor(f"pretrained:edge.{fmt}")
+    assert done.stdout.split() == [explicit.format, explicit.path.name]
+
+
+def _cli(args: list[str], allowed: set[str]) -> subprocess.CompletedProcess:
+    return _run(f"from ecgcnn.__main__ import run\nsys.argv = ['ecgcnn', *{args!r}]\nsys.exit(run())", allowed)
+
+
+def test_command_line_runs_in_a_runtime_only_install(tmp_path):
+    """--help lists every command, and predict with a .tflite model gives the full install's answers."""
+    allowed = _allowed_modules("litert")
+    done = _cli(["--help"], allowed)
+    assert done.returncode == 0, done.stderr
+    assert "predict" in done.stdout and "annotate" in done.stdout
+    beats = np.random.default_rng(1).normal(size=(6, 140))
+    source = tmp_path / "beats.csv"
+    source.write_text("\n".join(",".join(f"{v:.6f}" for v in row) for row in beats) + "\n")
+    done = _cli(["predict", "pretrained:edge.tflite", "--input", str(source)], allowed)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.strip().splitlines()[1:]
+    expected = load_predictor("pretrained:edge.tflite").predict(np.loadtxt(source, delimiter=","))
+    assert [int(row.split(",")[2]) for row in rows] == expected.tolist()
+
+
+@pytest.mark.parametrize("command", [["train"], ["summary"], ["serve", "pretrained:edge.tflite"]])
+def test_a_command_whose_extra_is_missing_says_which_in_one_line(command):
+    done = _cli(command, _allowed_modules("litert"))
+    assert done.returncode == 2, done.stderr
+    extra = "serve" if command[0] == "serve" else "train"
+    assert done.stderr.startswith(f"ecgcnn: error: this needs the '{extra}' extra (")
+    assert done.stderr.endswith(f"'ecgcnn[{extra}]'\n") and done.stderr.count("\n") == 1
     assert done.stdout == ""
 
 

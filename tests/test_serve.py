@@ -4,7 +4,6 @@ request gets its 4xx with a one-sentence ``{"error": ...}`` and the server goes 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import http.client
 import json
@@ -22,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgcnn.cli.serve import add_serve_parser, run_serve
+from ecgcnn.cli import build_parser
+from ecgcnn.cli import serve as serve_command
 from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.core.fileio import file_sha256
 from ecgcnn.data.ucr import read_beats_csv, resample_beats
@@ -351,8 +351,7 @@ def test_two_workers(predictor, beats):
 
 
 def test_cli_parser_defaults():
-    parser = argparse.ArgumentParser()
-    add_serve_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser("serve")
     args = parser.parse_args(["serve"])
     assert (args.model_file, args.host, args.port, args.workers) == ("pretrained:edge", "127.0.0.1", 8000, 1)
     args = parser.parse_args(["serve", "m.tflite", "--port", "9000", "--workers", "2", "--max-beats", "5",
@@ -364,11 +363,10 @@ def test_cli_parser_defaults():
 
 
 def test_cli_bad_model_fails_before_serving(tmp_path):
-    parser = argparse.ArgumentParser()
-    add_serve_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser("serve")
     args = parser.parse_args(["serve", str(tmp_path / "missing.tflite"), "--port", "0"])
     with pytest.raises(EcgcnnError, match="not found"):
-        run_serve(args)
+        serve_command.run(args)
 
 
 def test_run_server_checks_its_arguments():

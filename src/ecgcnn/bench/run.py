@@ -19,8 +19,12 @@ from ..core.errors import EcgcnnError
 from ..evaluation.summary import macs_per_beat
 from ..models import build_model
 
+BATCH_SIZES = (1, 64, 512)  # the batch sizes timed by default (bench and pipeline)
+WARMUP = 10  # untimed calls first
+RUNS = 100  # timed calls per batch size
 
-def bench_file(path: str, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, runs: int = 100,
+
+def bench_file(path: str, threads: int = 1, batch_sizes=BATCH_SIZES, warmup: int = WARMUP, runs: int = RUNS,
                data_dir: str | None = None, max_seconds: float | None = None) -> dict:
     """Benchmark one file (or ``eager:<metadata json>``) in a fresh process."""
     spec = {"path": str(path), "threads": threads, "batch_sizes": list(batch_sizes), "warmup": warmup,
@@ -38,7 +42,7 @@ def macs_for(metadata: dict) -> int:
     return macs_per_beat(build_model(metadata["model"], **metadata["model_kwargs"]), metadata["input_length"])
 
 
-def bench(paths, threads: int = 1, batch_sizes=(1, 64, 512), warmup: int = 10, runs: int = 100,
+def bench(paths, threads: int = 1, batch_sizes=BATCH_SIZES, warmup: int = WARMUP, runs: int = RUNS,
           data_dir: str | None = None, baseline: bool = True, max_seconds: float | None = None,
           log=print) -> list[dict]:
     """Benchmark files plus a PyTorch-eager baseline per architecture; returns flat result rows."""

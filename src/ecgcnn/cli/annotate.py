@@ -1,4 +1,4 @@
-"""The ``annotate`` command: ``add_annotate_parser(subparsers)`` and ``run_annotate(args)``, to be wired into the CLI.
+"""``ecgcnn annotate``: a raw recording in, one labelled row per beat out.
 
     ecgcnn annotate chf07.hea                                  # CSV of labelled beats on standard output
     ecgcnn annotate holter.csv pretrained:edge.onnx --fs 250 --output beats.csv --json summary.json --plot strip.html
@@ -18,13 +18,9 @@ from ..annotate.readers import read_recording
 from ..annotate.writers import format_summary, write_csv, write_summary
 from ..core.errors import EcgcnnError
 from ..core.fileio import check_output_file
-from ..core.validation import argparse_type
 from ..runtimes import load_predictor
 from ..runtimes.pretrained import DEFAULT_MODEL, default_model_help, measured_figures
-from ._subcommand import add_subcommand
-
-_POSITIVE = argparse_type(float, low=0, low_inclusive=False)
-_NONNEGATIVE = argparse_type(float, low=0)
+from ._parser import NONNEGATIVE_FLOAT, POSITIVE_FLOAT
 
 
 def _number_or_name(text: str) -> int | str:
@@ -40,11 +36,10 @@ def _float_text(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of Hz, got {text!r}") from None
 
 
-def add_annotate_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
-    help_text = ("label every heartbeat of a raw ECG recording (WFDB, CSV/TXT, NPY): R-peaks, ECG5000-style "
-                 "windows, a model; CSV rows, a summary, an optional strip plot")
-    parser = add_subcommand(subparsers, "annotate", help_text, "ecgcnn annotate record.hea pretrained:edge --output "
-                            "beats.csv --json summary.json --plot strip.html", formatter=help_formatter)
+EXAMPLES = ("ecgcnn annotate record.hea pretrained:edge --output beats.csv --json summary.json --plot strip.html",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("record", help="WFDB record (NAME or NAME.hea), .csv/.txt with one signal column, or .npy")
     parser.add_argument("model_file", nargs="?", default=DEFAULT_MODEL,
                         help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] ("
@@ -61,12 +56,11 @@ def add_annotate_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelp
     parser.add_argument("--output", default=None, help="write the beats CSV here (default: standard output)")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the summary to this JSON file")
     parser.add_argument("--plot", default=None, help="also draw a strip: .html (self-contained) or .png")
-    parser.add_argument("--plot-start", type=_NONNEGATIVE, default=0.0, help="strip start in seconds")
-    parser.add_argument("--plot-seconds", type=_POSITIVE, default=30.0, help="strip length in seconds")
-    parser.add_argument("--chunk-seconds", type=_POSITIVE, default=DEFAULT_CHUNK_S,
+    parser.add_argument("--plot-start", type=NONNEGATIVE_FLOAT, default=0.0, help="strip start in seconds")
+    parser.add_argument("--plot-seconds", type=POSITIVE_FLOAT, default=30.0, help="strip length in seconds")
+    parser.add_argument("--chunk-seconds", type=POSITIVE_FLOAT, default=DEFAULT_CHUNK_S,
                         help="signal processed per chunk (memory; the result does not depend on it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser
 
 
 def _check_outputs(args) -> None:
@@ -83,7 +77,7 @@ def _check_outputs(args) -> None:
         paths[resolved] = flag
 
 
-def run_annotate(args) -> int:
+def run(args) -> int:
     _check_outputs(args)
     recording = read_recording(args.record, fs=args.fs, channel=args.channel, column=args.column)
     if args.plot and args.plot_start >= recording.duration_s:

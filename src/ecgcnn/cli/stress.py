@@ -1,4 +1,4 @@
-"""The ``stress`` command: model files judged on re-cut, noisy and transformed recordings of the test beats.
+"""``ecgcnn stress``: model files judged on re-cut, noisy and transformed recordings of the test beats.
 
     ecgcnn stress --fetch-noise                                        # once: the NSTDB noise records (PyPI)
     ecgcnn stress pretrained:edge pretrained:best.onnx --markdown stress.md --json stress.json
@@ -11,30 +11,23 @@ from pathlib import Path
 
 from ..core.errors import EcgcnnError
 from ..core.fileio import check_output_file, write_json_atomic, write_text_atomic
-from ..core.validation import argparse_type
 from ..data import ucr as data
 from ..evaluation.noise import fetch_nstdb, load_noise, noise_path
 from ..evaluation.stress import run_stress, subset
 from ..reporting.markdown import check_readme_section, sync_readme
 from ..reporting.stress import render_stress
 from ..runtimes import load_predictor
-from ._subcommand import add_subcommand
+from ._parser import NONNEGATIVE_INT, POSITIVE_INT
 
-_POSITIVE = argparse_type(int, low=1)
-_NONNEGATIVE = argparse_type(int, low=0)
+EXAMPLES = ("ecgcnn stress --fetch-noise", "ecgcnn stress pretrained:edge pretrained:best.onnx --markdown stress.md")
 
 
-def add_stress_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
-    help_text = ("judge model files on the test beats as annotate meets them: stitched into recordings and cut "
-                 "again (250/360/500 Hz), with NSTDB noise at 24-6 dB SNR, gain/offset, inverted, RR 0.5-2 s")
-    parser = add_subcommand(subparsers, "stress", help_text, "ecgcnn stress --fetch-noise",
-                            "ecgcnn stress pretrained:edge pretrained:best.onnx --markdown stress.md",
-                            formatter=help_formatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_files", nargs="*", metavar="MODEL",
                         help="model files (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite]")
-    parser.add_argument("--beats", type=_POSITIVE, default=None,
+    parser.add_argument("--beats", type=POSITIVE_INT, default=None,
                         help="a seeded, stratified subset of this many test beats (default: all 4,500)")
-    parser.add_argument("--seed", type=_NONNEGATIVE, default=0,
+    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0,
                         help="fixes the subset, neighbours, RR intervals and noise offsets (same for every model)")
     parser.add_argument("--no-noise", action="store_true", help="skip the NSTDB noise rows")
     parser.add_argument("--noise-file", default=None,
@@ -47,10 +40,9 @@ def add_stress_parser(subparsers, help_formatter=argparse.ArgumentDefaultsHelpFo
                         help="a Markdown file whose part between <!-- stress:start --> and <!-- stress:end --> is "
                              "replaced by the tables (e.g. docs/model-card.md)")
     parser.add_argument("--data-dir", default=None, help="ECG5000 files (default: the packaged official split)")
-    return parser
 
 
-def run_stress_command(args) -> int:
+def run(args) -> int:
     for path, flag in ((args.json_out, "--json"), (args.markdown, "--markdown")):
         if path:
             check_output_file(path, flag)

@@ -13,34 +13,35 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..bench.run import bench
+from ..bench.run import BATCH_SIZES, RUNS, WARMUP, bench
 from ..core.errors import EcgcnnError
 from ..core.formats import FORMAT_NAMES, TFLITE_FORMATS
 from ..core.layout import run_paths, seed_root
 from ..data.ucr import load_dataset
 from ..evaluation.metrics import evaluate_predictor
-from ..export.onnx import export_onnx
-from ..export.tflite import export_tflite
+from ..export.chain import export_chain
 from ..reporting.results import write_results
 from ..runtimes import load_predictor
 from ..training import train
 from ..training.config import run_config
 
+DEFAULT_MODELS = ("base-cnn", "vgg", "inception", "tcn")  # the seed's four CNNs
+
 
 @dataclass
 class PipelineConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    models: list[str] = field(default_factory=lambda: ["base-cnn", "vgg", "inception", "tcn"])
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     epochs: int | None = None  # None: 50 for a model, the recipe's own for a recipe
     output_dir: str = "outputs"
     results_dir: str = "outputs/results"
     data_dir: str | None = None
     skip_train: bool = False
     threads: int = 1
-    bench_runs: int = 100
-    bench_warmup: int = 10
+    bench_runs: int = RUNS
+    bench_warmup: int = WARMUP
     bench_seconds: float | None = 3.0
-    batch_sizes: tuple[int, ...] = (1, 64, 512)
+    batch_sizes: tuple[int, ...] = BATCH_SIZES
     readme: str | None = None  # a Markdown file whose section is replaced (docs/results.md for the committed run)
     readme_section: str = "results"  # README part between <!-- SECTION:start --> and <!-- SECTION:end -->
 
@@ -89,16 +90,10 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
             log(f"reusing {paths['pytorch']}")
         if not paths["pytorch"].is_file():
             continue
-        stage("export-onnx", model, seed, "onnx",
-              lambda paths=paths: export_onnx(paths["pytorch"], paths["onnx"].parent,
-                                              reference_beats=dataset.x_train))
-        if paths["onnx"].is_file():
-            for fmt in TFLITE_FORMATS:
-                # calibration (int8-full) and verification use training beats only
-                stage("export-tflite", model, seed, fmt.name,
-                      lambda fmt=fmt, paths=paths: export_tflite(paths["onnx"], paths[fmt.name].parent,
-                                                                 quantize=fmt.quantize,
-                                                                 calibration_beats=dataset.x_train))
+        # calibration (int8-full) and verification use training beats only
+        export_chain(paths["pytorch"], paths["onnx"].parent, paths[TFLITE_FORMATS[0].name].parent,
+                     [fmt.quantize for fmt in TFLITE_FORMATS], dataset.x_train,
+                     step=lambda name, fmt, fn, model=model, seed=seed: stage(name, model, seed, fmt, fn))
         for fmt in FORMAT_NAMES:
             if not paths[fmt].is_file():
                 continue

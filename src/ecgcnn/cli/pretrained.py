@@ -1,0 +1,50 @@
+"""``ecgcnn pretrained list|pack``: the shipped models and their recorded figures; packing a recipe run into the
+package."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+
+from ..runtimes.pretrained import read_manifest, resolve_model_path
+from ._parser import NONNEGATIVE_INT, add_actions, add_data_dir, add_subcommand
+
+EXAMPLES = ("ecgcnn pretrained list",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = add_actions(parser, "pretrained_command", "ACTION")
+    add_subcommand(actions, "list", "show the shipped models, their files, sizes and recorded per-class test recall",
+                   ("ecgcnn pretrained list",))
+    k = add_subcommand(actions, "pack", "copy a recipe run's best and edge files into the package, score them, "
+                                        "write the manifest", ("ecgcnn pretrained pack --from outputs/seed0 --seed 0",))
+    k.add_argument("--from", dest="run_root", required=True, help="a pipeline seed directory, e.g. outputs/seed0")
+    k.add_argument("--seed", type=NONNEGATIVE_INT, required=True, help="the seed of that run")
+    k.add_argument("--noise-file", default=None, help="NSTDB noise for the stress rows (default: as ecgcnn stress)")
+    add_data_dir(k)
+
+
+def run(args) -> int:
+    if args.pretrained_command == "pack":
+        # packing trains nothing but scores and stress-tests with the whole stack: imported only here, so that
+        # `pretrained list` stays light
+        pack = importlib.import_module("ecgcnn.workflows.pack")
+        pack.pack_pretrained(args.run_root, args.seed, data_dir=args.data_dir, noise_file=args.noise_file)
+        return 0
+    manifest = read_manifest()
+    directory = resolve_model_path("pretrained:edge").parent if manifest.get("models") else None
+    for name, entry in manifest["models"].items():
+        print(f"pretrained:{name}  recipe {entry['recipe']}, seed {entry['seed']}, commit {manifest.get('commit')}")
+        for fmt, info in entry["files"].items():
+            test = info["test"]
+            recall = test.get("per_class_recall")
+            recall_text = ("  recall per class " + " ".join(f"{r:.2f}" for r in recall)) if recall else ""
+            print(f"  {fmt:17s} {os.path.join(str(directory), info['file'])}  {info['bytes'] / 1024:,.0f} KiB  "
+                  f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}{recall_text}")
+            stress = info.get("stress")
+            if stress:
+                print(f"  {'':17s} stress ({stress['beats']} test beats): re-cut from a recording "
+                      f"{stress['recut_accuracy']:.4f}, worst NSTDB noise at 12 dB "
+                      f"{stress['noise_12db_worst_accuracy']:.4f}  ({stress['command']})")
+    return 0
