@@ -1,5 +1,5 @@
 # ecgcnn image: Python 3.11 (the interpreter constraints.txt is locked for) with the project installed from that
-# lock file and the extras of the README Quickstart's main job (train,onnx,tflite,serve,annotate; the test-only 'dev' extra is left out).
+# lock file and the extras of the README Quickstart's main job (train,onnx,tflite,serve,annotate,cluster; the test-only 'dev' extra is left out).
 # Used by docker-compose.yml (GPU) and docker-compose.cpu.yml (CPU only); see README.md (section "Docker").
 #
 # GPU or CPU is chosen by one build argument, TORCH_INDEX_URL:
@@ -49,7 +49,7 @@ COPY src/ src/
 RUN set -eu; \
     set --; \
     if [ -n "$TORCH_INDEX_URL" ]; then set -- --extra-index-url "$TORCH_INDEX_URL"; fi; \
-    python -m pip install --no-cache-dir -c constraints.txt "$@" ".[train,onnx,tflite,serve,annotate]"; \
+    python -m pip install --no-cache-dir -c constraints.txt "$@" ".[train,onnx,tflite,serve,annotate,cluster]"; \
     python -m pip check; \
     python -c 'import os, torch; cpu = os.environ.get("TORCH_INDEX_URL", "").rstrip("/").endswith("/cpu"); assert (torch.version.cuda is None) == cpu, ("unexpected torch flavour", torch.__version__, torch.version.cuda); print("torch", torch.__version__, "CUDA", torch.version.cuda)'; \
     ecgcnn --version

@@ -5,7 +5,7 @@
 # .pre-commit-config.yaml runs the same checks before each commit (`.venv/bin/pre-commit install` once).
 PYTHON ?= python3
 VENV   ?= .venv
-EXTRAS ?= train,dev,onnx,tflite,serve,annotate
+EXTRAS ?= train,dev,onnx,tflite,serve,annotate,cluster
 BIN    := $(VENV)/bin
 
 .PHONY: setup run test lint typecheck test-fast results stress peers clean mutation

@@ -1,7 +1,8 @@
-"""``ecgcnn annotate``: a raw recording in, one labelled row per beat out.
+"""``ecgcnn annotate``: a raw recording in, one labelled row per beat out; or many recordings into a folder.
 
     ecgcnn annotate chf07.hea                                  # CSV of labelled beats on standard output
     ecgcnn annotate holter.csv pretrained:edge.onnx --fs 250 --output beats.csv --json summary.json --plot strip.html
+    ecgcnn annotate archive/ --output-dir beats/ --jobs 2      # every record of a folder (resumable; archive.csv)
 
 Every output path is checked before any work is done; user errors raise :class:`EcgcnnError` (one line, exit 2).
 """
@@ -19,8 +20,9 @@ from ..annotate.writers import format_summary, write_csv, write_summary
 from ..core.errors import EcgcnnError
 from ..core.fileio import check_output_file
 from ..runtimes import load_predictor
-from ..runtimes.pretrained import DEFAULT_MODEL, default_model_help, measured_figures
-from ._parser import NONNEGATIVE_FLOAT, POSITIVE_FLOAT
+from ..runtimes.pretrained import DEFAULT_MODEL, default_model_help, is_pretrained_spec, measured_figures
+from ..workflows.archive import RecordOptions, annotate_archive, expand_records
+from ._parser import NONNEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT
 
 
 def _number_or_name(text: str) -> int | str:
@@ -36,14 +38,28 @@ def _float_text(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of Hz, got {text!r}") from None
 
 
-EXAMPLES = ("ecgcnn annotate record.hea pretrained:edge --output beats.csv --json summary.json --plot strip.html",)
+EXAMPLES = ("ecgcnn annotate record.hea pretrained:edge --output beats.csv --json summary.json --plot strip.html",
+            "ecgcnn annotate holter/*.hea --output-dir beats/ --jobs 2",
+            "ecgcnn annotate --manifest records.txt --output-dir beats/ --cluster tcp://scheduler:8786")
+MODEL_SUFFIXES = (".pth", ".onnx", ".tflite")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("record", help="WFDB record (NAME or NAME.hea), .csv/.txt with one signal column, or .npy")
-    parser.add_argument("model_file", nargs="?", default=DEFAULT_MODEL,
-                        help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] ("
-                             + default_model_help() + ")")
+    parser.add_argument("inputs", nargs="*", metavar="RECORD [RECORD ...] [MODEL]",
+                        help="recordings: WFDB records (NAME or NAME.hea), .csv/.txt with one signal column, .npy; "
+                             "also directories and globs (with --output-dir). Then, optionally, the model: a file "
+                             "(.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] (" + default_model_help() + ")")
+    parser.add_argument("--manifest", default=None,
+                        help="a text file naming one record per line (relative to the file's folder), with "
+                             "--output-dir")
+    parser.add_argument("--output-dir", default=None,
+                        help="annotate many records: <name>.csv and <name>.json per record, archive.csv over all; "
+                             "finished records are kept on a rerun")
+    parser.add_argument("--jobs", type=POSITIVE_INT, default=1,
+                        help="records annotated in parallel, one process each (with --output-dir)")
+    parser.add_argument("--cluster", default=None, metavar="ADDRESS",
+                        help="run the records on an existing Dask cluster (e.g. tcp://scheduler:8786; needs the "
+                             "'cluster' extra; records and --output-dir must be reachable from the workers)")
     parser.add_argument("--fs", type=_float_text, default=None,
                         help="sampling frequency in Hz (required for CSV/TXT/NPY; WFDB headers carry it)")
     parser.add_argument("--channel", type=_number_or_name, default=None,
@@ -77,7 +93,23 @@ def _check_outputs(args) -> None:
         paths[resolved] = flag
 
 
+def _split_inputs(args) -> tuple[list[str], str]:
+    """The records and the model: the last input is the model when it names one."""
+    inputs = list(args.inputs)
+    model = DEFAULT_MODEL
+    if inputs and (is_pretrained_spec(inputs[-1]) or inputs[-1].lower().endswith(MODEL_SUFFIXES)):
+        model = inputs.pop()
+    return inputs, model
+
+
 def run(args) -> int:
+    records, args.model_file = _split_inputs(args)
+    many = args.output_dir is not None or args.manifest is not None or len(records) != 1
+    if many:
+        return _run_many(args, records)
+    if args.jobs != 1 or args.cluster:
+        raise EcgcnnError("--jobs and --cluster annotate many records: expected --output-dir")
+    args.record = records[0]
     _check_outputs(args)
     recording = read_recording(args.record, fs=args.fs, channel=args.channel, column=args.column)
     if args.plot and args.plot_start >= recording.duration_s:
@@ -104,3 +136,24 @@ def run(args) -> int:
     if written:
         print(f"wrote {', '.join(written)}", file=sys.stderr)
     return 0
+
+
+def _run_many(args, records: list[str]) -> int:
+    if args.output_dir is None:
+        raise EcgcnnError(f"{len(records) or 'no'} records given: expected one record, or --output-dir for many")
+    for flag, value in (("--output", args.output), ("--json", args.json_out), ("--plot", args.plot)):
+        if value is not None:
+            raise EcgcnnError(f"{flag} names one record's file; with --output-dir every record gets <name>.csv and "
+                              f"<name>.json there")
+    if args.jobs != 1 and args.cluster:
+        raise EcgcnnError("--jobs and --cluster: expected one of them (the cluster has its own workers)")
+    paths = expand_records(records, args.manifest)
+    options = RecordOptions(model=args.model_file, fs=args.fs, channel=args.channel, column=args.column,
+                            polarity=args.polarity, chunk_seconds=args.chunk_seconds)
+    rows = annotate_archive(paths, args.output_dir, options, jobs=args.jobs, cluster=args.cluster,
+                            progress=not args.no_progress)
+    failed = sum(row["status"] != "ok" for row in rows)
+    beats = sum(int(row.get("beats") or 0) for row in rows)
+    print(f"{len(rows) - failed} of {len(rows)} records annotated ({beats} beats) -> {args.output_dir}/"
+          + (f"; {failed} failed (see archive.csv)" if failed else ""), file=sys.stderr)
+    return min(failed, 125)  # the exit status: how many records failed
