@@ -1,6 +1,6 @@
 """Latency, throughput and memory of model files, through the one runtime interface.
 
-Each file is measured in a fresh worker process (``python -m ecgcnn.bench_worker``) so that its peak resident memory and
+Each file is measured in a fresh worker process (``python -m ecgcnn.bench.worker``) so that its peak resident memory and
 thread count are its own. The timed call is ``predictor.predict_proba(beats)``: what a user pays per call,
 preprocessing and softmax included. A PyTorch-eager row per architecture is the baseline.
 """
@@ -30,7 +30,7 @@ def bench_file(path: str, threads: int = 1, batch_sizes=BATCH_SIZES, warmup: int
     spec = {"path": str(path), "threads": threads, "batch_sizes": list(batch_sizes), "warmup": warmup,
             "runs": runs, "data_dir": data_dir, "max_seconds": max_seconds}
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "-m", "ecgcnn.bench_worker", json.dumps(spec)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "ecgcnn.bench.worker", json.dumps(spec)], capture_output=True,
                             text=True, env=env, check=False)
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]

@@ -1,4 +1,4 @@
-"""The benchmark worker: times one model file in a fresh process (``python -m ecgcnn.bench_worker SPEC``).
+"""The benchmark worker: times one model file in a fresh process (``python -m ecgcnn.bench.worker SPEC``).
 
 It imports only the runtime it measures (backends load on demand), so its peak memory is that runtime's own.
 """

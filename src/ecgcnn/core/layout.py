@@ -39,7 +39,7 @@ def tflite_path(output_dir: str | os.PathLike, run: str, quantize: str = "none")
 
 
 def run_paths(root: str | os.PathLike, run: str) -> dict[str, Path]:
-    """Every format's file of one run under a run root, keyed by format name (see :mod:`ecgcnn.formats`)."""
+    """Every format's file of one run under a run root, keyed by format name (see :mod:`ecgcnn.core.formats`)."""
     root = Path(root)
     paths = {}
     for fmt in FORMATS:

@@ -1,6 +1,6 @@
 """Checks at the boundary, in one place: each raises :class:`EcgcnnError` with one sentence naming the setting.
 
-Used by the configuration (:mod:`ecgcnn.config`), the command line (as argparse types) and the runtimes.
+Used by the configuration (:mod:`ecgcnn.training.config`), the command line (as argparse types) and the runtimes.
 """
 
 from __future__ import annotations

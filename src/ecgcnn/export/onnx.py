@@ -5,7 +5,7 @@ on real training beats: max |Δ logit| ≤ 1e-4 and identical top-1. A failed st
 
 The graph has input ``beats`` ``(batch, 1, 140)`` with a dynamic batch axis and output ``logits`` ``(batch, C)``.
 The checkpoint's metadata travels in ``metadata_props`` under the key ``ecgcnn`` (JSON).
-The file is written to ``<output_dir>/<run>.onnx`` (:func:`ecgcnn.layout.onnx_path`).
+The file is written to ``<output_dir>/<run>.onnx`` (:func:`ecgcnn.core.layout.onnx_path`).
 """
 
 from __future__ import annotations

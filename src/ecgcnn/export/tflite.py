@@ -27,8 +27,9 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    * ``int8`` → ``<stem>_int8.tflite``: ``Optimize.DEFAULT`` without data = dynamic-range INT8 (int8 weights,
      float activations and I/O), as in the seed;
    * ``int8-full`` → ``<stem>_int8_full.tflite``: static full-integer PTQ calibrated on ``calibration_beats`` (the
-     caller's training beats, z-normalised with :func:`ecgcnn.preprocess.normalize_beats` exactly as at inference, fed
-     one by one in the SavedModel's NWC layout), ``TFLITE_BUILTINS_INT8`` only, int8 input and output - what
+     caller's training beats, z-normalised with :func:`~ecgcnn.core.preprocess.normalize_beats` exactly as at
+     inference, fed one by one in the SavedModel's NWC layout), ``TFLITE_BUILTINS_INT8`` only, int8 input and output -
+     what
      TFLite Micro needs; the input/output scale and zero point are logged;
 
 5. the ``ecgcnn`` JSON from the ONNX ``metadata_props`` is extended with ``format``, ``quantize``,
@@ -39,7 +40,7 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    ``ai_edge_litert``, without importing TensorFlow;
 6. the final bytes are written to the temporary directory, loaded with
    :class:`~ecgcnn.runtimes.tflite.TFLitePredictor` and compared with ONNX Runtime on the same beats: FP32 must
-   agree to ``1e-3`` × max(1, max |logit|) with identical top-1 (else :class:`~ecgcnn.errors.ExportError` and no
+   agree to ``1e-3`` × max(1, max |logit|) with identical top-1 (else :class:`~ecgcnn.core.errors.ExportError` and no
    file); the other modes report their deviation. Then the file is written atomically (``write_bytes_atomic``)
    and its size logged, with its ratio to the FP32 file of the same stem when that exists in ``output_dir``.
 

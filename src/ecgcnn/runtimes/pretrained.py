@@ -19,7 +19,7 @@ from ..core.fileio import file_sha256
 PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"  # the data folder ecgcnn/pretrained/
 MANIFEST = "manifest.json"
-# The formats shipped per model (names from ecgcnn.formats), and the spec suffix that selects each.
+# The formats shipped per model (names from ecgcnn.core.formats), and the spec suffix that selects each.
 SHIPPED_FORMATS = {"best": ("pytorch", "onnx", "tflite-int8-full"), "edge": ("pytorch", "onnx", "tflite-int8-full")}
 # ".tflite" selects the model's one shipped TFLite file, whatever its quantisation
 SPEC_SUFFIX = {"": "pytorch", ".pth": "pytorch", ".onnx": "onnx", ".tflite": "tflite"}

@@ -105,7 +105,7 @@ def _json_row(row, i: int, length: int, resample: bool) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------- CSV
 
 def beats_from_csv(body: bytes, length: int, resample: bool) -> np.ndarray:
-    """Read the body with :func:`ecgcnn.data.read_beats_csv`, the reader of ``ecgcnn predict``."""
+    """Read the body with :func:`ecgcnn.data.ucr.read_beats_csv`, the reader of ``ecgcnn predict``."""
     fd, name = tempfile.mkstemp(prefix="ecgcnn-serve-", suffix=".csv")
     try:
         with os.fdopen(fd, "wb") as fh:
