@@ -36,8 +36,7 @@ typecheck: setup
 
 # The fast tier (under a minute on two cores): data, checks, models, training steps and the architecture.
 test-fast: setup
-	$(BIN)/python -m pytest -q tests/test_fast_data.py tests/test_fast_checks.py tests/test_fast_models.py \
-		tests/test_fast_training.py tests/test_architecture.py
+	$(BIN)/python -m pytest -q -m fast
 
 # Regenerate the committed results/ and the generated blocks of docs/results.md (explicit; `make run` never does).
 # Reuses the checkpoints under outputs/seed<N>/ and trains them first where missing (hours on a small CPU).

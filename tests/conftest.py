@@ -35,7 +35,8 @@ def write_ucr(path: Path, x: np.ndarray, y_labels: np.ndarray, delimiter: str = 
 @pytest.fixture(scope="session")
 def official_tables():
     """The official files as float64 tables (label column first), exactly as released."""
-    from ecgcnn.data.ucr import packaged_data_dir, read_numeric_table  # noqa: PLC0415
+    from ecgcnn.data.tables import read_numeric_table  # noqa: PLC0415
+    from ecgcnn.data.ucr import packaged_data_dir  # noqa: PLC0415
 
     directory = packaged_data_dir()
     return {split: read_numeric_table(directory / f"ECG5000_{split.upper()}.tsv", "\t")[0]

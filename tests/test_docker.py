@@ -2,7 +2,7 @@
 
 - the Dockerfile passes hadolint (.hadolint.yaml at the repo root; every ignored rule must say why);
 - docker-compose.yml and docker-compose.cpu.yml are valid Compose files (the official compose-spec JSON schema,
-  vendored in tests/data/) and have the services, mounts and GPU reservation that docs/docker.md promises;
+  vendored in tests/fixtures/) and have the services, mounts and GPU reservation that docs/docker.md promises;
 - the image installs the project from constraints.txt with the extras of the README Quickstart's main job
   (the Makefile's EXTRAS minus the test-only 'dev'), on the Python the lock file was made for;
 - .dockerignore keeps data, outputs, virtualenvs, .git and caches out of the build context but lets in what the
@@ -29,7 +29,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE_GPU = ROOT / "docker-compose.yml"
 COMPOSE_CPU = ROOT / "docker-compose.cpu.yml"
 COMPOSE_FILES = (COMPOSE_GPU, COMPOSE_CPU)
-SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
+SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec.json"
 
 SERVICES = {"train", "inference"}
 # host path (relative to the compose file) -> container path

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from ..core.fileio import check_output_file, write_text_atomic
-from ..data import ucr as data
+from ..data.beats import flat_beats, read_beats_csv
 from ..runtimes import load_predictor
 from ._parser import add_device
 
@@ -32,10 +32,10 @@ def run(args) -> int:
     if args.output:
         check_output_file(args.output, "--output", inputs=(args.input,))
     predictor = load_predictor(args.model_file, device=args.device)
-    beats = data.read_beats_csv(args.input, length=predictor.input_length, resample=args.resample,
+    beats = read_beats_csv(args.input, length=predictor.input_length, resample=args.resample,
                                 label_column=args.label_column)
     probabilities = predictor.predict_proba(beats.values)
-    flat = data.flat_beats(beats.values)
+    flat = flat_beats(beats.values)
     names = predictor.class_names
     header = ["row", "line", "predicted_label", "predicted_class"] + [f"p_{label}" for label in predictor.labels] \
         + ["warning"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import os
 import shutil
 import tempfile
@@ -20,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DataError
-from ..core.fileio import atomic_path, file_sha256, is_number, shorten
+from ..core.fileio import atomic_path, file_sha256
+from .tables import delimiter_for, read_numeric_table
 
 INPUT_LENGTH = 140
 ORIGINAL_LABELS = (1, 2, 3, 4, 5)
@@ -43,90 +43,6 @@ DATA_DIR_ENV = "ECGCNN_DATA_DIR"
 
 
 # ----------------------------------------------------------------------------------------------------------- readers
-
-def _open_text_lines(path: Path) -> list[str]:
-    """Read a text file as lines; a UTF-8 BOM and Windows line endings are accepted. Errors name the file."""
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: not a regular file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start})") from exc
-    lines = text.splitlines()
-    if not any(line.strip() for line in lines):
-        raise DataError(f"{path}: file is empty (expected one beat per line)")
-    return lines
-
-
-def _split_line(line: str, delimiter: str | None) -> list[str]:
-    if delimiter is None:
-        return line.split()
-    return [token.strip() for token in line.split(delimiter)]
-
-
-def _parse_float(token: str, path: Path, line_no: int, column: int) -> float:
-    try:
-        value = float(token)
-    except ValueError:
-        shown = shorten(token)
-        raise DataError(f"{path}, line {line_no}, column {column}: expected a number, found {shown!r}") from None
-    if not math.isfinite(value):
-        raise DataError(f"{path}, line {line_no}, column {column}: expected a finite number, found {token!r}")
-    return value
-
-
-def _numeric_rows(path: Path, delimiter: str | None, allow_header: bool, expected_columns: int | None,
-                  ragged: bool) -> tuple[list[list[float]], list[int]]:
-    lines = _open_text_lines(path)
-    rows: list[list[float]] = []
-    line_numbers: list[int] = []
-    width = expected_columns
-    first = True
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        tokens = _split_line(line.strip(), delimiter)
-        if first and allow_header and _is_header(tokens):
-            first = False
-            continue  # a header: a first row in which no cell is a number
-        first = False
-        if width is None and not ragged:
-            width = len(tokens)
-        if not ragged and len(tokens) != width:
-            raise DataError(f"{path}, line {line_no}: expected {width} columns, found {len(tokens)}")
-        rows.append([_parse_float(tok, path, line_no, col) for col, tok in enumerate(tokens, start=1)])
-        line_numbers.append(line_no)
-    if not rows:
-        raise DataError(f"{path}: no data rows (expected one beat per line)")
-    return rows, line_numbers
-
-
-def read_numeric_table(path: str | os.PathLike, delimiter: str | None, *, allow_header: bool = False,
-                       expected_columns: int | None = None) -> tuple[np.ndarray, list[int]]:
-    """Parse a delimited numeric table into float64 ``(rows, columns)`` plus the 1-based line number of each row.
-
-    ``delimiter=None`` splits on any whitespace. Blank lines are skipped. With ``allow_header`` a first non-blank
-    line in which no cell is a number is a header; any other line is data and must parse (file, line, column).
-    All rows must have the same number of columns.
-    """
-    rows, line_numbers = _numeric_rows(Path(path), delimiter, allow_header, expected_columns, ragged=False)
-    return np.asarray(rows, dtype=np.float64), line_numbers
-
-
-def _is_header(tokens: list[str]) -> bool:
-    return not any(is_number(token) for token in tokens)
-
-
-def delimiter_for(path: Path) -> str | None:
-    """Tab for ``.tsv``, comma for ``.csv``, any whitespace otherwise (UCR ``.txt``)."""
-    suffix = path.suffix.lower()
-    return {".tsv": "\t", ".csv": ","}.get(suffix)
 
 
 def read_ucr_file(path: str | os.PathLike, length: int = INPUT_LENGTH,
@@ -361,66 +277,4 @@ def _write_ucr_txt(source: Path, target: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------- beats to predict
 
-@dataclass
-class Beats:
-    """Beats read from a file: ``values`` ``(N, length)`` float32 and the 1-based line of each row."""
 
-    values: np.ndarray
-    line_numbers: list[int]
-    labels: np.ndarray | None = None  # a UCR file's label column, when read with label_column="first"
-
-
-def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample: bool = False,
-                   label_column: str = "none") -> Beats:
-    """Beats to classify: one per row, comma separated (tab for ``.tsv``, whitespace for ``.txt``), optional header.
-
-    Without ``resample`` every row must hold exactly ``length`` values. With it, rows of any length >= 2 (they may
-    differ) are linearly resampled to ``length`` (ECG5000's beats were interpolated to 140 samples the same way).
-    ``label_column="first"`` reads a UCR-style file whose first column is the label. A file that looks like one
-    (one extra leading column of small integers) without that option is refused rather than misread.
-    """
-    path = Path(path)
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else None if path.suffix.lower() == ".txt" else ","
-    rows, line_numbers = _numeric_rows(path, delimiter, allow_header=True, expected_columns=None, ragged=resample)
-    labels = None
-    if label_column == "first":
-        short = next((i for i, row in enumerate(rows) if len(row) < 2), None)
-        if short is not None:
-            raise DataError(f"{path}, line {line_numbers[short]}: expected a label and beat values, found 1 value")
-        labels = np.asarray([row[0] for row in rows])
-        rows = [row[1:] for row in rows]
-    widths = {len(row) for row in rows}
-    if not resample and widths == {length + 1} and _looks_like_labels([row[0] for row in rows]):
-        raise DataError(f"{path}, line {line_numbers[0]}: {length + 1} columns whose first holds small whole "
-                        f"numbers: a label column? use --label-column first (or remove it)")
-    if not resample:
-        width = widths.pop()
-        if width != length:
-            raise DataError(f"{path}, line {line_numbers[0]}: expected {length} values per beat, found {width} "
-                            f"(use --resample to resample beats of another length)")
-        return Beats(np.asarray(rows, dtype=np.float32), line_numbers, labels)
-    short = next((i for i, row in enumerate(rows) if len(row) < 2), None)
-    if short is not None:
-        raise DataError(f"{path}, line {line_numbers[short]}: cannot resample a beat of {len(rows[short])} "
-                        f"value(s); expected >= 2")
-    return Beats(np.stack([resample_beats(np.asarray([row]), length)[0] for row in rows]), line_numbers, labels)
-
-
-def _looks_like_labels(column: list[float]) -> bool:
-    values = np.asarray(column)
-    return bool(np.all(values == np.round(values)) and values.min() >= 0 and values.max() <= 20
-                and len(np.unique(values)) <= 20)
-
-
-def flat_beats(beats: np.ndarray, tolerance: float = 1e-8) -> np.ndarray:
-    """True for each beat whose values are constant: its z-normalisation is undefined (it maps to zeros)."""
-    beats = np.asarray(beats, dtype=np.float64)
-    return beats.std(axis=1, ddof=1) <= tolerance if beats.shape[1] > 1 else np.ones(len(beats), bool)
-
-
-def resample_beats(beats: np.ndarray, length: int = INPUT_LENGTH) -> np.ndarray:
-    """Linear interpolation of each beat onto ``length`` evenly spaced points over the same span."""
-    beats = np.asarray(beats, dtype=np.float64)
-    source = np.linspace(0.0, 1.0, beats.shape[1])
-    target = np.linspace(0.0, 1.0, length)
-    return np.stack([np.interp(target, source, row) for row in beats]).astype(np.float32)

@@ -9,13 +9,11 @@ infinite values, no beats, not numbers).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 
 import numpy as np
 
 from ..core.errors import DataError, EcgcnnError
-from ..data.ucr import flat_beats, read_beats_csv, resample_beats
+from ..data.beats import flat_beats, read_beats_csv, resample_beats
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
@@ -105,18 +103,11 @@ def _json_row(row, i: int, length: int, resample: bool) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------- CSV
 
 def beats_from_csv(body: bytes, length: int, resample: bool) -> np.ndarray:
-    """Read the body with :func:`ecgcnn.data.ucr.read_beats_csv`, the reader of ``ecgcnn predict``."""
-    fd, name = tempfile.mkstemp(prefix="ecgcnn-serve-", suffix=".csv")
+    """Read the body with :func:`ecgcnn.data.beats.read_beats_csv`, the reader of ``ecgcnn predict``."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        try:
-            beats = read_beats_csv(name, length=length, resample=resample)
-        except DataError as exc:
-            message = str(exc).replace(name, "CSV body").replace("--resample", "?resample=true")
-            raise RequestError(422, message) from None
-    finally:
-        os.unlink(name)
+        beats = read_beats_csv("CSV body", length=length, resample=resample, data=body)
+    except DataError as exc:
+        raise RequestError(422, str(exc).replace("--resample", "?resample=true")) from None
     return np.asarray(beats.values)
 
 

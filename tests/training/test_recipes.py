@@ -16,7 +16,7 @@ from ecgcnn.training.augment import Augment, augment_batch
 from ecgcnn.training.config import RECIPES, TrainConfig, recipe_settings
 from ecgcnn.training.loop import class_weights as _class_weights
 
-from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
+from ..conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
 
 # ----------------------------------------------------------------------------------------------------- fast units
 

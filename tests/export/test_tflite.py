@@ -40,7 +40,7 @@ from ecgcnn.runtimes.checkpoint import save_checkpoint
 from ecgcnn.runtimes.onnx import OnnxPredictor
 from ecgcnn.runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, read_tflite_metadata, sidecar_path
 
-from .conftest import assert_one_line_error
+from ..conftest import assert_one_line_error
 
 MODELS = ["base-cnn", "vgg", "inception", "tcn"]
 MODES = ["none", "fp16", "int8", "int8-full"]

@@ -14,7 +14,7 @@ from ecgcnn.models import build_model
 from ecgcnn.reporting.markdown import README_END, README_START, readme_block, readme_markers, sync_readme
 from ecgcnn.runtimes.checkpoint import save_checkpoint
 
-from .conftest import REPO
+from ..conftest import REPO
 
 
 @pytest.mark.slow

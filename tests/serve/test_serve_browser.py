@@ -18,17 +18,18 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ecgcnn.data.ucr import resample_beats
+from ecgcnn.data.beats import resample_beats
 from ecgcnn.runtimes import load_predictor
-from tests.test_serve import MODEL, Server
+from tests.serve.test_serve import MODEL, Server
 
 CHROMIUM = next((path for path in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if path), None)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
          "--window-size=1280,1000"]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (apt-get install chromium "
-                                                          "chromium-driver); the browser test needs one")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (apt-get install chromium "
+                                                          "chromium-driver); the browser test needs one")]
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from ecgcnn.core.preprocess import PREPROCESSING, normalize_beats
 from ecgcnn.models import build_model
 from ecgcnn.runtimes import base, checkpoint, load_predictor, loader, pretrained
 
+pytestmark = pytest.mark.fast  # the fast tier: make test-fast, pre-commit, mutation testing
+
 
 def _raises(exc_type, call, *args, **kwargs) -> str:
     with pytest.raises(exc_type) as info:

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from ecgcnn.core import fileio
 from ecgcnn.core.errors import DataError
+from ecgcnn.data import beats as data_beats
 from ecgcnn.data import ucr as data
 
-from .conftest import assert_one_line_error, write_ucr
+from ..conftest import assert_one_line_error, write_ucr
 
 
 def test_packaged_dataset_is_the_official_split(dataset):
@@ -124,17 +125,17 @@ def test_beats_csv_with_and_without_header(tmp_path, dataset):
     plain.write_text("\n".join(",".join(repr(float(v)) for v in row) for row in beats) + "\n")
     headed = tmp_path / "headed.csv"
     headed.write_text(",".join(f"t{i}" for i in range(140)) + "\r\n" + plain.read_text().replace("\n", "\r\n"))
-    np.testing.assert_array_equal(data.read_beats_csv(plain).values, beats)
-    np.testing.assert_array_equal(data.read_beats_csv(headed).values, beats)
-    assert data.read_beats_csv(headed).line_numbers == [2, 3, 4]
+    np.testing.assert_array_equal(data_beats.read_beats_csv(plain).values, beats)
+    np.testing.assert_array_equal(data_beats.read_beats_csv(headed).values, beats)
+    assert data_beats.read_beats_csv(headed).line_numbers == [2, 3, 4]
 
 
 def test_beats_csv_wrong_length_and_resample(tmp_path):
     path = tmp_path / "short.csv"
     path.write_text("0,1,2,3\n4,5,6,7\n")
     with pytest.raises(DataError, match=r"short.csv, line 1: expected 140 values per beat, found 4"):
-        data.read_beats_csv(path)
-    resampled = data.read_beats_csv(path, resample=True).values
+        data_beats.read_beats_csv(path)
+    resampled = data_beats.read_beats_csv(path, resample=True).values
     assert resampled.shape == (2, 140)
     np.testing.assert_allclose(resampled[0, [0, -1]], [0, 3])
     np.testing.assert_allclose(np.diff(resampled[1]), 3 / 139, atol=1e-5)
@@ -144,7 +145,7 @@ def test_ragged_csv_names_the_line(tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text(",".join(["1"] * 140) + "\n" + ",".join(["1"] * 138) + "\n")
     with pytest.raises(DataError, match=r"ragged.csv, line 2: expected 140 columns, found 138"):
-        data.read_beats_csv(path)
+        data_beats.read_beats_csv(path)
 
 
 _finite = st.floats(allow_nan=False, allow_infinity=False, width=32, min_value=-1e6, max_value=1e6)
@@ -269,7 +270,7 @@ def test_a_typo_in_the_first_row_is_an_error_not_a_header(tmp_path):
     row = ["0.1"] * 140
     path.write_text(",".join(["1.2.3"] + row[1:]) + "\n" + ",".join(row) + "\n")
     with pytest.raises(DataError, match=r"typo.csv, line 1, column 1: expected a number, found '1.2.3'"):
-        data.read_beats_csv(path)
+        data_beats.read_beats_csv(path)
 
 
 def test_only_a_first_row_with_no_number_is_a_header(tmp_path):
@@ -277,7 +278,7 @@ def test_only_a_first_row_with_no_number_is_a_header(tmp_path):
     header = ",".join(f"t{i}" for i in range(140))
     path.write_text(header + "\n" + header + "\n" + ",".join(["0.5"] * 140) + "\n")
     with pytest.raises(DataError, match=r"two_headers.csv, line 2, column 1: expected a number"):
-        data.read_beats_csv(path)
+        data_beats.read_beats_csv(path)
 
 
 def test_a_ucr_file_is_recognised_instead_of_misread(tmp_path, dataset):
@@ -286,10 +287,10 @@ def test_a_ucr_file_is_recognised_instead_of_misread(tmp_path, dataset):
     path.write_text("\n".join(",".join([str(int(label))] + [repr(float(v)) for v in beat])
                               for label, beat in zip(labels, dataset.x_train[:5], strict=True)) + "\n")
     with pytest.raises(DataError, match=r"ucr.csv, line 1: 141 columns .*label column.*--label-column first"):
-        data.read_beats_csv(path)
+        data_beats.read_beats_csv(path)
     with pytest.raises(DataError, match=r"label column"):  # --resample must not swallow the label either
-        data.read_beats_csv(path, resample=False)
-    beats = data.read_beats_csv(path, label_column="first")
+        data_beats.read_beats_csv(path, resample=False)
+    beats = data_beats.read_beats_csv(path, label_column="first")
     np.testing.assert_array_equal(beats.values, dataset.x_train[:5])
     np.testing.assert_array_equal(beats.labels, labels)
 
@@ -297,7 +298,7 @@ def test_a_ucr_file_is_recognised_instead_of_misread(tmp_path, dataset):
 def test_resample_accepts_rows_of_different_lengths(tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text("0,1,2,3\n0,2,4,6,8,10,12\n")
-    values = data.read_beats_csv(path, resample=True).values
+    values = data_beats.read_beats_csv(path, resample=True).values
     assert values.shape == (2, 140)
     np.testing.assert_allclose(values[0, [0, -1]], [0, 3])
     np.testing.assert_allclose(values[1, [0, -1]], [0, 12])
@@ -305,4 +306,4 @@ def test_resample_accepts_rows_of_different_lengths(tmp_path):
 
 def test_flat_beats_are_flagged():
     beats = np.stack([np.zeros(140), np.linspace(0, 1, 140), np.full(140, 3.0)])
-    assert data.flat_beats(beats).tolist() == [True, False, True]
+    assert data_beats.flat_beats(beats).tolist() == [True, False, True]

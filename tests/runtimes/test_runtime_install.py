@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 from ecgcnn import load_predictor
 from ecgcnn.cli import TRAIN_EXTRA_MODULES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 BLOCKER = """

@@ -11,7 +11,7 @@ from ecgcnn.reporting.results import targets_for
 from ecgcnn.workflows.ablation import VARIANT_KEYS, run_ablation
 from ecgcnn.workflows.pipeline import PipelineConfig
 
-from .conftest import assert_one_line_error
+from ..conftest import assert_one_line_error
 
 
 def test_macs_are_counted_once_per_model(monkeypatch):

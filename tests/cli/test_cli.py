@@ -9,7 +9,7 @@ from ecgcnn.cli import COMMANDS, build_parser, command_module, normalize_argv
 from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.training.config import TrainConfig
 
-from .conftest import assert_one_line_error, run_subprocess
+from ..conftest import assert_one_line_error, run_subprocess
 
 
 @pytest.mark.parametrize("flags, fragment", [

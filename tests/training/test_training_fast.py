@@ -24,6 +24,8 @@ from ecgcnn.training import loop
 from ecgcnn.training.config import TrainConfig
 from ecgcnn.training.distributed import Distributed
 
+pytestmark = pytest.mark.fast  # the fast tier: make test-fast, pre-commit, mutation testing
+
 KWARGS = {"num_classes": 5, "in_channels": 1, "dropout": 0.0}
 
 

@@ -13,8 +13,10 @@ import pytest
 
 from ecgcnn.core import fileio, formats, layout, preprocess, validation
 from ecgcnn.core.errors import EcgcnnError, ModelFileError
-from ecgcnn.data.ucr import flat_beats
+from ecgcnn.data.beats import flat_beats
 from ecgcnn.runtimes import metadata
+
+pytestmark = pytest.mark.fast  # the fast tier: make test-fast, pre-commit, mutation testing
 
 
 def _raises(exc_type, call, *args, **kwargs) -> str:
@@ -46,7 +48,7 @@ def test_flat_and_near_flat_beats_are_not_blown_up():
 
 
 def test_normalisation_and_flat_beats_agree_at_the_threshold():
-    """A beat whose std is exactly 1e-8 counts as flat (data.flat_beats) and is therefore only centred."""
+    """A beat whose std is exactly 1e-8 counts as flat (data_beats.flat_beats) and is therefore only centred."""
 
     beat = np.array([[-1.0, 1.0] * 70]) * (1e-8 * np.sqrt(139 / 140))
     assert beat.std(ddof=1) == 1e-8  # exactly on the threshold

@@ -17,7 +17,11 @@ import pytest
 
 from ecgcnn.core import fileio
 from ecgcnn.core.errors import DataError
+from ecgcnn.data import beats as data_beats
+from ecgcnn.data import tables as data_tables
 from ecgcnn.data import ucr as data
+
+pytestmark = pytest.mark.fast  # the fast tier: make test-fast, pre-commit, mutation testing
 
 
 def _raises(exc_type, call, *args, **kwargs) -> str:
@@ -43,89 +47,91 @@ def packaged():
 # ------------------------------------------------------------------------------------------------------- text files
 
 def test_text_file_errors_name_the_file_and_the_problem(tmp_path, monkeypatch):
-    assert _raises(DataError, data._open_text_lines, tmp_path / "nope.txt") == \
+    assert _raises(DataError, data_tables._open_text_lines, tmp_path / "nope.txt") == \
         f"{tmp_path / 'nope.txt'}: file not found"
-    assert _raises(DataError, data._open_text_lines, tmp_path) == f"{tmp_path}: not a regular file"
+    assert _raises(DataError, data_tables._open_text_lines, tmp_path) == f"{tmp_path}: not a regular file"
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"1 2 3\n4 \xff 6\n")
-    assert _raises(DataError, data._open_text_lines, bad) == \
+    assert _raises(DataError, data_tables._open_text_lines, bad) == \
         f"{bad}: not a UTF-8 text file (undecodable byte at offset 8)"
     for content in (b"", b"\n \n\t\n"):
         bad.write_bytes(content)
-        assert _raises(DataError, data._open_text_lines, bad) == f"{bad}: file is empty (expected one beat per line)"
+        assert _raises(DataError, data_tables._open_text_lines, bad) == \
+            f"{bad}: file is empty (expected one beat per line)"
     bad.write_bytes(b"1\n")
     monkeypatch.setattr(Path, "read_bytes",
                         lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
-    assert _raises(DataError, data._open_text_lines, bad) == f"{bad}: cannot read file (Permission denied)"
+    assert _raises(DataError, data_tables._open_text_lines, bad) == f"{bad}: cannot read file (Permission denied)"
     monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(OSError("disk on fire")))
-    assert _raises(DataError, data._open_text_lines, bad) == f"{bad}: cannot read file (disk on fire)"
+    assert _raises(DataError, data_tables._open_text_lines, bad) == f"{bad}: cannot read file (disk on fire)"
 
 
 def test_bom_and_crlf_are_accepted(tmp_path):
     path = tmp_path / "f.txt"
     path.write_bytes(b"\xef\xbb\xbfa b\r\n\r\nc d\r\n")
-    assert data._open_text_lines(path) == ["a b", "", "c d"]
+    assert data_tables._open_text_lines(path) == ["a b", "", "c d"]
 
 
 def test_split_line_whitespace_or_delimiter():
-    assert data._split_line(" 1  2\t3 ", None) == ["1", "2", "3"]
-    assert data._split_line(" 1 , 2,3 ", ",") == ["1", "2", "3"]
-    assert data._split_line("1\t\t2", "\t") == ["1", "", "2"]
+    assert data_tables._split_line(" 1  2\t3 ", None) == ["1", "2", "3"]
+    assert data_tables._split_line(" 1 , 2,3 ", ",") == ["1", "2", "3"]
+    assert data_tables._split_line("1\t\t2", "\t") == ["1", "", "2"]
 
 
 def test_parse_float_shows_long_tokens_shortened(tmp_path):
     p = tmp_path / "f"
-    assert data._parse_float(" -1.5e3", p, 1, 1) == -1500.0
+    assert data_tables._parse_float(" -1.5e3", p, 1, 1) == -1500.0
     twenty = "x" * 20
-    assert _raises(DataError, data._parse_float, twenty, p, 3, 7) == \
+    assert _raises(DataError, data_tables._parse_float, twenty, p, 3, 7) == \
         f"{p}, line 3, column 7: expected a number, found {twenty!r}"
-    assert _raises(DataError, data._parse_float, "y" * 21, p, 3, 7) == \
+    assert _raises(DataError, data_tables._parse_float, "y" * 21, p, 3, 7) == \
         f"{p}, line 3, column 7: expected a number, found {'y' * 17 + '...'!r}"
     for token in ("nan", "inf", "-Infinity"):
-        assert _raises(DataError, data._parse_float, token, p, 2, 4) == \
+        assert _raises(DataError, data_tables._parse_float, token, p, 2, 4) == \
             f"{p}, line 2, column 4: expected a finite number, found {token!r}"
 
 
 def test_numeric_table_values_line_numbers_and_width(tmp_path):
     path = _write(tmp_path / "t.txt", ["", "1 2 3", "  ", "4 5 6", "7 8 9"])
-    table, lines = data.read_numeric_table(path, None)
+    table, lines = data_tables.read_numeric_table(path, None)
     assert table.dtype == np.float64 and table.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
     assert lines == [2, 4, 5]
     _write(path, ["1 2 3", "", "4 5"])
-    assert _raises(DataError, data.read_numeric_table, path, None) == f"{path}, line 3: expected 3 columns, found 2"
+    assert _raises(DataError, data_tables.read_numeric_table, path, None) == \
+        f"{path}, line 3: expected 3 columns, found 2"
     _write(path, ["1 2 3", "4 5 6"])
-    assert _raises(DataError, data.read_numeric_table, path, None, expected_columns=4) == \
+    assert _raises(DataError, data_tables.read_numeric_table, path, None, expected_columns=4) == \
         f"{path}, line 1: expected 4 columns, found 3"
     _write(path, ["1,2", "3,x"])
-    assert _raises(DataError, data.read_numeric_table, path, ",") == \
+    assert _raises(DataError, data_tables.read_numeric_table, path, ",") == \
         f"{path}, line 2, column 2: expected a number, found 'x'"
 
 
 def test_only_a_first_row_without_numbers_is_a_header(tmp_path):
     path = _write(tmp_path / "t.csv", ["", "a,b", "1,2"])
-    table, lines = data.read_numeric_table(path, ",", allow_header=True)
+    table, lines = data_tables.read_numeric_table(path, ",", allow_header=True)
     assert table.tolist() == [[1, 2]] and lines == [3]
-    assert _raises(DataError, data.read_numeric_table, path, ",") == \
+    assert _raises(DataError, data_tables.read_numeric_table, path, ",") == \
         f"{path}, line 2, column 1: expected a number, found 'a'"
     _write(path, ["a,b", "c,d", "1,2"])  # only the first non-blank row may be a header
-    assert _raises(DataError, data.read_numeric_table, path, ",", allow_header=True) == \
+    assert _raises(DataError, data_tables.read_numeric_table, path, ",", allow_header=True) == \
         f"{path}, line 2, column 1: expected a number, found 'c'"
     _write(path, ["1,2", "c,d"])  # after a data row, a row without numbers is an error, not a second header
-    assert _raises(DataError, data.read_numeric_table, path, ",", allow_header=True) == \
+    assert _raises(DataError, data_tables.read_numeric_table, path, ",", allow_header=True) == \
         f"{path}, line 2, column 1: expected a number, found 'c'"
     _write(path, ["a,1", "1,2"])  # a cell that is a number: data, and it must parse
-    assert _raises(DataError, data.read_numeric_table, path, ",", allow_header=True) == \
+    assert _raises(DataError, data_tables.read_numeric_table, path, ",", allow_header=True) == \
         f"{path}, line 1, column 1: expected a number, found 'a'"
     _write(path, ["a,b"])
-    assert _raises(DataError, data.read_numeric_table, path, ",", allow_header=True) == \
+    assert _raises(DataError, data_tables.read_numeric_table, path, ",", allow_header=True) == \
         f"{path}: no data rows (expected one beat per line)"
-    assert data._is_header(["x", "1e"]) and not data._is_header(["x", "1e3"])
+    assert data_tables._is_header(["x", "1e"]) and not data_tables._is_header(["x", "1e3"])
 
 
 def test_delimiter_follows_the_suffix():
-    assert data.delimiter_for(Path("a.tsv")) == "\t" and data.delimiter_for(Path("a.TSV")) == "\t"
-    assert data.delimiter_for(Path("a.CSV")) == "," and data.delimiter_for(Path("a.txt")) is None
-    assert data.delimiter_for(Path("ECG5000_TRAIN")) is None
+    assert data_tables.delimiter_for(Path("a.tsv")) == "\t" and data_tables.delimiter_for(Path("a.TSV")) == "\t"
+    assert data_tables.delimiter_for(Path("a.CSV")) == "," and data_tables.delimiter_for(Path("a.txt")) is None
+    assert data_tables.delimiter_for(Path("ECG5000_TRAIN")) is None
 
 
 # -------------------------------------------------------------------------------------------------------- UCR files
@@ -362,7 +368,7 @@ def test_download_installs_a_verified_tsv_archive_as_txt(tmp_path, official_byte
 def test_download_copies_a_txt_archive_byte_for_byte(tmp_path, official_bytes, monkeypatch):
     txt = {}
     for split in ("train", "test"):
-        table, _ = data.read_numeric_table(io_path(tmp_path, split, official_bytes[split]), "\t")
+        table, _ = data_tables.read_numeric_table(io_path(tmp_path, split, official_bytes[split]), "\t")
         txt[split] = "".join("  " + "  ".join(repr(float(v)) for v in row) + "\n" for row in table).encode()
     url = _serve(tmp_path, _zip({"ECG5000_TRAIN.txt": txt["train"], "ECG5000_TEST.txt": txt["test"]}))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -466,22 +472,22 @@ def test_beat_files_choose_their_delimiter_and_skip_a_header(tmp_path):
     rows = [[0.5, 1.5, -1.0], [2.0, 0.0, 1.0]]
     for name, sep in (("b.csv", ","), ("b.tsv", "\t"), ("b.txt", "  "), ("b.dat", ",")):
         path = _write(tmp_path / name, [sep.join(["a", "b", "c"])] + [sep.join(map(str, r)) for r in rows])
-        beats = data.read_beats_csv(path, length=3)
+        beats = data_beats.read_beats_csv(path, length=3)
         assert beats.values.dtype == np.float32 and beats.values.tolist() == rows
         assert beats.line_numbers == [2, 3] and beats.labels is None
 
 
 def test_beat_files_with_a_label_column(tmp_path):
     path = _write(tmp_path / "b.csv", ["3,0.5,1.5", "1,2.0,0.0"])
-    beats = data.read_beats_csv(path, length=2, label_column="first")
+    beats = data_beats.read_beats_csv(path, length=2, label_column="first")
     assert beats.labels.tolist() == [3.0, 1.0] and beats.values.tolist() == [[0.5, 1.5], [2.0, 0.0]]
     one = _write(tmp_path / "one.csv", ["3,0.5", "1,2.0"])
-    beats = data.read_beats_csv(one, length=1, label_column="first")
+    beats = data_beats.read_beats_csv(one, length=1, label_column="first")
     assert beats.labels.tolist() == [3.0, 1.0] and beats.values.tolist() == [[0.5], [2.0]]
     single = _write(tmp_path / "single.csv", ["1,0.5,0.7", "", "2"])
-    assert _raises(DataError, data.read_beats_csv, single, length=2, label_column="first", resample=True) == \
+    assert _raises(DataError, data_beats.read_beats_csv, single, length=2, label_column="first", resample=True) == \
         f"{single}, line 3: expected a label and beat values, found 1 value"
-    beats = data.read_beats_csv(_write(tmp_path / "r.csv", ["2,0,1", "4,0,1,2,3"]), length=3, resample=True,
+    beats = data_beats.read_beats_csv(_write(tmp_path / "r.csv", ["2,0,1", "4,0,1,2,3"]), length=3, resample=True,
                                 label_column="first")
     assert beats.labels.tolist() == [2.0, 4.0]
     np.testing.assert_allclose(beats.values, [[0.0, 0.5, 1.0], [0.0, 1.5, 3.0]])
@@ -494,7 +500,7 @@ def _labelled_rows(first_column, length=3):
 @pytest.mark.parametrize("first_column", [[0, 1, 20], [5, 5, 5], list(range(20))])
 def test_a_ucr_file_read_as_beats_is_refused(tmp_path, first_column):
     path = _write(tmp_path / "b.csv", ["h1,h2,h3,h4"] + _labelled_rows(first_column))
-    assert _raises(DataError, data.read_beats_csv, path, length=3) == \
+    assert _raises(DataError, data_beats.read_beats_csv, path, length=3) == \
         f"{path}, line 2: 4 columns whose first holds small whole numbers: a label column? " \
         f"use --label-column first (or remove it)"
 
@@ -502,39 +508,41 @@ def test_a_ucr_file_read_as_beats_is_refused(tmp_path, first_column):
 @pytest.mark.parametrize("first_column", [[0, 1, 21], [-1, 1, 2], [0.5, 1, 2], list(range(21))])
 def test_other_extra_columns_are_just_the_wrong_width(tmp_path, first_column):
     path = _write(tmp_path / "b.csv", _labelled_rows(first_column))
-    assert _raises(DataError, data.read_beats_csv, path, length=3) == \
+    assert _raises(DataError, data_beats.read_beats_csv, path, length=3) == \
         f"{path}, line 1: expected 3 values per beat, found 4 (use --resample to resample beats of another length)"
 
 
 def test_beats_of_another_length(tmp_path):
     path = _write(tmp_path / "b.csv", ["", "1,2", "0,3"])
-    assert _raises(DataError, data.read_beats_csv, path, length=3) == \
+    assert _raises(DataError, data_beats.read_beats_csv, path, length=3) == \
         f"{path}, line 2: expected 3 values per beat, found 2 (use --resample to resample beats of another length)"
     ragged = _write(tmp_path / "r.csv", ["0,1", "0,1,2", "5"])
-    assert _raises(DataError, data.read_beats_csv, ragged, length=3) == f"{ragged}, line 2: expected 2 columns, found 3"
-    assert _raises(DataError, data.read_beats_csv, ragged, length=3, resample=True) == \
+    assert _raises(DataError, data_beats.read_beats_csv, ragged, length=3) == \
+        f"{ragged}, line 2: expected 2 columns, found 3"
+    assert _raises(DataError, data_beats.read_beats_csv, ragged, length=3, resample=True) == \
         f"{ragged}, line 3: cannot resample a beat of 1 value(s); expected >= 2"
     ok = _write(tmp_path / "ok.csv", ["0,1", "0,1,2", "7,7,7,7,7"])
-    beats = data.read_beats_csv(ok, length=5, resample=True)
+    beats = data_beats.read_beats_csv(ok, length=5, resample=True)
     assert beats.values.dtype == np.float32 and beats.line_numbers == [1, 2, 3]
     np.testing.assert_allclose(beats.values, [[0, .25, .5, .75, 1], [0, .5, 1, 1.5, 2], [7] * 5])
 
 
 def test_flat_beats_and_resampling():
     beats = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 3.0], [0.0, 0.0, 1e-9]])
-    assert data.flat_beats(beats).tolist() == [True, False, True]
+    assert data_beats.flat_beats(beats).tolist() == [True, False, True]
     std = float(beats.std(axis=1, ddof=1)[2])
-    assert data.flat_beats(beats, tolerance=std).tolist() == [True, False, True]  # the tolerance is inclusive
-    assert data.flat_beats(beats, tolerance=std * 0.999).tolist() == [True, False, False]
-    assert data.flat_beats(np.array([[0.5], [2.0]])).tolist() == [True, True]
-    assert data.flat_beats(np.array([[0.5], [2.0]])).dtype == bool and data.flat_beats(beats).dtype == bool  # masks
+    assert data_beats.flat_beats(beats, tolerance=std).tolist() == [True, False, True]  # the tolerance is inclusive
+    assert data_beats.flat_beats(beats, tolerance=std * 0.999).tolist() == [True, False, False]
+    assert data_beats.flat_beats(np.array([[0.5], [2.0]])).tolist() == [True, True]
+    assert data_beats.flat_beats(np.array([[0.5], [2.0]])).dtype == bool  # masks
+    assert data_beats.flat_beats(beats).dtype == bool
     # beats are read as float32; the check runs in float64, where a flat beat far from zero still has std 0
-    assert data.flat_beats(np.full((2, 140), 1000.1, dtype=np.float32)).tolist() == [True, True]
-    assert data.flat_beats(np.array([[0.0, 0.5]])).tolist() == [False]
-    out = data.resample_beats(np.array([[0.0, 2.0, 4.0], [1.0, 1.0, 0.0]]), 5)
+    assert data_beats.flat_beats(np.full((2, 140), 1000.1, dtype=np.float32)).tolist() == [True, True]
+    assert data_beats.flat_beats(np.array([[0.0, 0.5]])).tolist() == [False]
+    out = data_beats.resample_beats(np.array([[0.0, 2.0, 4.0], [1.0, 1.0, 0.0]]), 5)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [[0, 1, 2, 3, 4], [1, 1, 1, 0.5, 0]])
-    assert data.resample_beats(np.zeros((1, 7))).shape == (1, data.INPUT_LENGTH)
+    assert data_beats.resample_beats(np.zeros((1, 7))).shape == (1, data.INPUT_LENGTH)
 
 
 SPLIT_DIGEST = "57809780eaa64ec7"

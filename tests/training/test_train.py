@@ -22,7 +22,7 @@ from ecgcnn.training.config import TrainConfig
 from ecgcnn.training.loop import MemberJob, fit_member
 from ecgcnn.training.run import model_kwargs_for
 
-from .conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
+from ..conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
 
 MODELS = ["base-cnn", "vgg", "inception", "tcn"]
 

@@ -25,7 +25,7 @@ from ecgcnn.cli import build_parser
 from ecgcnn.cli import serve as serve_command
 from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.core.fileio import file_sha256
-from ecgcnn.data.ucr import read_beats_csv, resample_beats
+from ecgcnn.data.beats import read_beats_csv, resample_beats
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.pretrained import resolve_model_path
 from ecgcnn.serve import create_app, run_server

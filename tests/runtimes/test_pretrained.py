@@ -12,7 +12,7 @@ from ecgcnn.evaluation.metrics import evaluate_predictor
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.pretrained import MAX_TOTAL_BYTES, PRETRAINED_DIR, read_manifest, resolve_model_path
 
-from .conftest import assert_one_line_error
+from ..conftest import assert_one_line_error
 
 MANIFEST = read_manifest()
 SPEC = {"pytorch": "", "onnx": ".onnx", "tflite-int8-full": ".tflite"}

@@ -13,7 +13,7 @@ from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.loader import load_backend
 
-from .conftest import run_subprocess
+from ..conftest import run_subprocess
 
 SHIPPED = ["pretrained:edge", "pretrained:edge.onnx", "pretrained:edge.tflite", "pretrained:best.onnx",
            "pretrained:best.tflite"]

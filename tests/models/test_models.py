@@ -8,7 +8,7 @@ import torch
 from ecgcnn.evaluation.summary import macs_per_beat, model_summary
 from ecgcnn.models import build_model, count_parameters, fold_for_export, list_models
 
-from .conftest import REPO
+from ..conftest import REPO
 
 # Parameter counts of the seed's architectures with 5 classes (VGG: 13.76 MiB as float32, as the seed reports).
 # base-cnn-small is the edge recipe's student (ours, not the seed's).
