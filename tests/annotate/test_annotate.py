@@ -21,6 +21,7 @@ from ecgcnn.core.errors import DataError, EcgcnnError
 from ecgcnn.data.ucr import load_dataset
 from ecgcnn.evaluation.recut import follows_convention, synthesize_recording
 from ecgcnn.runtimes import load_predictor
+from ecgcnn.runtimes.pretrained import DEFAULT_MODEL
 
 sleepecg = pytest.importorskip("sleepecg")
 wfdb = pytest.importorskip("wfdb")
@@ -38,7 +39,7 @@ def train():
 
 @pytest.fixture(scope="module")
 def predictor():
-    return load_predictor("pretrained:edge")
+    return load_predictor(DEFAULT_MODEL)  # what annotate uses when no model is named
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """CLI surface: nonsensical flags, the seed's spellings, bad model files, help."""
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -149,3 +151,24 @@ def test_predict_flags_flat_beats_and_returns_labels(cli, tmp_path, dataset):
     assert len(rows) == 5
     assert "flat beat" in rows[4] and all("flat beat" not in r for r in rows[1:4])
     assert "1 flat beat(s)" in result.err and "line 4" in result.err
+
+
+HEAVY = ("torch", "sklearn", "matplotlib", "tensorflow", "onnx2tf", "scipy.signal")
+
+
+@pytest.mark.parametrize("argv, allowed", [
+    (["--help"], ()),
+    (["predict", "--help"], ()),
+    (["predict", "pretrained:edge.tflite", "--input", "BEATS"], ()),
+    (["predict", "pretrained:edge.onnx", "--input", "BEATS"], ()),
+    (["pretrained", "list"], ()),
+])
+def test_the_command_line_imports_only_what_the_command_needs(tmp_path, dataset, argv, allowed):
+    """A full install: --help, predict with .onnx/.tflite and pretrained list load no training stack."""
+    beats = _beats_file(tmp_path, dataset.x_test[:20])
+    argv = [str(beats) if a == "BEATS" else a for a in argv]
+    code = ("import sys\nfrom ecgcnn.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str([m for m in HEAVY if m in allowed])

@@ -37,8 +37,9 @@ from ecgcnn.models import build_model, fold_for_export
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.base import softmax
 from ecgcnn.runtimes.checkpoint import save_checkpoint
+from ecgcnn.runtimes.flatbuffer import FILE_IDENTIFIER, read_tflite_metadata, sidecar_path
 from ecgcnn.runtimes.onnx import OnnxPredictor
-from ecgcnn.runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, read_tflite_metadata, sidecar_path
+from ecgcnn.runtimes.tflite import TFLitePredictor
 
 from ..conftest import assert_one_line_error
 

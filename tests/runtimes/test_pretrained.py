@@ -45,11 +45,11 @@ def test_every_shipped_file_reproduces_its_recorded_test_metrics(name, fmt, data
     np.testing.assert_allclose([c["f1"] for c in metrics["per_class"]], entry["test"]["per_class_f1"], atol=0.02)
 
 
-def test_predict_uses_the_edge_model_by_default(cli, tmp_path, dataset):
+def test_predict_uses_the_edge_models_tflite_file_by_default(cli, tmp_path, dataset):
     beats = tmp_path / "beats.csv"
     beats.write_text("\n".join(",".join(f"{v:.8f}" for v in row) for row in dataset.x_test[:20]) + "\n")
     default = cli("predict", "--input", beats)
-    explicit = cli("predict", "pretrained:edge", "--input", beats)
+    explicit = cli("predict", "pretrained:edge.tflite", "--input", beats)
     assert default.code == 0 and explicit.code == 0, default
     assert default.out == explicit.out and len(default.out.strip().splitlines()) == 21
     other = cli("predict", "pretrained:best.onnx", "--input", beats)

@@ -353,7 +353,7 @@ def test_two_workers(predictor, beats):
 def test_cli_parser_defaults():
     parser = build_parser("serve")
     args = parser.parse_args(["serve"])
-    assert (args.model_file, args.host, args.port, args.workers) == ("pretrained:edge", "127.0.0.1", 8000, 1)
+    assert (args.model_file, args.host, args.port, args.workers) == ("pretrained:edge.tflite", "127.0.0.1", 8000, 1)
     args = parser.parse_args(["serve", "m.tflite", "--port", "9000", "--workers", "2", "--max-beats", "5",
                               "--max-bytes", "1000"])
     assert (args.model_file, args.port, args.workers, args.max_beats, args.max_bytes) == \

@@ -38,7 +38,8 @@ def _float_text(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of Hz, got {text!r}") from None
 
 
-EXAMPLES = ("ecgcnn annotate record.hea pretrained:edge --output beats.csv --json summary.json --plot strip.html",
+EXAMPLES = ("ecgcnn annotate record.hea pretrained:edge.tflite --output beats.csv --json summary.json --plot "
+            "strip.html",
             "ecgcnn annotate holter/*.hea --output-dir beats/ --jobs 2",
             "ecgcnn annotate --manifest records.txt --output-dir beats/ --cluster tcp://scheduler:8786")
 MODEL_SUFFIXES = (".pth", ".onnx", ".tflite")

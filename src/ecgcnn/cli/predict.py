@@ -10,14 +10,16 @@ import numpy as np
 from ..core.fileio import check_output_file, write_text_atomic
 from ..data.beats import flat_beats, read_beats_csv
 from ..runtimes import load_predictor
+from ..runtimes.pretrained import DEFAULT_MODEL
 from ._parser import add_device
 
 EXAMPLES = ("ecgcnn predict --input beats.csv --output predictions.csv",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_file", nargs="?", default="pretrained:edge",
-                        help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite]")
+    parser.add_argument("model_file", nargs="?", default=DEFAULT_MODEL,
+                        help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] (default: "
+                             f"{DEFAULT_MODEL})")
     parser.add_argument("--input", required=True, help="CSV of beats: one per row, 140 values, optional header row")
     parser.add_argument("--output", default=None, help="write predictions to this CSV (default: standard output)")
     parser.add_argument("--resample", action="store_true",

@@ -35,9 +35,10 @@ from string import Template
 
 from ..core.errors import EcgcnnError, ModelFileError
 from ..core.fileio import file_sha256, write_text_atomic
+from ..runtimes.flatbuffer import has_tflite_identifier, read_tflite_metadata, schema
 from ..runtimes.metadata import run_name
 from ..runtimes.pretrained import resolve_model_path
-from ..runtimes.tflite import has_tflite_identifier, quiet_native_stderr, read_tflite_metadata, schema
+from ..runtimes.tflite import quiet_native_stderr
 
 BYTES_PER_LINE = 12
 _ARENA_FLOOR = 1024

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import random
 import sys
@@ -69,10 +68,10 @@ from ..core.fileio import write_bytes_atomic
 from ..core.formats import QUANTIZE_MODES
 from ..core.layout import tflite_path
 from ..core.preprocess import normalize_beats
+from ..runtimes.flatbuffer import embed_metadata
 from ..runtimes.metadata import METADATA_KEY, parse_metadata_json
 from ..runtimes.onnx import open_session
-from ..runtimes.tflite import FILE_IDENTIFIER, TFLitePredictor, interpreter_class
-from ..runtimes.tflite import schema as tflite_schema
+from ..runtimes.tflite import TFLitePredictor, interpreter_class
 
 # A full-INT8 model must give ONNX Runtime's top-1 class on at least this share of the training beats.
 MIN_INT8_AGREEMENT = 0.95
@@ -279,36 +278,6 @@ def _calibration(calibration_beats, length: int) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ExportError("calibration beats contain NaN or infinite values")
     return normalize_beats(x)
-
-
-def embed_metadata(model_bytes: bytes, metadata: dict, name: str = METADATA_KEY) -> bytes:
-    """Return ``model_bytes`` with ``metadata`` (JSON) stored in the ``metadata`` table under ``name``.
-
-    Uses the flatbuffers object API, the same round trip the TFLite converter itself performs to add its
-    ``CONVERSION_METADATA`` entry. An existing entry with the same name is replaced.
-    """
-    import flatbuffers  # noqa: PLC0415 - a dependency of ai-edge-litert and tensorflow (optional extra)
-
-    schema = tflite_schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
-    payload = schema.BufferT()
-    payload.data = np.frombuffer(json.dumps(metadata, sort_keys=False).encode("utf-8"), dtype=np.uint8)
-    model.buffers = list(model.buffers or [])
-    model.metadata = list(model.metadata or [])
-    for entry in model.metadata:
-        if entry.name is not None and entry.name.decode("utf-8", "replace") == name:
-            model.buffers[entry.buffer] = payload
-            break
-    else:
-        model.buffers.append(payload)
-        entry = schema.MetadataT()
-        entry.name = name
-        entry.buffer = len(model.buffers) - 1
-        model.metadata.append(entry)
-    builder = flatbuffers.Builder(len(model_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
-
 
 
 # ------------------------------------------------------------------------------------------------------ export

@@ -97,15 +97,16 @@ def measured_figures(path: str | os.PathLike, directory: Path = PRETRAINED_DIR) 
     return dict(entry["stress"]) if entry and entry.get("stress") else None
 
 
-DEFAULT_MODEL = "pretrained:edge"  # annotate's and serve's default (why: default_model_help)
+DEFAULT_MODEL = "pretrained:edge.tflite"  # predict's, annotate's and serve's default (why: default_model_help)
 
 
 def default_model_help() -> str:
     """Why the default model is the default, with the figures the manifest records for it (for ``--help``)."""
-    note = (f"default: {DEFAULT_MODEL}, the most robust shipped model fast enough for whole recordings "
+    note = (f"default: {DEFAULT_MODEL}, the edge model's full-INT8 file: as robust as its PyTorch file on the "
+            f"stress table, the fastest and smallest shipped model for whole recordings, and it needs no torch "
             f"(pretrained:best is more accurate but far slower)")
     try:
-        stress = read_manifest()["models"]["edge"]["files"]["pytorch"].get("stress")
+        stress = read_manifest()["models"]["edge"]["files"]["tflite-int8-full"].get("stress")
     except (ModelFileError, KeyError):
         return note
     if not stress:

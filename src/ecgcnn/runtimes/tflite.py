@@ -16,15 +16,13 @@ things stay inside the wrapper:
   zero point, and the int8 logits are dequantised with the output tensor's, so ``_logits`` always returns float
   logits.
 
-Metadata: the exporter embeds the ``ecgcnn`` JSON in the flatbuffer's ``metadata`` table (entry name ``ecgcnn``).
-It is read here with the flatbuffers schema module shipped by ``ai_edge_litert`` (TensorFlow is not imported); a
-sidecar ``<file>.tflite.json`` is accepted as a fallback for models produced elsewhere.
+Metadata: the exporter embeds the ``ecgcnn`` JSON in the flatbuffer's ``metadata`` table (entry name ``ecgcnn``);
+:mod:`ecgcnn.runtimes.flatbuffer` reads and writes it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -33,9 +31,8 @@ import numpy as np
 
 from ..core.errors import MissingExtraError, ModelFileError, optional_import
 from .base import Predictor
-from .metadata import METADATA_KEY, check_metadata
+from .flatbuffer import has_tflite_identifier, read_tflite_metadata
 
-FILE_IDENTIFIER = b"TFL3"
 # Relative tolerance of the one-time probe that decides whether a fixed-batch model may be resized.
 _PROBE_RTOL = 1e-4
 
@@ -48,14 +45,6 @@ def interpreter_class():
         return optional_import("ai_edge_litert.interpreter", "tflite").Interpreter
     except MissingExtraError:
         return optional_import("tensorflow", "tflite", package="ai-edge-litert").lite.Interpreter
-
-
-def schema():
-    """The generated TFLite flatbuffers schema module (``Model``, ``ModelT``, ``BufferT``, ``MetadataT``)."""
-    try:
-        return optional_import("ai_edge_litert.schema_py_generated", "tflite")
-    except MissingExtraError:
-        return optional_import("tensorflow.lite.python.schema_py_generated", "tflite", package="ai-edge-litert")
 
 
 @contextlib.contextmanager
@@ -74,69 +63,6 @@ def quiet_native_stderr():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-
-
-# ------------------------------------------------------------------------------------------------------- metadata
-
-def has_tflite_identifier(data: bytes) -> bool:
-    """True when ``data`` starts like a TFLite flatbuffer (file identifier ``TFL3`` at bytes 4..8)."""
-    return len(data) >= 8 and data[4:8] == FILE_IDENTIFIER
-
-
-def read_embedded_metadata(data: bytes, name: str = METADATA_KEY) -> dict | None:
-    """The JSON stored under ``name`` in a TFLite model's ``metadata`` table, or ``None`` if there is none.
-
-    Only call this on a flatbuffer the interpreter has already accepted (it verifies the buffer); raises
-    ``ValueError`` if the entry exists but is not a JSON object.
-    """
-    schema_module = schema()
-    model = schema_module.Model.GetRootAs(data, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if entry.Name() is None or entry.Name().decode("utf-8", "replace") != name:
-            continue
-        buffer = model.Buffers(entry.Buffer())
-        if buffer.DataLength() > 0:
-            raw = buffer.DataAsNumpy().tobytes()
-        elif buffer.Offset() > 1:  # large models store buffers after the flatbuffer
-            raw = bytes(data[buffer.Offset():buffer.Offset() + buffer.Size()])
-        else:
-            raw = b""
-        value = json.loads(raw.decode("utf-8"))
-        if not isinstance(value, dict):
-            raise ValueError("metadata is not a JSON object")
-        return value
-    return None
-
-
-def sidecar_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    return path.with_name(path.name + ".json")
-
-
-def read_tflite_metadata(path: str | os.PathLike, data: bytes | None = None) -> dict:
-    """The ecgcnn metadata of a TFLite file: embedded entry first, then the sidecar ``<file>.json``."""
-    path = Path(path)
-    if data is None:
-        data = path.read_bytes()
-    try:
-        metadata = read_embedded_metadata(data)
-    except MissingExtraError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged table raises struct/index/unicode/JSON errors
-        raise ModelFileError(f"{path}: the embedded ecgcnn metadata is unreadable ({type(exc).__name__})") from None
-    if metadata is None:
-        sidecar = sidecar_path(path)
-        if not sidecar.is_file():
-            raise ModelFileError(f"{path}: TFLite model has no ecgcnn metadata (embedded or {sidecar.name}); "
-                                 f"export it with 'ecgcnn export tflite'")
-        try:
-            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            raise ModelFileError(f"{sidecar}: not a readable JSON metadata file") from None
-        if not isinstance(metadata, dict):
-            raise ModelFileError(f"{sidecar}: metadata is not a JSON object")
-    return check_metadata(path, metadata)
 
 
 # ------------------------------------------------------------------------------------------------------ predictor

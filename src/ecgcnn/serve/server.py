@@ -11,6 +11,7 @@ import os
 
 from ..core.errors import EcgcnnError, optional_import
 from ..runtimes import load_predictor
+from ..runtimes.pretrained import DEFAULT_MODEL
 from .app import DEFAULT_MAX_BEATS, DEFAULT_MAX_BYTES, create_app
 
 ENV_MODEL = "ECGCNN_SERVE_MODEL"
@@ -22,12 +23,12 @@ ENV_THREADS = "ECGCNN_SERVE_THREADS"
 def app_from_environment():
     """The app factory of each worker process (``uvicorn ... --factory``)."""
     threads = os.environ.get(ENV_THREADS)
-    predictor = load_predictor(os.environ.get(ENV_MODEL, "pretrained:edge"), threads=int(threads) if threads else None)
+    predictor = load_predictor(os.environ.get(ENV_MODEL, DEFAULT_MODEL), threads=int(threads) if threads else None)
     return create_app(predictor, max_beats=int(os.environ.get(ENV_MAX_BEATS, DEFAULT_MAX_BEATS)),
                       max_bytes=int(os.environ.get(ENV_MAX_BYTES, DEFAULT_MAX_BYTES)))
 
 
-def run_server(model: str = "pretrained:edge", host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+def run_server(model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
                max_beats: int = DEFAULT_MAX_BEATS, max_bytes: int = DEFAULT_MAX_BYTES, threads: int | None = 1,
                log_level: str = "info") -> None:
     """Serve ``model`` (a file or ``pretrained:NAME[.onnx|.tflite]``) until interrupted (Ctrl-C, SIGTERM).
