@@ -235,3 +235,11 @@ def test_readme_robustness_table_is_the_stress_results():
         expected = (f"| `{spec}` | {100 * stress['official_accuracy']:.1f} % | "
                     f"{100 * stress['recut_accuracy']:.1f} % | {100 * stress['noise_12db_worst_accuracy']:.1f} % |")
         assert line == expected
+
+
+def test_annotate_throughput_block_is_the_committed_measurement():
+    """docs/deployment.md quotes results/bench/annotate*.md (written by scripts/bench_annotate.py), not hand copies."""
+    text = _text(REPO / "docs" / "deployment.md")
+    block = text.split("<!-- annotate-bench:start -->\n", 1)[1].split("<!-- annotate-bench:end -->", 1)[0]
+    files = [REPO / "results" / "bench" / name for name in ("annotate.md", "annotate_best.md")]
+    assert block == "\n".join(_text(f) for f in files)

@@ -14,6 +14,8 @@ and the leave-one-out residuals ``(y_i - yhat_i) / (1 - H_ii)`` without refittin
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import nn
 
 DEFAULT_ALPHAS = tuple(np.logspace(-3, 5, 17))  # half-decade steps; the optimum is often near 1e3
 
@@ -76,3 +78,17 @@ def ridge_loo_fit(features: np.ndarray, labels: np.ndarray, num_classes: int, al
     bias = y_mean - weight @ x_mean
     return {"weight": weight, "bias": bias, "alpha": alpha, "alphas": [float(a) for a in alphas],
             "loo_mse": loo_mse, "loo_accuracy": loo_acc, "loo_decision": loo_scores[best]}
+
+
+@torch.no_grad()
+def fit_head(head: nn.Linear, features: np.ndarray, labels: np.ndarray, class_balance: float, alphas,
+             num_features: int) -> dict:
+    """The tail both random-kernel fits share: the ridge classifier on the standardised ``features`` (N, p) of the
+    fitting beats, weighted by ``class_balance``, copied into ``head``; returns the fit's report."""
+    num_classes = head.out_features
+    weights = class_weights(labels, num_classes, class_balance)
+    fit = ridge_loo_fit(features, labels, num_classes, alphas=alphas, sample_weight=weights)
+    head.weight.copy_(torch.from_numpy(fit["weight"]).float())
+    head.bias.copy_(torch.from_numpy(fit["bias"]).float())
+    return {"alpha": fit["alpha"], "alphas": fit["alphas"], "features": num_features,
+            "loo_mse": fit["loo_mse"], "loo_accuracy": fit["loo_accuracy"], "loo_decision": fit["loo_decision"]}

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._registry import register_model
-from ._ridge import DEFAULT_ALPHAS, class_weights, ridge_loo_fit
+from ._ridge import DEFAULT_ALPHAS, fit_head
 
 KERNEL_LENGTH = 9
 
@@ -134,7 +134,6 @@ class Hydra(nn.Module):
         del seed
         beats = torch.as_tensor(beats, dtype=torch.float32)
         labels_np = np.asarray(torch.as_tensor(labels), dtype=np.int64)
-        num_classes = self.head.out_features
         counts = torch.cat([self.counts(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
         counts = counts.double()
         root = counts.clamp(min=0).sqrt()
@@ -148,9 +147,4 @@ class Hydra(nn.Module):
         self.feature_mean.copy_(mean.float())
         self.feature_std.copy_(std.float())
         feats = self._scale(counts.float()).double().numpy()
-        weights = class_weights(labels_np, num_classes, class_balance)
-        fit = ridge_loo_fit(feats, labels_np, num_classes, alphas=alphas, sample_weight=weights)
-        self.head.weight.copy_(torch.from_numpy(fit["weight"]).float())
-        self.head.bias.copy_(torch.from_numpy(fit["bias"]).float())
-        return {"alpha": fit["alpha"], "alphas": fit["alphas"], "features": self.num_features,
-                "loo_mse": fit["loo_mse"], "loo_accuracy": fit["loo_accuracy"], "loo_decision": fit["loo_decision"]}
+        return fit_head(self.head, feats, labels_np, class_balance, alphas, self.num_features)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._registry import register_model
-from ._ridge import DEFAULT_ALPHAS, class_weights, ridge_loo_fit
+from ._ridge import DEFAULT_ALPHAS, fit_head
 
 KERNEL_LENGTH = 9
 NUM_KERNELS = 84
@@ -163,7 +163,6 @@ class MiniRocket(nn.Module):
         """
         beats = torch.as_tensor(beats, dtype=torch.float32)
         labels_np = np.asarray(torch.as_tensor(labels), dtype=np.int64)
-        num_classes = self.head.out_features
         self.fit_biases(beats, seed=seed)
         ppv = torch.cat([self.ppv(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
         ppv = ppv.double()
@@ -173,9 +172,4 @@ class MiniRocket(nn.Module):
         self.feature_mean.copy_(mean.float())
         self.feature_std.copy_(std.float())
         feats = ((ppv.float() - self.feature_mean) / self.feature_std).double().numpy()
-        weights = class_weights(labels_np, num_classes, class_balance)
-        fit = ridge_loo_fit(feats, labels_np, num_classes, alphas=alphas, sample_weight=weights)
-        self.head.weight.copy_(torch.from_numpy(fit["weight"]).float())
-        self.head.bias.copy_(torch.from_numpy(fit["bias"]).float())
-        return {"alpha": fit["alpha"], "alphas": fit["alphas"], "features": self.num_features,
-                "loo_mse": fit["loo_mse"], "loo_accuracy": fit["loo_accuracy"], "loo_decision": fit["loo_decision"]}
+        return fit_head(self.head, feats, labels_np, class_balance, alphas, self.num_features)
