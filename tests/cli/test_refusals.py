@@ -32,3 +32,30 @@ def test_annotate_refuses_a_plot_start_after_the_recording(cli, tmp_path):
     assert not plot.exists() and not (tmp_path / "b.csv").exists()
     assert_one_line_error(cli("annotate", record, "pretrained:edge.tflite", "--fs", "250", "--output", record),
                           "is the input file")
+
+
+def test_an_output_where_no_file_can_be_made_is_one_line_before_any_work(cli, tmp_path, dataset, monkeypatch):
+    """/proc accepts no new file, even from root (for whom os.access says yes everywhere): the message names the
+    output the user gave, not a temporary name, and the model is never loaded."""
+    beats = tmp_path / "beats.csv"
+    np.savetxt(beats, dataset.x_test[:3], delimiter=",")
+    for output in ("/proc/ecgcnn-test.csv", "/proc/no/such/dir/out.csv"):
+        result = cli("predict", "pretrained:edge.tflite", "--input", beats, "--output", output)
+        assert_one_line_error(result, f"--output {output}: cannot create a file in /proc")
+        assert ".csv." not in result.err  # no temporary name
+    assert_one_line_error(cli("annotate", tmp_path / "missing.npy", "--fs", "250", "--output-dir",
+                              "/proc/ecgcnn-out"), "missing.npy")
+
+
+def test_a_refused_training_leaves_no_run_folder_and_no_lock(cli, tmp_path, official_tables):
+    """Bad data is refused before the run's folder and its lock exist."""
+    data = tmp_path / "data"
+    data.mkdir()
+    train, test = official_tables["train"].copy(), official_tables["test"]
+    train[7, 0] = 9  # a label the dataset does not have
+    for name, table in (("ECG5000_TRAIN.txt", train), ("ECG5000_TEST.txt", test)):
+        np.savetxt(data / name, table, fmt="%.8g")
+    out = tmp_path / "out"
+    result = cli("train", "--model", "base-cnn-small", "--epochs", "1", "--data-dir", data, "--output-dir", out)
+    assert_one_line_error(result, "ECG5000_TRAIN.txt, line 8", "label 9")
+    assert not out.exists()

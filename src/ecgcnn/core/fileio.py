@@ -25,9 +25,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     The temporary name keeps the final suffix (libraries such as matplotlib pick the format from it).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
-                                    dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
+                                        dir=path.parent)
+    except OSError as exc:  # the reason, naming the file the user asked for (not a temporary name)
+        raise EcgcnnError(f"{path}: cannot write here ({exc.strerror or type(exc).__name__})") from None
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; artifacts get the usual permissions
@@ -107,4 +110,11 @@ def check_output_file(path: str | os.PathLike, flag: str, inputs: tuple[str | os
         raise EcgcnnError(f"{flag} {path}: {parent} is not a directory")
     if not os.access(parent, os.W_OK):
         raise EcgcnnError(f"{flag} {path}: directory {parent} is not writable")
+    try:  # os.access says yes to root everywhere; a probe file says what the file system allows
+        fd, probe = tempfile.mkstemp(prefix=".ecgcnn-probe.", dir=parent)
+    except OSError as exc:
+        raise EcgcnnError(f"{flag} {path}: cannot create a file in {parent} ({exc.strerror or type(exc).__name__})"
+                          ) from None
+    os.close(fd)
+    os.unlink(probe)
     return path

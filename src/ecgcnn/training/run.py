@@ -77,22 +77,26 @@ def train(cfg: TrainConfig) -> dict:
     dist = Distributed()
     if dist.enabled and cfg.resume:
         raise EcgcnnError("--resume is not supported with distributed training yet")
+    # The data is read and checked before the run's folder or its lock exist: refused data leaves nothing behind.
+    dataset = data_mod.load_dataset(cfg.data_dir, load_test=False)
+    data_mod.check_split_file(cfg.data_dir, "test")  # parsed and dropped: a broken file fails before training
     if not dist.is_main:  # rank 0 holds the directory lock and writes every file
-        return _train_ranked(cfg, dist)
+        return _train_ranked(cfg, dist, dataset)
     with RunLock(out_dir):
-        return _train_ranked(cfg, dist)
+        return _train_ranked(cfg, dist, dataset)
 
 
-def _train_ranked(cfg: TrainConfig, dist: Distributed) -> dict:
+def _train_ranked(cfg: TrainConfig, dist: Distributed, dataset: data_mod.Dataset) -> dict:
     started = time.perf_counter()
     device = dist.setup(resolve_device(cfg.device))
     try:
-        return _run(cfg, dist, device, started)
+        return _run(cfg, dist, device, started, dataset)
     finally:
         dist.teardown()
 
 
-def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: float) -> dict:
+def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: float,
+         dataset: data_mod.Dataset) -> dict:
     log = _log if dist.is_main else (lambda message: None)
     use_amp = device.type == "cuda" if cfg.amp is None else cfg.amp
     if use_amp and device.type != "cuda":
@@ -100,9 +104,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         use_amp = False
     seed_everything(cfg.seed)
 
-    # 1. Data: training beats only.
-    dataset = data_mod.load_dataset(cfg.data_dir, load_test=False)
-    data_mod.check_split_file(cfg.data_dir, "test")  # parsed and dropped: a broken file fails before training
+    # 1. Data: training beats only (read and checked by train()).
     log(f"data: {dataset.source}")
     dataset_splits = splits_for(cfg, dataset.y_train)  # the dataset's own beats (what metrics report)
     x_train, y_train, splits = add_recut_copies(dataset.x_train, dataset.y_train, dataset_splits, cfg.recut, cfg.seed,
