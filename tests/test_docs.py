@@ -243,3 +243,9 @@ def test_annotate_throughput_block_is_the_committed_measurement():
     block = text.split("<!-- annotate-bench:start -->\n", 1)[1].split("<!-- annotate-bench:end -->", 1)[0]
     files = [REPO / "results" / "bench" / name for name in ("annotate.md", "annotate_best.md")]
     assert block == "\n".join(_text(f) for f in files)
+
+
+def test_command_line_weight_block_is_the_committed_measurement():
+    text = _text(REPO / "docs" / "deployment.md")
+    block = text.split("<!-- cli-bench:start -->\n", 1)[1].split("<!-- cli-bench:end -->", 1)[0]
+    assert block == _text(REPO / "results" / "bench" / "cli.md")
