@@ -94,10 +94,11 @@ def upright_fraction(signal: np.ndarray, fs: float, chunk_seconds: float = DEFAU
     return up / votes if votes else 0.0
 
 
-def refine_peaks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) -> np.ndarray:
+def refine_marks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
     """Sub-sample position of the minimum of ``sign * signal`` within :data:`SEARCH_S` of each mark (parabolic
-    refinement); of R-peaks closer than :data:`REFRACTORY_S`, the deeper one is kept."""
+    refinement), one per mark and in its order, and the depth there."""
     w = max(int(round(SEARCH_S * fs)), 1)
+    marks = np.asarray(marks, dtype=np.int64)
     positions = np.zeros(len(marks), np.float64)
     depth = np.zeros(len(marks), np.float64)
     offsets = np.arange(-w, w + 1)
@@ -110,6 +111,12 @@ def refine_peaks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) 
         a, b, c = (sign * gather(signal, centre + d) for d in (-1, 0, 1))
         positions[i:i + REFINE_BATCH] = centre + np.clip(parabolic_offset(a, b, c), -0.5, 0.5)
         depth[i:i + REFINE_BATCH] = b
+    return positions, depth
+
+
+def refine_peaks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) -> np.ndarray:
+    """:func:`refine_marks`, sorted; of R-peaks closer than :data:`REFRACTORY_S`, the deeper one is kept."""
+    positions, depth = refine_marks(signal, fs, marks, sign)
     order = np.lexsort((depth, positions))
     positions, depth = positions[order], depth[order]
     keep: list[int] = []

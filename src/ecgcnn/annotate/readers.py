@@ -367,3 +367,25 @@ class _LineMap:
                 if count == row:
                     return line_no
         return -1
+
+
+# ----------------------------------------------------------------------------------------- reference annotations
+
+def read_annotations(record: str | os.PathLike, extension: str) -> tuple[np.ndarray, list[str]]:
+    """The sample index and symbol of every annotation in a WFDB annotation file ``<record>.<extension>``."""
+    path = Path(record)
+    header = _wfdb_header_path(path)
+    if header is None:
+        raise DataError(f"{path}: reference annotations come with WFDB records; expected NAME or NAME.hea")
+    annotation_file = header.with_suffix(f".{extension}")
+    if not annotation_file.is_file():
+        raise DataError(f"{header.with_suffix('')}: no annotation file {annotation_file.name}; expected reference "
+                        f"beat annotations beside the record (--annotations names their extension)")
+    wfdb = optional_import("wfdb", "annotate")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            annotation = wfdb.rdann(str(header.with_suffix("")), extension)
+    except Exception as exc:  # noqa: BLE001 - wfdb raises many kinds; all mean "not an annotation file"
+        raise DataError(f"{annotation_file}: not a readable WFDB annotation file ({_first_line(exc)})") from None
+    return np.asarray(annotation.sample, dtype=np.int64), [str(s) for s in annotation.symbol]

@@ -34,6 +34,7 @@ COMMANDS = {
     "serve": "serve a model over HTTP: /v1/predict (JSON or CSV), /v1/model, /healthz, /openapi.json, a page at /",
     "annotate": "label every heartbeat of a raw ECG recording (WFDB, CSV/TXT, NPY): R-peaks, ECG5000-style windows, "
                 "a model; CSV rows, a summary, an optional strip plot",
+    "beats": "labelled beats from WFDB records with reference annotations, cut as annotate cuts (AAMI classes)",
     "stress": "judge model files on the test beats as annotate meets them: stitched into recordings and cut again "
               "(250/360/500 Hz), with NSTDB noise at 24-6 dB SNR, gain/offset, inverted, RR 0.5-2 s",
 }
