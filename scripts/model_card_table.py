@@ -34,7 +34,7 @@ def measure(dataset=None) -> list[dict]:
     for name, entry in read_manifest()["models"].items():
         for fmt, info in entry["files"].items():
             spec = f"pretrained:{name}{SPEC_SUFFIX[fmt]}"
-            metrics = evaluate_predictor(load_predictor(spec), dataset.x_test, dataset.y_test)
+            metrics = evaluate_predictor(load_predictor(spec), dataset.x_test, dataset.index_test)
             matrix = np.asarray(metrics["confusion_matrix"])
             rows.append({"spec": spec, "model": name, "format": fmt, "file": info["file"],
                          "classes": [f"{c['label']} {c['name']}" for c in metrics["per_class"]],

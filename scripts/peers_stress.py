@@ -59,17 +59,17 @@ def main() -> None:
     parser.add_argument("--markdown", default=None)
     args = parser.parse_args()
     data = load_dataset()
-    chosen = subset(data.y_test, args.beats, args.seed)
+    chosen = subset(data.index_test, args.beats, args.seed)
     models = []
     for name, make in (("aeon HydraClassifier", lambda: HydraClassifier(random_state=args.seed, n_jobs=1)),
                        ("aeon MiniRocketClassifier", lambda: MiniRocketClassifier(random_state=args.seed,
                                                                                    n_jobs=1))):
         started = time.perf_counter()
-        classifier = make().fit(normalize_beats(data.x_train)[:, None, :].astype(np.float64), data.y_train)
+        classifier = make().fit(normalize_beats(data.x_train)[:, None, :].astype(np.float64), data.index_train)
         fit_s = time.perf_counter() - started
         predictor = AeonPredictor(name, classifier, len(ORIGINAL_LABELS))
         print(f"{name} (fit {fit_s:.1f} s), {len(chosen)} test beats:", flush=True)
-        table = run_stress(predictor, data.x_test[chosen], data.y_test[chosen], seed=args.seed,
+        table = run_stress(predictor, data.x_test[chosen], data.index_test[chosen], seed=args.seed,
                            with_noise=args.noise, log=print)
         models.append({"model_file": name, "format": "aeon 1.6", "model": name, "size_bytes": None,
                        "fit_seconds": round(fit_s, 1), **table})

@@ -9,9 +9,11 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tomllib
 
+from ecgcnn import load_dataset, load_predictor
 from ecgcnn.reporting.markdown import readme_markers
 from ecgcnn.runtimes.pretrained import read_manifest
 
@@ -87,6 +89,11 @@ def test_readme_python_example_runs():
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip(), "the example printed nothing"
     assert "N (normal)" in result.stdout  # class_names printed
+    # One label convention: predict's labels compare with the dataset's y_test (the accuracy, not 0.9 %).
+    accuracy = float(result.stdout.strip().splitlines()[-2])
+    predictor, data = load_predictor("pretrained:edge"), load_dataset()
+    assert accuracy == pytest.approx(float(np.mean(predictor.predict_indices(data.x_test) == data.index_test)))
+    assert accuracy > 0.9
 
 
 def test_generated_sections_stand_alone():
@@ -187,8 +194,8 @@ def test_readme_claims_about_the_shipped_models_hold(measured):
 def test_readme_dataset_figures_hold(dataset):
     text = " ".join(_text(README).split())
     assert "Only 2 of the 500 training beats are class 5" in text
-    assert int((dataset.y_train == 4).sum()) == 2 and len(dataset.y_train) == 500
-    assert "4,500 official test beats" in text and len(dataset.y_test) == 4500
+    assert int((dataset.index_train == 4).sum()) == 2 and len(dataset.index_train) == 500
+    assert "4,500 official test beats" in text and len(dataset.index_test) == 4500
     assert dataset.x_train.shape[1] == 140 and "**140 samples**" in text
 
 

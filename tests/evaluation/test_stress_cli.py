@@ -22,9 +22,9 @@ def test_stress_command_writes_json_and_markdown(cli, tmp_path, dataset):
     rows = {r["condition"]: r for r in report["models"][0]["rows"]}
     assert list(rows) == ["official", "recut-250", "recut-360", "recut-500", "gain-offset", "inverted", "rr-0.5-2"]
     # the official row is an independent count: the file's own predictions on the same stratified subset
-    chosen = subset(dataset.y_test, 90, 0)
+    chosen = subset(dataset.index_test, 90, 0)
     predicted = load_predictor("pretrained:edge.tflite").predict_indices(dataset.x_test[chosen])
-    assert rows["official"]["accuracy"] == np.mean(predicted == dataset.y_test[chosen])
+    assert rows["official"]["accuracy"] == np.mean(predicted == dataset.index_test[chosen])
     assert rows["gain-offset"]["accuracy"] == rows["recut-250"]["accuracy"]  # z-normalised windows: invariant
     assert rows["inverted"]["polarity"] == "normal" and rows["recut-250"]["polarity"] == "inverted"
     assert "| `pretrained:edge.tflite` |" in out_md.read_text()
@@ -59,6 +59,6 @@ def test_served_model_card_metrics_are_the_files_own(dataset):
     predictor = load_predictor("pretrained:edge.tflite")
     card = model_card(predictor, "-", 10, 10)
     predicted = predictor.predict_indices(dataset.x_test)
-    assert card["metrics"]["test"]["accuracy"] == np.mean(predicted == dataset.y_test)
-    recall = [np.mean(predicted[dataset.y_test == c] == c) for c in range(5)]
+    assert card["metrics"]["test"]["accuracy"] == np.mean(predicted == dataset.index_test)
+    recall = [np.mean(predicted[dataset.index_test == c] == c) for c in range(5)]
     np.testing.assert_allclose(card["per_class_recall"], recall)

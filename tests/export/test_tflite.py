@@ -111,7 +111,7 @@ def _torch_probs(model, beats: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def test_beats(dataset):
-    return dataset.x_test[::TEST_STRIDE], dataset.y_test[::TEST_STRIDE]
+    return dataset.x_test[::TEST_STRIDE], dataset.index_test[::TEST_STRIDE]
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -120,7 +120,7 @@ def converted(request, tmp_path_factory, dataset, test_beats):
 
     name = request.param
     directory = tmp_path_factory.mktemp(f"tflite-{name}")
-    trained = _quick_train(name, dataset.x_train, dataset.y_train, fold=False)
+    trained = _quick_train(name, dataset.x_train, dataset.index_train, fold=False)
     checkpoint = save_checkpoint(directory / f"{name}_best.pth", trained, _metadata(name))
     model = fold_for_export(trained)
     # the product's own ONNX export, with its three-step verification on the training beats
@@ -274,7 +274,7 @@ def test_batch_sizes(converted, test_beats, mode):
 def test_fixed_batch_model_is_probed_and_batched(tmp_path, dataset, test_beats, monkeypatch):
     """A model converted with the batch fixed to 1 still serves batches (resize after a probe, else a loop)."""
 
-    model = _quick_train("base-cnn", dataset.x_train, dataset.y_train)
+    model = _quick_train("base-cnn", dataset.x_train, dataset.index_train)
     onnx_path = _export_onnx(model, "base-cnn", tmp_path / "base-cnn.onnx")
     monkeypatch.setattr(exporter, "_ONNX2TF_ATTEMPTS", ({"batch_size": 1},))
     path = exporter.export_tflite(onnx_path, tmp_path, calibration_beats=dataset.x_train, log=lambda *_: None)
@@ -295,7 +295,7 @@ def test_fixed_batch_model_is_probed_and_batched(tmp_path, dataset, test_beats, 
 def test_dynamo_exported_tcn(tmp_path, dataset, test_beats):
     """The dynamo exporter's graph (Conv+Slice chomp, Unsqueeze→ReduceMean→Squeeze pooling) converts too."""
 
-    model = _quick_train("tcn", dataset.x_train, dataset.y_train)
+    model = _quick_train("tcn", dataset.x_train, dataset.index_train)
     try:
         onnx_path = _export_onnx(model, "tcn", tmp_path / "tcn.onnx", dynamo=True)
     except ImportError as exc:  # the dynamo exporter needs onnxscript; any other failure is a real failure

@@ -26,8 +26,9 @@ MIN_TEST_ACCURACY = {"hydra": 0.945, "minirocket": 0.935}
 @pytest.fixture(scope="module")
 def beats():
     ds = load_dataset()
-    return {"x_train": torch.from_numpy(normalize_beats(ds.x_train))[:, None], "y_train": torch.from_numpy(ds.y_train),
-            "x_test": torch.from_numpy(normalize_beats(ds.x_test))[:, None], "y_test": ds.y_test}
+    return {"x_train": torch.from_numpy(normalize_beats(ds.x_train))[:, None],
+            "y_train": torch.from_numpy(ds.index_train),
+            "x_test": torch.from_numpy(normalize_beats(ds.x_test))[:, None], "y_test": ds.index_test}
 
 
 @pytest.fixture(scope="module")

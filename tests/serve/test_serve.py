@@ -131,7 +131,7 @@ def predictor():
 @pytest.fixture(scope="module")
 def beats(dataset):
     # Beats of every class, from the official test split.
-    picks = np.concatenate([np.flatnonzero(dataset.y_test == c)[:3] for c in range(5)])
+    picks = np.concatenate([np.flatnonzero(dataset.index_test == c)[:3] for c in range(5)])
     return dataset.x_test[picks].astype(np.float64)
 
 

@@ -97,7 +97,7 @@ def _check_labelled(figures, beats_used: np.ndarray, predictor) -> None:
 
 
 def _beats(dataset, per_class: int, offset: int = 0) -> np.ndarray:
-    picks = np.concatenate([np.flatnonzero(dataset.y_test == c)[offset:offset + per_class] for c in range(5)])
+    picks = np.concatenate([np.flatnonzero(dataset.index_test == c)[offset:offset + per_class] for c in range(5)])
     return dataset.x_test[picks]
 
 

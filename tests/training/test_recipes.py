@@ -22,7 +22,7 @@ from ..conftest import assert_one_line_error, kill_after_checkpoint, run_subproc
 
 @pytest.mark.parametrize("folds", [2, 5])
 def test_stratified_folds_partition_every_beat_once(dataset, folds):
-    y = dataset.y_train
+    y = dataset.index_train
     splits = stratified_folds(y, folds, seed=3)
     held = np.concatenate([val for _, val in splits])
     assert sorted(held.tolist()) == list(range(len(y)))

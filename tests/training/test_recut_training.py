@@ -46,7 +46,7 @@ def test_nested_cv_inner_fit_recuts_only_its_subset(dataset):
     x = dataset.x_train.astype(np.float32).copy()
     subset = np.arange(0, 500, 2)
     x[1::2] = np.nan  # the held-out fold
-    beats, labels = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(dataset.y_train)
+    beats, labels = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(dataset.index_train)
     captured = {}
     original = run_mod.fit_member
 

@@ -204,7 +204,7 @@ def test_test_beats_are_loaded_only_after_the_model_is_final(tmp_path, monkeypat
 
     def spy_load(*args, **kwargs):
         dataset = real_load(*args, **kwargs)
-        events.append("test beats" if len(dataset.y_test) else "train beats")
+        events.append("test beats" if len(dataset.index_test) else "train beats")
         return dataset
 
     def spy_fit(job):
@@ -225,7 +225,7 @@ def test_each_technique_reaches_the_training_loss(setting):
 
     dataset = load_dataset(load_test=False)
     beats = torch.from_numpy(normalize_beats(dataset.x_train[:120]))[:, None, :]
-    labels = torch.from_numpy(dataset.y_train[:120])
+    labels = torch.from_numpy(dataset.index_train[:120])
     losses = []
     for cfg in (TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False),
                 TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False, **setting)):

@@ -40,8 +40,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def beats():
     ds = load_dataset(load_test=False)
-    pick = np.random.default_rng(0).permutation(len(ds.y_train))[:80]
-    return torch.from_numpy(normalize_beats(ds.x_train[pick]))[:, None, :], torch.from_numpy(ds.y_train[pick])
+    pick = np.random.default_rng(0).permutation(len(ds.index_train))[:80]
+    return torch.from_numpy(normalize_beats(ds.x_train[pick]))[:, None, :], torch.from_numpy(ds.index_train[pick])
 
 
 def _job(beats, member=0, **settings):

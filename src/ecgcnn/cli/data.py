@@ -30,7 +30,7 @@ def run(args) -> int:
         return 0
     dataset = ucr.load_dataset(args.data_dir)
     print(f"source: {dataset.source}")
-    for split, y in (("train", dataset.y_train), ("test", dataset.y_test)):
+    for split, y in (("train", dataset.index_train), ("test", dataset.index_test)):
         counts = np.bincount(y, minlength=len(ucr.ORIGINAL_LABELS)).tolist()
         print(f"{split}: {len(y)} beats of {ucr.INPUT_LENGTH} samples, class counts {counts}")
     return 0

@@ -27,7 +27,7 @@ def run(args) -> int:
     predictor = load_predictor(args.model_file, device=args.device)
     dataset = data.load_dataset(args.data_dir)
     print(f"data: {dataset.source}")
-    metrics = evaluate_predictor(predictor, dataset.x_test, dataset.y_test, progress=True)
+    metrics = evaluate_predictor(predictor, dataset.x_test, dataset.index_test, progress=True)
     print(f"model: {predictor.describe()}")
     print(metrics["report"])
     print(f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  ({metrics['n']} test beats)")

@@ -58,11 +58,11 @@ def run(args) -> int:
     if not args.no_noise:
         load_noise(args.noise_file)  # a missing noise file is refused before any work
     dataset = data.load_dataset(args.data_dir)
-    chosen = subset(dataset.y_test, args.beats, args.seed)
+    chosen = subset(dataset.index_test, args.beats, args.seed)
     models = []
     for spec, predictor in predictors:
         print(f"{spec} ({predictor.format}), {len(chosen)} test beats:", flush=True)
-        table = run_stress(predictor, dataset.x_test[chosen], dataset.y_test[chosen], seed=args.seed,
+        table = run_stress(predictor, dataset.x_test[chosen], dataset.index_test[chosen], seed=args.seed,
                            noise_file=args.noise_file, with_noise=not args.no_noise, log=print)
         models.append({"model_file": spec, "format": predictor.format, "model": predictor.model_name,
                        "size_bytes": predictor.path.stat().st_size if predictor.path else None, **table})

@@ -73,18 +73,32 @@ def array_sha256(path: str | os.PathLike) -> str:
 
 @dataclass
 class Dataset:
-    """The two official splits. ``source`` says where they were read from."""
+    """The two official splits. ``source`` says where they were read from.
+
+    ``y_train`` / ``y_test`` hold the dataset's own labels (ECG5000: 1..5), the convention ``Predictor.predict``
+    returns, so ``(predictor.predict(d.x_test) == d.y_test).mean()`` is the accuracy; ``index_train`` /
+    ``index_test`` hold the class indices (0..C-1) that training and the metrics work with.
+    """
 
     x_train: np.ndarray
-    y_train: np.ndarray
+    index_train: np.ndarray
     x_test: np.ndarray
-    y_test: np.ndarray
+    index_test: np.ndarray
     source: str
     files: dict = field(default_factory=dict)
+    labels: tuple = ORIGINAL_LABELS  # the dataset label of each class index
 
     @property
     def num_classes(self) -> int:
-        return len(ORIGINAL_LABELS)
+        return len(self.labels)
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return np.asarray(self.labels)[self.index_train]
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return np.asarray(self.labels)[self.index_test]
 
 
 def _find_split_file(data_dir: Path, split: str) -> Path:

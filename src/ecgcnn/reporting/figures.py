@@ -80,7 +80,7 @@ def _example_beats(path: Path, checkpoint: Path, data_dir) -> None:
     dataset = load_dataset(data_dir)
     fig, axes = plt.subplots(1, len(ORIGINAL_LABELS), figsize=(16, 3), sharey=True)
     for cls, ax in enumerate(axes):
-        index = int(np.flatnonzero(dataset.y_test == cls)[0])
+        index = int(np.flatnonzero(dataset.index_test == cls)[0])
         beat = dataset.x_test[index]
         probs = predictor.predict_proba(beat[None])[0]
         pred = int(probs.argmax())

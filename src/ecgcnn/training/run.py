@@ -106,9 +106,9 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
 
     # 1. Data: training beats only (read and checked by train()).
     log(f"data: {dataset.source}")
-    dataset_splits = splits_for(cfg, dataset.y_train)  # the dataset's own beats (what metrics report)
-    x_train, y_train, splits = add_recut_copies(dataset.x_train, dataset.y_train, dataset_splits, cfg.recut, cfg.seed,
-                                                       cfg.recut_noise)
+    dataset_splits = splits_for(cfg, dataset.index_train)  # the dataset's own beats (what metrics report)
+    x_train, y_train, splits = add_recut_copies(dataset.x_train, dataset.index_train, dataset_splits, cfg.recut,
+                                                cfg.seed, cfg.recut_noise)
     beats = torch.from_numpy(normalize_beats(x_train)).unsqueeze(1).to(device)
     labels = torch.from_numpy(y_train).to(device)
     teacher = load_teacher(cfg.teacher, device) if cfg.teacher else None
@@ -150,7 +150,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     metadata = build_metadata(final_name, final_kwargs, cfg.as_dict(), best_epoch, dataset.source,
                               novelty=fit_novelty(beats[:, 0].cpu().numpy()))
     predictor = TorchPredictor.from_model(model, metadata, device=str(device))
-    test = evaluate_predictor(predictor, test_split.x_test, test_split.y_test)
+    test = evaluate_predictor(predictor, test_split.x_test, test_split.index_test)
     report = test.pop("report")
     test.pop("predictions")
     metadata["metrics"] = {"val": val_metrics, "test": {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
@@ -164,7 +164,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         "epochs": cfg.epochs,
         "best_epoch": best_epoch,
         "split": {"train": int(len(dataset_splits[0][0])), "val": int(len(dataset_splits[0][1])), "folds": cfg.folds,
-                  "test": int(len(test_split.y_test))},
+                  "test": int(len(test_split.index_test))},
         "recut_rows": {"train": int(len(splits[0][0]) - len(dataset_splits[0][0])),  # added by --recut
                        "val": int(len(splits[0][1]) - len(dataset_splits[0][1]))},
         "val": val_metrics,

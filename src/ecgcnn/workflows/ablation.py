@@ -115,8 +115,8 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
     torch.manual_seed(seed)
     dataset = data_mod.load_dataset(data_dir, load_test=False)
     beats = torch.from_numpy(normalize_beats(dataset.x_train)).unsqueeze(1)
-    labels = torch.from_numpy(dataset.y_train)
-    outer = data_mod.stratified_folds(dataset.y_train, outer_folds, seed + 7919)  # not any run's own split
+    labels = torch.from_numpy(dataset.index_train)
+    outer = data_mod.stratified_folds(dataset.index_train, outer_folds, seed + 7919)  # not any run's own split
     rows, fold_models = [], {}
     for key, label, settings in variants:
         started = time.perf_counter()
@@ -135,10 +135,10 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
             for snr, truth, predicted in ((None, recut_true, recut_pred), (VALIDATION_SNR_DB, noisy_true, noisy_pred)):
                 windows, which = recut_windows(dataset.x_train[held_out], 250.0, VALIDATION_RR_S,
                                                seed=seed * 31 + k, snr_db=snr)
-                truth.append(dataset.y_train[held_out][which])
+                truth.append(dataset.index_train[held_out][which])
                 predicted.append(_predict(model, windows))
             fold_models[key].append(model)
-        val = classification_metrics(dataset.y_train, predictions)
+        val = classification_metrics(dataset.index_train, predictions)
         recut = classification_metrics(np.concatenate(recut_true), np.concatenate(recut_pred))
         noisy = classification_metrics(np.concatenate(noisy_true), np.concatenate(noisy_pred))
         rows.append({"key": key, "label": label, "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],

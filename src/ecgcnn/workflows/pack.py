@@ -43,7 +43,7 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
     destination.mkdir(parents=True, exist_ok=True)
     manifest = {"format": "ecgcnn-pretrained", "version": 1, "commit": git_commit(), "data_source": dataset.source,
                 "models": {}}
-    chosen = subset(dataset.y_test, STRESS_BEATS, 0)
+    chosen = subset(dataset.index_test, STRESS_BEATS, 0)
     # Everything is measured in a staging folder; the package's files change only once all of it succeeded.
     with tempfile.TemporaryDirectory(prefix=".pack.", dir=destination.parent) as staging:
         for name, files in sources.items():
@@ -53,8 +53,9 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
                 staged = Path(staging) / shipped_file_name(name, fmt)
                 shutil.copyfile(source, staged)
                 predictor = load_predictor(staged)
-                metrics = evaluate_predictor(predictor, dataset.x_test, dataset.y_test)
-                stress = run_stress(predictor, dataset.x_test[chosen], dataset.y_test[chosen], noise_file=noise_file)
+                metrics = evaluate_predictor(predictor, dataset.x_test, dataset.index_test)
+                stress = run_stress(predictor, dataset.x_test[chosen], dataset.index_test[chosen],
+                                    noise_file=noise_file)
                 entry["files"][fmt] = {
                     "file": staged.name, "sha256": file_sha256(staged), "bytes": staged.stat().st_size,
                     "test": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],

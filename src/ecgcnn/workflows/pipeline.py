@@ -100,7 +100,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
 
             def score(fmt=fmt, paths=paths, model=model, seed=seed):
                 predictor = load_predictor(paths[fmt], threads=cfg.threads)
-                metrics = evaluate_predictor(predictor, dataset.x_test, dataset.y_test)
+                metrics = evaluate_predictor(predictor, dataset.x_test, dataset.index_test)
                 return {"model": model, "seed": seed, "format": fmt, "file": str(paths[fmt]),
                         "size_bytes": paths[fmt].stat().st_size, **metrics}
 
