@@ -162,9 +162,10 @@ HEAVY = ("torch", "sklearn", "matplotlib", "tensorflow", "onnx2tf", "scipy.signa
     (["predict", "pretrained:edge.tflite", "--input", "BEATS"], ()),
     (["predict", "pretrained:edge.onnx", "--input", "BEATS"], ()),
     (["pretrained", "list"], ()),
+    (["evaluate", "pretrained:edge.tflite"], ()),
 ])
 def test_the_command_line_imports_only_what_the_command_needs(tmp_path, dataset, argv, allowed):
-    """A full install: --help, predict with .onnx/.tflite and pretrained list load no training stack."""
+    """A full install: --help, predict and evaluate with .onnx/.tflite, pretrained list: no training stack."""
     beats = _beats_file(tmp_path, dataset.x_test[:20])
     argv = [str(beats) if a == "BEATS" else a for a in argv]
     code = ("import sys\nfrom ecgcnn.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"

@@ -1,11 +1,13 @@
-"""Scoring: accuracy, macro/weighted F1, per-class precision/recall/F1 and the confusion matrix."""
+"""Scoring: accuracy, macro/weighted F1, per-class precision/recall/F1 and the confusion matrix, in numpy (so that
+``ecgcnn evaluate`` needs no scikit-learn). The definitions and the text report are scikit-learn's
+(``precision_recall_fscore_support`` with ``zero_division=0``, ``classification_report`` with 4 digits); the tests
+compare both with scikit-learn itself."""
 
 from __future__ import annotations
 
 import sys
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 from tqdm.auto import tqdm
 
 from ..data.ucr import CLASS_NAMES, ORIGINAL_LABELS
@@ -13,15 +15,29 @@ from ..data.ucr import CLASS_NAMES, ORIGINAL_LABELS
 _CHUNK = 512  # beats per progress step
 
 
+def _scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int):
+    """Confusion matrix (rows: true class) and per-class precision, recall, F1 and support (0 where undefined)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    matrix = np.bincount(num_classes * y_true + y_pred, minlength=num_classes * num_classes)
+    matrix = matrix.reshape(num_classes, num_classes)
+    tp = np.diag(matrix).astype(np.float64)
+    predicted, support = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros(num_classes), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(num_classes), where=support > 0)
+    denominator = 2 * tp + (predicted - tp) + (support - tp)  # 2TP + FP + FN
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(num_classes), where=denominator > 0)
+    return matrix, precision, recall, f1, support
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(ORIGINAL_LABELS)) -> dict:
     """All the figures ecgcnn reports for one set of predictions (JSON-ready)."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     classes = list(range(num_classes))
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes,
-                                                                     zero_division=0)
+    matrix, precision, recall, f1, support = _scores(y_true, y_pred, num_classes)
     weights = support / max(int(support.sum()), 1)
-    present = support > 0  # macro averages over the classes present in y_true, as sklearn's report does
+    present = support > 0  # macro averages over the classes present in y_true
     per_class = [
         {"class": c, "label": ORIGINAL_LABELS[c] if c < len(ORIGINAL_LABELS) else c,
          "name": CLASS_NAMES[c] if c < len(CLASS_NAMES) else str(c),
@@ -36,15 +52,31 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: 
         "macro_recall": float(recall[present].mean()) if present.any() else 0.0,
         "weighted_f1": float((f1 * weights).sum()),
         "per_class": per_class,
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
+        "confusion_matrix": matrix.tolist(),
     }
 
 
 def text_report(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(ORIGINAL_LABELS)) -> str:
-    """scikit-learn's classification report (per class, macro and weighted averages, accuracy)."""
+    """The classification report as scikit-learn prints it (per class, accuracy, macro and weighted averages; 4
+    digits). Macro averages here run over every class, as scikit-learn's do when given the labels."""
     names = [f"{ORIGINAL_LABELS[c]} {CLASS_NAMES[c]}" for c in range(num_classes)]
-    return classification_report(y_true, y_pred, labels=list(range(num_classes)), target_names=names, digits=4,
-                                 zero_division=0)
+    _, precision, recall, f1, support = _scores(y_true, y_pred, num_classes)
+    digits, total = 4, int(support.sum())
+    width = max(max(len(name) for name in names), len("weighted avg"), digits)
+    row = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    report = ("{:>{width}s} " + " {:>9}" * 4).format("", "precision", "recall", "f1-score", "support", width=width)
+    report += "\n\n"
+    for values in zip(names, precision, recall, f1, support.tolist(), strict=True):
+        report += row.format(*values, width=width, digits=digits)
+    report += "\n"
+    accuracy = float(np.sum(np.asarray(y_true) == np.asarray(y_pred))) / total if total else 0.0
+    report += ("{:>{width}s} " + " {:>9.{digits}}" * 2 + " {:>9.{digits}f}" + " {:>9}\n").format(
+        "accuracy", "", "", accuracy, total, width=width, digits=digits)
+    report += row.format("macro avg", precision.mean(), recall.mean(), f1.mean(), total, width=width, digits=digits)
+    weights = support / total if total else np.zeros(num_classes)
+    report += row.format("weighted avg", float(precision @ weights), float(recall @ weights), float(f1 @ weights),
+                         total, width=width, digits=digits)
+    return report
 
 
 def evaluate_predictor(predictor, beats: np.ndarray, y_true: np.ndarray, progress: bool = False) -> dict:
