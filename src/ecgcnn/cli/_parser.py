@@ -41,6 +41,12 @@ def add_actions(parser: argparse.ArgumentParser, dest: str, metavar: str) -> arg
     return parser.add_subparsers(dest=dest, required=True, metavar=metavar, parser_class=Parser)
 
 
+def number_or_name(text: str) -> int | str:
+    """A channel or column given as a 1-based number or as a name."""
+    text = text.strip()
+    return int(text) if text.isdigit() else text
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None,
                         help="directory with ECG5000_TRAIN/ECG5000_TEST (.txt or .tsv); default: $ECGCNN_DATA_DIR, "

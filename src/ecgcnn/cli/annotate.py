@@ -22,12 +22,7 @@ from ..core.fileio import check_output_file
 from ..runtimes import load_predictor
 from ..runtimes.pretrained import DEFAULT_MODEL, default_model_help, is_pretrained_spec, measured_figures
 from ..workflows.archive import RecordOptions, annotate_archive, expand_records
-from ._parser import NONNEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT
-
-
-def _number_or_name(text: str) -> int | str:
-    text = text.strip()
-    return int(text) if text.isdigit() else text
+from ._parser import NONNEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, number_or_name
 
 
 def _float_text(text: str) -> float:
@@ -63,10 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'cluster' extra; records and --output-dir must be reachable from the workers)")
     parser.add_argument("--fs", type=_float_text, default=None,
                         help="sampling frequency in Hz (required for CSV/TXT/NPY; WFDB headers carry it)")
-    parser.add_argument("--channel", type=_number_or_name, default=None,
+    parser.add_argument("--channel", type=number_or_name, default=None,
                         help="signal channel: 1-based number or name (WFDB signal name such as MLII); default: "
                              "the first")
-    parser.add_argument("--column", type=_number_or_name, default=None,
+    parser.add_argument("--column", type=number_or_name, default=None,
                         help="CSV/TXT column: header name or 1-based number (needed when there are several)")
     parser.add_argument("--polarity", choices=POLARITIES, default="auto",
                         help="QRS direction of the recording: normal (upright, as lead II), inverted, or detected")

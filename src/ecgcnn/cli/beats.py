@@ -19,7 +19,7 @@ from ..annotate.reference import reference_beats
 from ..annotate.windows import ECG5000_LENGTH
 from ..core.errors import EcgcnnError
 from ..core.fileio import check_output_file, write_text_atomic
-from ._parser import POSITIVE_INT
+from ._parser import POSITIVE_INT, number_or_name
 
 EXAMPLES = ("ecgcnn beats mitdb/100 mitdb/101 --annotations atr --output beats.tsv",)
 
@@ -30,21 +30,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="the labelled beats (.tsv)")
     parser.add_argument("--labels", choices=("aami", "symbol"), default="aami",
                         help="aami: the five EC57 classes N/S/V/F/Q; symbol: the annotation symbols as they are")
-    parser.add_argument("--channel", default=None, help="signal channel: 1-based number or name (default: the first)")
+    parser.add_argument("--channel", type=number_or_name, default=None,
+                        help="signal channel: 1-based number or name (default: the first)")
     parser.add_argument("--polarity", choices=POLARITIES, default="auto", help="QRS direction, as for annotate")
     parser.add_argument("--length", type=POSITIVE_INT, default=ECG5000_LENGTH, help="samples per window")
 
 
 def run(args) -> int:
     output = check_output_file(args.output, "--output", inputs=tuple(args.records))
-    channel = int(args.channel) if args.channel and args.channel.isdigit() else args.channel
     annotations = [read_annotations(record, args.annotations) for record in args.records]  # all checked first
     buffer = io.StringIO()
     buffer.write("\t".join(["record", "sample", "symbol", "label", *(f"v{k}" for k in range(1, args.length + 1))])
                  + "\n")
     total = 0
     for record, (samples, symbols) in zip(args.records, annotations, strict=True):
-        recording = read_recording(record, channel=channel)
+        recording = read_recording(record, channel=args.channel)
         cut = reference_beats(recording, samples, symbols, length=args.length, polarity=args.polarity,
                               labels=args.labels)
         for sample, symbol, label, window in zip(cut.samples.tolist(), cut.symbols, cut.labels, cut.windows,

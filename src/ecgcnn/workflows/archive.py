@@ -187,7 +187,7 @@ def annotate_archive(records: list[Path], output_dir: str | os.PathLike, options
     names = output_names(records)
     if output_dir.exists() and not output_dir.is_dir():
         raise EcgcnnError(f"--output-dir {output_dir}: exists and is not a directory")
-    predictor = load_predictor(options.model)  # a bad model is refused before any record is read
+    predictor = _predictor(options.model)  # refused before any record is read; a serial run then reuses it
     model_sha256 = file_sha256(predictor.path) if predictor.path else ""
     output_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(output_dir, names)
