@@ -38,7 +38,7 @@ import scipy.signal
 from ecgcnn.annotate.detection import detect_r_peaks, refine_peaks
 from ecgcnn.annotate.pipeline import annotate_signal
 from ecgcnn.annotate.writers import format_summary, write_csv
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 from ecgcnn.evaluation.recut import follows_convention, synthesize_recording
 from ecgcnn.runtimes import load_predictor
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 
 MEASURE = """
 import json, resource, subprocess, sys, time

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 from ecgcnn.evaluation.recut import stitch
 from ecgcnn.workflows.archive import RecordOptions, _run_tasks, annotate_record
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import psutil
 
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 
 MAX_REQUESTS = 20_000
 MAX_CONCURRENCY = 64

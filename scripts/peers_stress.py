@@ -23,7 +23,8 @@ from aeon.classification.convolution_based import HydraClassifier, MiniRocketCla
 
 from ecgcnn.core.fileio import write_json_atomic, write_text_atomic
 from ecgcnn.core.preprocess import normalize_beats
-from ecgcnn.data.ucr import CLASS_NAMES, ORIGINAL_LABELS, load_dataset
+from ecgcnn.data.dataset import load_dataset
+from ecgcnn.data.ucr import CLASS_NAMES, ORIGINAL_LABELS
 from ecgcnn.evaluation.stress import run_stress, subset
 from ecgcnn.reporting.stress import render_stress
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ecgcnn.cli import main
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from .data.ucr import load_dataset
+from .data.dataset import load_dataset
 from .runtimes import Predictor, load_predictor
 
 _FROM_MODELS = ("build_model", "list_models")

@@ -18,7 +18,7 @@ from ecgcnn.annotate.readers import read_recording
 from ecgcnn.annotate.windows import QRS_POSITION, qrs_positions
 from ecgcnn.cli import build_parser
 from ecgcnn.core.errors import DataError, EcgcnnError
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 from ecgcnn.evaluation.recut import follows_convention, synthesize_recording
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.pretrained import DEFAULT_MODEL

@@ -217,12 +217,12 @@ GOOD = {"model": "tcn", "labels": [1, 2, 3, 4, 5], "input_length": 140, "model_k
 
 
 def test_build_metadata_describes_the_model():
-    meta = metadata.build_metadata("tcn", {"num_classes": 5}, {"recipe": "edge"}, 7, "somewhere", quantize="fp16")
+    meta = metadata.build_metadata("tcn", {"num_classes": 5}, {"recipe": "edge"}, 7, quantize="fp16")
     assert meta["model"] == "tcn" and meta["model_kwargs"] == {"num_classes": 5}
     assert meta["labels"] == [1, 2, 3, 4, 5] and meta["input_length"] == 140
     assert meta["class_names"] == ["N (normal)", "R-on-T PVC", "PVC", "SP or EB", "UB"]
     assert meta["preprocessing"] == preprocess.PREPROCESSING and meta["preprocessing"] is not preprocess.PREPROCESSING
-    assert meta["best_epoch"] == 7 and meta["data_source"] == "somewhere" and meta["config"] == {"recipe": "edge"}
+    assert meta["best_epoch"] == 7 and meta["data_source"] == "" and meta["config"] == {"recipe": "edge"}
     assert meta["quantize"] == "fp16" and {"numpy", "python"} <= set(meta["versions"])
     default = metadata.build_metadata("vgg", {})
     assert default["best_epoch"] is None and default["data_source"] == "" and default["config"] is None

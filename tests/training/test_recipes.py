@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ecgcnn.cli import main
-from ecgcnn.data.ucr import stratified_folds
+from ecgcnn.data.dataset import stratified_folds
 from ecgcnn.runtimes.checkpoint import read_checkpoint
 from ecgcnn.training import train
 from ecgcnn.training.augment import Augment, augment_batch

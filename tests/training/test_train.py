@@ -13,7 +13,7 @@ import torch
 
 from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.core.preprocess import normalize_beats
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 from ecgcnn.models import build_model
 from ecgcnn.runtimes.checkpoint import model_from_checkpoint, read_checkpoint
 from ecgcnn.training import run as run_module

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ecgcnn.core.preprocess import normalize_beats
-from ecgcnn.data.ucr import load_dataset
+from ecgcnn.data.dataset import load_dataset
 from ecgcnn.models import build_model
 from ecgcnn.training import loop
 from ecgcnn.training.config import TrainConfig

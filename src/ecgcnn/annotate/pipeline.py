@@ -37,7 +37,7 @@ POLARITIES = ("auto", "normal", "inverted")
 
 @dataclass
 class AnnotationResult:
-    """One row per detected R-peak. Unclassified (flagged) beats have ``label`` 0, ``class_index`` -1 and NaN
+    """One row per detected R-peak. Unclassified (flagged) beats have ``label`` "", ``class_index`` -1 and NaN
     probabilities."""
 
     fs: float
@@ -47,7 +47,7 @@ class AnnotationResult:
     class_index: np.ndarray  # int64, -1 where flagged
     probabilities: np.ndarray  # float32 (N, C), NaN rows where flagged
     flags: np.ndarray  # object array of str, "" where the beat was classified
-    labels: list[int]
+    labels: list  # the model's labels: whole numbers or text
     class_names: list[str]
     polarity: dict = field(default_factory=dict)
     detector: str = ""
@@ -58,7 +58,8 @@ class AnnotationResult:
 
     @property
     def label(self) -> np.ndarray:
-        return np.where(self.class_index >= 0, np.asarray(self.labels + [0])[self.class_index], 0)
+        table = np.asarray([*self.labels, ""], dtype=object)  # index -1 (not classified): ""
+        return table[self.class_index]
 
     @property
     def probability(self) -> np.ndarray:
@@ -78,7 +79,7 @@ class AnnotationResult:
             k = int(self.class_index[i])
             rows.append({"beat": i + 1, "sample": int(samples[i]), "time_s": round(samples[i] / self.fs, 4),
                          "rr_s": "" if math.isnan(self.rr_s[i]) else round(float(self.rr_s[i]), 4),
-                         "label": int(label[i]) if k >= 0 else "",
+                         "label": label[i] if k >= 0 else "",
                          "class_name": self.class_names[k] if k >= 0 else "",
                          "probability": round(float(best[i]), 4) if k >= 0 else "",
                          "flag": str(self.flags[i])})
@@ -121,7 +122,7 @@ class AnnotationResult:
             "unfamiliar": int(np.sum(self.flags == "unfamiliar")),
             "mean_heart_rate_bpm": round(60.0 / float(in_range.mean()), 1) if len(in_range) else None,
             "beats_per_minute": round(60.0 * n / duration, 1) if duration > 0 else None,
-            "beats_per_class": {name: {"label": int(label), "count": int(c),
+            "beats_per_class": {name: {"label": label, "count": int(c),
                                        "percent": round(100.0 * c / max(int(classified.sum()), 1), 2)}
                                 for name, label, c in zip(self.class_names, self.labels, counts, strict=True)},
         }
@@ -167,7 +168,7 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
     recording = check_recording(Recording(signal, fs, "signal", ""))
     fs = recording.fs
     length = int(predictor.input_length)
-    labels = [int(v) for v in predictor.labels]
+    labels = [v if isinstance(v, str) else int(v) for v in predictor.labels]
     metadata = getattr(predictor, "metadata", None) or {}
     names = list(metadata.get("class_names") or [str(v) for v in labels])
     novelty = metadata.get("novelty")

@@ -25,10 +25,11 @@ RUNS = 100  # timed calls per batch size
 
 
 def bench_file(path: str, threads: int = 1, batch_sizes=BATCH_SIZES, warmup: int = WARMUP, runs: int = RUNS,
-               data_dir: str | None = None, max_seconds: float | None = None) -> dict:
-    """Benchmark one file (or ``eager:<metadata json>``) in a fresh process."""
+               data: dict | None = None, max_seconds: float | None = None) -> dict:
+    """Benchmark one file (or ``eager:<metadata json>``) in a fresh process; ``data``: a
+    :class:`~ecgcnn.data.dataset.DataSpec` as a dict, whose test beats are timed (default: ECG5000's)."""
     spec = {"path": str(path), "threads": threads, "batch_sizes": list(batch_sizes), "warmup": warmup,
-            "runs": runs, "data_dir": data_dir, "max_seconds": max_seconds}
+            "runs": runs, "data": data or {}, "max_seconds": max_seconds}
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, "-m", "ecgcnn.bench.worker", json.dumps(spec)], capture_output=True,
                             text=True, env=env, check=False)
@@ -43,12 +44,12 @@ def macs_for(metadata: dict) -> int:
 
 
 def bench(paths, threads: int = 1, batch_sizes=BATCH_SIZES, warmup: int = WARMUP, runs: int = RUNS,
-          data_dir: str | None = None, baseline: bool = True, max_seconds: float | None = None,
+          data: dict | None = None, baseline: bool = True, max_seconds: float | None = None,
           log=print) -> list[dict]:
     """Benchmark files plus a PyTorch-eager baseline per architecture; returns flat result rows."""
     results, seen_models = [], {}
     for path in tqdm(paths, desc="bench", unit="file", leave=False, file=sys.stderr, disable=None):
-        result = bench_file(path, threads, batch_sizes, warmup, runs, data_dir, max_seconds)
+        result = bench_file(path, threads, batch_sizes, warmup, runs, data, max_seconds)
         result["file"] = str(path)
         result["size_bytes"] = Path(path).stat().st_size
         results.append(result)
@@ -57,8 +58,8 @@ def bench(paths, threads: int = 1, batch_sizes=BATCH_SIZES, warmup: int = WARMUP
     if baseline:
         for name, meta in seen_models.items():
             eager_meta = {k: meta.get(k) for k in ("model", "model_kwargs", "labels", "input_length", "preprocessing",
-                                                   "config")}
-            result = bench_file("eager:" + json.dumps(eager_meta), threads, batch_sizes, warmup, runs, data_dir,
+                                                   "config", "dataset")}
+            result = bench_file("eager:" + json.dumps(eager_meta), threads, batch_sizes, warmup, runs, data,
                                 max_seconds)
             result["file"] = f"(pytorch eager, {name})"
             result["size_bytes"] = None

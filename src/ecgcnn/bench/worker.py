@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.ucr import load_dataset
+from ..data.dataset import load_dataset
 from ..runtimes import load_predictor
 from ..runtimes.loader import load_backend
+from ..runtimes.metadata import recorded_data
 
 
 def _percentile(values, q):
@@ -52,8 +53,6 @@ def measure(predictor, beats: np.ndarray, batch_sizes, warmup: int, runs: int,
 def _worker(spec: dict) -> dict:
     """Runs inside the worker process."""
     threads = spec["threads"]
-    # Beats to time: the first 512 test beats. Only their values are used (speed), never their labels.
-    beats = load_dataset(spec["data_dir"]).x_test[:512]
     if spec["path"].startswith("eager:"):
         meta = json.loads(spec["path"][len("eager:"):])
         predictor = load_backend("torch").random_weights_predictor(meta, threads=threads)
@@ -61,6 +60,9 @@ def _worker(spec: dict) -> dict:
     else:
         predictor = load_predictor(spec["path"], threads=threads)
         label = predictor.format
+    # Beats to time: the first 512 test beats of the named data, else of the model's own. Only their values are
+    # used (speed), never their labels.
+    beats = load_dataset(spec["data"] or recorded_data(predictor.metadata)).x_test[:512]
     rows = measure(predictor, beats, spec["batch_sizes"], spec["warmup"], spec["runs"], spec.get("max_seconds"))
     return {"model": predictor.name, "format": label, "rows": rows, "peak_rss_mib": peak_rss_mib(),
             "metadata": predictor.metadata}

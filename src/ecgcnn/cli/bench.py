@@ -40,7 +40,8 @@ def run(args) -> int:
         if not Path(path).is_file():
             raise EcgcnnError(f"{path}: model file not found")
     rows = bench(files, threads=args.threads, batch_sizes=args.batch_sizes, warmup=args.warmup, runs=args.runs,
-                 data_dir=args.data_dir, baseline=not args.no_baseline, max_seconds=args.max_seconds,
+                 data={"data_dir": args.data_dir} if args.data_dir else None, baseline=not args.no_baseline,
+                 max_seconds=args.max_seconds,
                  log=lambda message: print(message, file=sys.stderr, flush=True))
     machine = machine_info()
     print(f"{machine['cpu']}, {machine['logical_cores']} logical cores, {args.threads} thread(s)")

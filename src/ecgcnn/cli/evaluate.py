@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.errors import EcgcnnError
 from ..core.fileio import check_output_file, write_json_atomic
-from ..data import ucr as data
+from ..data.dataset import load_dataset
 from ..evaluation.metrics import evaluate_predictor
 from ..runtimes import load_predictor
-from ._parser import add_data_dir, add_device
+from ..runtimes.metadata import recorded_data
+from ._parser import add_data_options, add_device, data_spec
 
 EXAMPLES = ("ecgcnn evaluate pretrained:edge.tflite --json edge.json",)
 
@@ -16,7 +18,7 @@ EXAMPLES = ("ecgcnn evaluate pretrained:edge.tflite --json edge.json",)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_file", help="model file (.pth, .onnx, .tflite) or pretrained:best / pretrained:edge "
                                            "(add .onnx or .tflite for another format)")
-    add_data_dir(parser)
+    add_data_options(parser, model_default=True)
     add_device(parser, "cpu")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the metrics to this JSON file")
 
@@ -25,8 +27,9 @@ def run(args) -> int:
     if args.json_out:
         check_output_file(args.json_out, "--json")
     predictor = load_predictor(args.model_file, device=args.device)
-    dataset = data.load_dataset(args.data_dir)
+    dataset = load_dataset(data_spec(args, recorded=recorded_data(predictor.metadata)))
     print(f"data: {dataset.source}")
+    check_model_fits(args.model_file, predictor, dataset)
     metrics = evaluate_predictor(predictor, dataset.x_test, dataset.index_test, progress=True)
     print(f"model: {predictor.describe()}")
     print(metrics["report"])
@@ -35,3 +38,13 @@ def run(args) -> int:
         write_json_atomic(args.json_out, {"model_file": str(args.model_file), "format": predictor.format,
                                           "model": predictor.model_name, **metrics})
     return 0
+
+
+def check_model_fits(name, predictor, dataset) -> None:
+    """The model must predict the data's classes (same labels, same order) from beats of the data's length."""
+    if predictor.input_length != dataset.length:
+        raise EcgcnnError(f"{name}: the model takes beats of {predictor.input_length} samples, the test beats of "
+                          f"{dataset.name} have {dataset.length}")
+    if list(predictor.labels) != dataset.model_fields()["labels"]:
+        raise EcgcnnError(f"{name}: the model predicts labels {predictor.labels}, the data's are "
+                          f"{dataset.model_fields()['labels']}")

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
+from ..core.errors import EcgcnnError
 from ..core.formats import QUANTIZE_MODES
-from ..data import ucr as data
+from ..data.dataset import load_dataset
 from ..export.chain import export_chain
 from ..export.micro import export_micro
 from ..export.onnx import export_onnx
+from ..runtimes import load_predictor
+from ..runtimes.metadata import recorded_data
 from ..runtimes.pretrained import resolve_model_path
-from ._parser import POSITIVE_INT, add_actions, add_data_dir, add_subcommand
+from ._parser import POSITIVE_INT, add_actions, add_data_options, add_subcommand, data_spec
 
 EXAMPLES = ("ecgcnn export tflite pretrained:edge --quantize all",)
 
@@ -23,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("checkpoint", help="a .pth checkpoint written by 'ecgcnn train', or pretrained:NAME")
     e.add_argument("--opset", type=POSITIVE_INT, default=17, help="ONNX opset")
     e.add_argument("--output-dir", default="outputs/onnx", help="output directory")
-    add_data_dir(e)
+    add_data_options(e, model_default=True)
     e = add_subcommand(actions, "tflite", "ONNX or checkpoint -> TFLite through onnx2tf (FP32, FP16, INT8, full "
                                           "INT8)", ("ecgcnn export tflite outputs/onnx/base-cnn.onnx --quantize "
                                                     "int8-full",))
@@ -32,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="none (FP32), fp16, int8 (dynamic range), int8-full (static, int8 I/O, calibrated on "
                         "training beats); several or 'all' at once")
     e.add_argument("--output-dir", default="outputs/tflite", help="output directory")
-    add_data_dir(e)
+    add_data_options(e, model_default=True)
     e = add_subcommand(actions, "micro", "full-INT8 .tflite -> C/C++ source for TensorFlow Lite Micro (array, "
                                          "quantisation, labels, op resolver)",
                        ("ecgcnn export micro pretrained:edge.tflite --output-dir firmware/model",))
@@ -51,12 +56,23 @@ def run(args) -> int:
             print(f"wrote {path}")
         return 0
     if args.export_format == "onnx":
-        export_onnx(resolve_model_path(args.checkpoint), args.output_dir, opset=args.opset, data_dir=args.data_dir)
+        source = resolve_model_path(args.checkpoint)
+        export_onnx(source, args.output_dir, opset=args.opset, reference_beats=training_beats(args, source))
         return 0
     source = resolve_model_path(args.model_file)
     modes = list(QUANTIZE_MODES) if "all" in args.quantize else list(dict.fromkeys(args.quantize))
-    dataset = data.load_dataset(args.data_dir, load_test=False)  # calibration and checks: training beats only
-    print(f"calibration and verification: {len(dataset.x_train)} training beats from {dataset.source}")
     # ONNX, the intermediate step from a checkpoint, is kept beside the TFLite files
-    export_chain(source, args.output_dir, args.output_dir, modes, dataset.x_train)
+    export_chain(source, args.output_dir, args.output_dir, modes, training_beats(args, source))
     return 0
+
+
+def training_beats(args, source) -> np.ndarray:
+    """Calibration and verification beats: the training beats of the data the options name, else of the data the
+    model records (never test beats); their length must be the model's."""
+    metadata = load_predictor(source).metadata
+    dataset = load_dataset(data_spec(args, recorded=recorded_data(metadata)), load_test=False)
+    if dataset.length != int(metadata["input_length"]):
+        raise EcgcnnError(f"{source}: the model takes beats of {metadata['input_length']} samples, but the training "
+                          f"beats of {dataset.name} have {dataset.length}; name the model's data (--dataset/--train)")
+    print(f"calibration and verification: {len(dataset.x_train)} training beats from {dataset.source}")
+    return dataset.x_train

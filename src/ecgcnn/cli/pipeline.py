@@ -9,7 +9,7 @@ from pathlib import Path
 from ..core.errors import EcgcnnError
 from ..training.config import RECIPES, train_models
 from ..workflows.pipeline import PipelineConfig, run_pipeline
-from ._parser import NONNEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_data_dir
+from ._parser import NONNEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, add_data_options, data_spec
 
 EXAMPLES = ("ecgcnn pipeline --seeds 0 --models base-cnn edge",)
 DEFAULTS = PipelineConfig()
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a Markdown file whose section is replaced (e.g. docs/results.md)")
     parser.add_argument("--readme-section", default=DEFAULTS.readme_section,
                         help="the part replaced, between <!-- NAME:start --> and <!-- NAME:end -->")
-    add_data_dir(parser)
+    add_data_options(parser)
 
 
 def run(args) -> int:
@@ -49,7 +49,7 @@ def run(args) -> int:
         raise EcgcnnError(f"--readme {args.readme}: file not found")
     config = PipelineConfig(seeds=list(dict.fromkeys(args.seeds)), models=list(dict.fromkeys(args.models)),
                             epochs=args.epochs, output_dir=args.output_dir, results_dir=args.results_dir,
-                            data_dir=args.data_dir, skip_train=args.skip_train, threads=args.threads,
+                            data=data_spec(args), skip_train=args.skip_train, threads=args.threads,
                             bench_runs=args.bench_runs, bench_warmup=args.bench_warmup,
                             bench_seconds=args.bench_seconds, batch_sizes=tuple(args.batch_sizes),
                             readme=args.readme or None, readme_section=args.readme_section)

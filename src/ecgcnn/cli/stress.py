@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.errors import EcgcnnError
 from ..core.fileio import check_output_file, write_json_atomic, write_text_atomic
-from ..data import ucr as data
+from ..data.dataset import load_dataset
 from ..evaluation.noise import fetch_nstdb, load_noise, noise_path
 from ..evaluation.stress import run_stress, subset
 from ..reporting.markdown import check_readme_section, sync_readme
@@ -57,7 +57,7 @@ def run(args) -> int:
         return 0
     if not args.no_noise:
         load_noise(args.noise_file)  # a missing noise file is refused before any work
-    dataset = data.load_dataset(args.data_dir)
+    dataset = load_dataset(args.data_dir)
     chosen = subset(dataset.index_test, args.beats, args.seed)
     models = []
     for spec, predictor in predictors:

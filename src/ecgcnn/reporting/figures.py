@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.formats import FORMAT_NAMES
 from ..core.layout import checkpoint_path, metrics_path, seed_root
-from ..data.ucr import CLASS_NAMES, ORIGINAL_LABELS, load_dataset
+from ..data.dataset import load_dataset
 from ..evaluation.plots import plot_confusion_matrix, save_figure
 from ..runtimes import load_predictor
 
@@ -57,7 +57,8 @@ def results_figures(plot_dir: Path, cfg, rows: list[dict], evaluations: list[dic
         ax_loss.plot(epochs, [h["val_loss"] for h in history], color=colors[m], linestyle="--",
                      label=f"{label} val")
         plot_confusion_matrix(metrics["test"]["confusion_matrix"], plot_dir / f"confusion_matrix_{m}.png",
-                              f"{m} (PyTorch, seed {cfg.seeds[0]}): test accuracy {metrics['test']['accuracy']:.4f}")
+                              f"{m} (PyTorch, seed {cfg.seeds[0]}): test accuracy {metrics['test']['accuracy']:.4f}",
+                              metrics["test"].get("per_class"))
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title=f"validation accuracy (seed {cfg.seeds[0]}; "
                "dotted: chosen epoch)")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
@@ -70,23 +71,24 @@ def results_figures(plot_dir: Path, cfg, rows: list[dict], evaluations: list[dic
     pytorch_rows = [r for r in rows if r["format"] == "pytorch"]
     if pytorch_rows:
         best = max(pytorch_rows, key=lambda r: r["accuracy_mean"])
-        _example_beats(plot_dir / "example_beats.png", checkpoint_path(first, best["model"]), cfg.data_dir)
+        _example_beats(plot_dir / "example_beats.png", checkpoint_path(first, best["model"]), cfg.data)
 
 
-def _example_beats(path: Path, checkpoint: Path, data_dir) -> None:
+def _example_beats(path: Path, checkpoint: Path, data) -> None:
     if not checkpoint.is_file():
         return
     predictor = load_predictor(checkpoint)
-    dataset = load_dataset(data_dir)
-    fig, axes = plt.subplots(1, len(ORIGINAL_LABELS), figsize=(16, 3), sharey=True)
-    for cls, ax in enumerate(axes):
+    dataset = load_dataset(data)
+    present = [c for c in range(dataset.num_classes) if np.any(dataset.index_test == c)][:8]
+    labels, names = predictor.labels, predictor.class_names
+    fig, axes = plt.subplots(1, len(present), figsize=(16, 3), sharey=True, squeeze=False)
+    for cls, ax in zip(present, axes[0], strict=True):
         index = int(np.flatnonzero(dataset.index_test == cls)[0])
         beat = dataset.x_test[index]
         probs = predictor.predict_proba(beat[None])[0]
         pred = int(probs.argmax())
         ax.plot(beat, color="tab:green" if pred == cls else "tab:red")
-        ax.set_title(f"true {ORIGINAL_LABELS[cls]} {CLASS_NAMES[cls]}\npred {ORIGINAL_LABELS[pred]} "
-                     f"({probs[pred]:.2f})", fontsize=8)
+        ax.set_title(f"true {labels[cls]} {names[cls]}\npred {labels[pred]} ({probs[pred]:.2f})", fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(f"first test beat of each class, {predictor.model_name} (green: correct)")
     save_figure(fig, path)

@@ -17,6 +17,7 @@ def _fmt(value, spec, empty="–"):
 
 def render_markdown(summary: dict) -> str:
     rows, machine = summary["rows"], summary["machine"]
+    dataset = summary.get("dataset") or {"name": "ECG5000", "test_beats": 4500}
     n_seeds = len(summary["config"]["seeds"])
     lines = [
         "## Results",
@@ -26,7 +27,9 @@ def render_markdown(summary: dict) -> str:
         f"thread(s); Python {machine['python']}; "
         + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()) + ".",
         "",
-        f"Accuracy and macro-F1 on the 4,500 official test beats: mean ± std over {n_seeds} seed(s) "
+        ("Accuracy and macro-F1 on the 4,500 official test beats: " if dataset.get("name") == "ECG5000" else
+         f"Accuracy and macro-F1 on the {_fmt(dataset.get('test_beats'), ',')} test beats of {dataset.get('name')}: ")
+        + f"mean ± std over {n_seeds} seed(s) "
         f"({', '.join(map(str, summary['config']['seeds']))}); each seed also changes the validation split. "
         + (f"{summary['config']['epochs']} epochs" if summary["config"]["epochs"]
            else "Default epochs per model or recipe")
@@ -50,7 +53,7 @@ def render_markdown(summary: dict) -> str:
             f"{_fmt(r['throughput_beats_per_s'], ',.0f')} | {_fmt(r['peak_rss_mib'], '.0f')} |")
     recipes = [r for r in rows if r["format"] == "pytorch" and r["model"] in RECIPE_NAMES]
     if recipes:
-        lines += _recipe_tables(rows, recipes)
+        lines += _recipe_tables(rows, recipes, anchors=dataset.get("name") == "ECG5000")
     eager = summary.get("eager", [])
     if eager:
         lines += ["", "PyTorch eager baseline (random weights, same architecture): " + "; ".join(
@@ -92,11 +95,12 @@ ANCHORS = [
     ("MiniRocket", "94.51"), ("QUANT", "94.40"), ("InceptionTime", "94.16"), ("LITETime", "94.13"))]
 
 
-def _recipe_tables(rows: list[dict], recipes: list[dict]) -> list[str]:
-    lines = ["", "Against published ECG5000 results (official split; ours: mean ± std over the seeds above, "
-             "every choice made on training beats only):", "",
+def _recipe_tables(rows: list[dict], recipes: list[dict], anchors: bool = True) -> list[str]:
+    lines = ["", ("Against published ECG5000 results (official split; ours: mean ± std over the seeds above, "
+                  "every choice made on training beats only):" if anchors else
+                  "The recipes (mean ± std over the seeds above, every choice made on training beats only):"), "",
              "| system | accuracy | macro-F1 | source |", "|---|---:|---:|---|"]
-    lines += [f"| {name} | {acc} | {f1} | {source} |" for name, acc, f1, source in ANCHORS]
+    lines += [f"| {name} | {acc} | {f1} | {source} |" for name, acc, f1, source in (ANCHORS if anchors else ())]
     by_key = {(r["model"], r["format"]): r for r in rows}
     for r in recipes:
         for fmt in ("pytorch", "tflite-int8-full"):
@@ -105,8 +109,9 @@ def _recipe_tables(rows: list[dict], recipes: list[dict]) -> list[str]:
                 lines.append(f"| **ecgcnn {r['model']}** ({fmt}, {row['size_bytes'] / 1024:,.0f} KiB) | "
                              f"**{100 * row['accuracy_mean']:.2f} ± {100 * row['accuracy_std']:.2f} %** | "
                              f"**{row['macro_f1_mean']:.3f} ± {row['macro_f1_std']:.3f}** | this table's command |")
+    names = next((r["class_names"] for r in recipes if r.get("class_names")), list(CLASS_NAMES))
     lines += ["", "Per-class test F1 (mean over seeds):", "",
-              "| model | format | " + " | ".join(CLASS_NAMES) + " |", "|---|---|" + "---:|" * len(CLASS_NAMES)]
+              "| model | format | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
     for r in recipes:
         for fmt in ("pytorch", "tflite-int8-full"):
             row = by_key.get((r["model"], fmt))

@@ -44,6 +44,7 @@ def aggregate(evaluations: list[dict], bench_rows: list[dict]) -> list[dict]:
         rows.append({
             "model": model, "format": fmt, "seeds": [r["seed"] for r in runs],
             "per_class_f1_mean": np.mean(per_class, axis=0).tolist() if per_class else None,
+            "class_names": [c["name"] for c in runs[0]["per_class"]] if per_class else None,
             "accuracy_runs": acc.tolist(), "accuracy_mean": float(acc.mean()),
             "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
             "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
@@ -120,7 +121,10 @@ def write_results(results_dir: Path, cfg, evaluations, bench_rows, failures, tim
                    + (f" --epochs {cfg.epochs}" if cfg.epochs is not None else "")
                    + (f" --results-dir {cfg.results_dir}" if cfg.results_dir != "results" else "")
                    + (f" --readme-section {section}" if section != "results" else "")
-                   + (" --skip-train" if cfg.skip_train else ""),
+                   + (" --skip-train" if cfg.skip_train else "")
+                   + "".join(f" --{key.replace('_', '-')} {value}" for key, value in cfg.data.as_dict().items()),
+        "dataset": {"name": cfg.data.train and Path(cfg.data.train).stem or cfg.data.dataset,
+                    "test_beats": evaluations[0]["n"] if evaluations else None},
         "date": _dt.datetime.now().strftime("%Y-%m-%d"),
         "commit": git_commit(),
         "machine": machine_info(),

@@ -23,12 +23,13 @@ REQUIRED_CHECKPOINT = {**REQUIRED, "model_kwargs": dict, "preprocessing": dict}
 
 
 def build_metadata(model: str, model_kwargs: dict, config: dict | None = None, best_epoch: int | None = None,
-                   data_source: str = "", **extra: Any) -> dict:
-    """Metadata of a model trained on ECG5000 (labels, class names, input length, preprocessing, provenance)."""
-    return {"model": model, "model_kwargs": model_kwargs, "labels": list(ORIGINAL_LABELS),
-            "class_names": list(CLASS_NAMES), "input_length": INPUT_LENGTH, "preprocessing": dict(PREPROCESSING),
-            "best_epoch": best_epoch, "data_source": data_source, "config": config, "versions": library_versions(),
-            **extra}
+                   data: dict | None = None, **extra: Any) -> dict:
+    """Metadata of a model (labels, class names, input length, preprocessing, provenance). ``data``: what
+    :meth:`ecgcnn.data.dataset.Dataset.model_fields` says of the training data; without it, ECG5000's."""
+    data = data if data is not None else {"labels": list(ORIGINAL_LABELS), "class_names": list(CLASS_NAMES),
+                                          "input_length": INPUT_LENGTH, "data_source": ""}
+    return {"model": model, "model_kwargs": model_kwargs, **data, "preprocessing": dict(PREPROCESSING),
+            "best_epoch": best_epoch, "config": config, "versions": library_versions(), **extra}
 
 
 def check_metadata(path: str | os.PathLike, metadata: object, required: dict = REQUIRED) -> dict:
@@ -50,6 +51,12 @@ def parse_metadata_json(path: str | os.PathLike, text: str | bytes | None) -> di
     except (ValueError, UnicodeDecodeError):
         raise ModelFileError(f"{path}: ecgcnn metadata is not valid JSON") from None
     return check_metadata(path, metadata)
+
+
+def recorded_data(metadata: dict) -> dict:
+    """The data a model was trained on, as a :class:`~ecgcnn.data.dataset.DataSpec` dict ({} = ECG5000, also for
+    files older than this record)."""
+    return dict((metadata.get("dataset") or {}).get("spec") or {})
 
 
 def run_name(metadata: dict) -> str:

@@ -17,6 +17,7 @@ def _error(description: str) -> dict:
 def openapi_document(predictor, max_beats: int, max_bytes: int) -> dict:
     length = predictor.input_length
     classes = len(predictor.labels)
+    label = {"type": "string"} if any(isinstance(v, str) for v in predictor.labels) else {"type": "integer"}
     beat = {"type": "array", "items": {"type": "number"}, "minItems": length, "maxItems": length,
             "description": f"{length} samples of one beat (other lengths with ?resample=true)"}
     schemas = {
@@ -30,7 +31,7 @@ def openapi_document(predictor, max_beats: int, max_bytes: int) -> dict:
         "Prediction": {
             "type": "object", "required": ["labels", "class_names", "probabilities", "probability_labels"],
             "properties": {
-                "labels": {"type": "array", "items": {"type": "integer"},
+                "labels": {"type": "array", "items": label,
                            "description": "predicted dataset label (ECG5000: 1..5) per beat"},
                 "class_names": {"type": "array", "items": {"type": "string"},
                                 "description": "predicted class name per beat"},
@@ -38,7 +39,7 @@ def openapi_document(predictor, max_beats: int, max_bytes: int) -> dict:
                                                                   "order of probability_labels",
                                   "items": {"type": "array", "items": {"type": "number"},
                                             "minItems": classes, "maxItems": classes}},
-                "probability_labels": {"type": "array", "items": {"type": "integer"}},
+                "probability_labels": {"type": "array", "items": label},
                 "warnings": {"type": "array", "items": {"type": "string"},
                              "description": "present when a beat is flat (constant)"},
             }},
@@ -46,7 +47,7 @@ def openapi_document(predictor, max_beats: int, max_bytes: int) -> dict:
                   "properties": {"model": {"type": "string"}, "architecture": {"type": "string"},
                                  "format": {"type": "string"}, "file": {"type": ["string", "null"]},
                                  "sha256": {"type": ["string", "null"]},
-                                 "labels": {"type": "array", "items": {"type": "integer"}},
+                                 "labels": {"type": "array", "items": label},
                                  "class_names": {"type": "array", "items": {"type": "string"}},
                                  "input_length": {"type": "integer"},
                                  "preprocessing": {"type": ["object", "null"]},

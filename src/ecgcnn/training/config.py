@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..core.errors import EcgcnnError
 from ..core.validation import check_number
+from ..data.dataset import DataSpec
 from ..models import list_models
 from .augment import Augment
 
@@ -32,7 +33,7 @@ class TrainConfig:
     """Everything that defines a training run (stored in the checkpoint and metrics.json)."""
 
     model: str = setting("vgg", "architecture")
-    data_dir: str | None = setting(None, "data directory", flag=False, defines_run=False)
+    data: DataSpec = setting(DataSpec(), "the data: a UCR dataset or your own files", flag=False)
     output_dir: str = setting("outputs", "output root", flag=False, defines_run=False)
     epochs: int = setting(50, "epochs", kind=int, low=1)
     lr: float = setting(1e-3, "peak learning rate, cosine annealed", kind=float, low=0, low_inclusive=False)
@@ -99,6 +100,7 @@ class TrainConfig:
         """The configuration as stored in checkpoints and metrics (without the progress-bar switch)."""
         config = asdict(self)
         config.pop("progress")
+        config["data"] = self.data.as_dict()  # what differs from the default data (ECG5000): {} for it
         return config
 
 
@@ -159,11 +161,11 @@ def recipe_settings(name: str) -> dict:
     return {**RECIPES[name], "recipe": None if name == "seed" else name}
 
 
-def run_config(name: str, seed: int, output_dir: str, data_dir: str | None = None, epochs: int | None = None,
+def run_config(name: str, seed: int, output_dir: str, data: DataSpec | None = None, epochs: int | None = None,
                **overrides) -> TrainConfig:
     """The configuration a pipeline or ablation trains for ``name``: a recipe, or an architecture the seed's way."""
     settings = recipe_settings(name) if name in RECIPES else {"model": name}
     if epochs is not None:
         settings["epochs"] = epochs
     settings.update(overrides)
-    return TrainConfig(**settings, seed=seed, output_dir=output_dir, data_dir=data_dir, progress=False)
+    return TrainConfig(**settings, seed=seed, output_dir=output_dir, data=data or DataSpec(), progress=False)

@@ -82,7 +82,7 @@ def score(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> dic
     model.eval()
     logits = torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
     loss = F.cross_entropy(logits, y).item()
-    metrics = classification_metrics(y.cpu().numpy(), logits.argmax(1).cpu().numpy())
+    metrics = classification_metrics(y.cpu().numpy(), logits.argmax(1).cpu().numpy(), logits.shape[1])
     return {"loss": loss, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
             "predictions": logits.argmax(1).cpu().numpy()}
 

@@ -13,8 +13,9 @@ from .config import RUN_DEFINING_FIELDS, TrainConfig
 from .loop import EpochState
 
 
-def save_last(path: Path, cfg: TrainConfig, model_kwargs: dict, finished: list[dict], state: EpochState) -> None:
-    metadata = build_metadata(cfg.model, model_kwargs, cfg.as_dict(), state.best["epoch"])
+def save_last(path: Path, cfg: TrainConfig, model_kwargs: dict, finished: list[dict], state: EpochState,
+              data: dict | None = None) -> None:
+    metadata = build_metadata(cfg.model, model_kwargs, cfg.as_dict(), state.best["epoch"], data)
     training_state = {
         "member": state.member,
         "epoch": state.epoch,
@@ -41,10 +42,10 @@ def read_resume_state(path: Path, cfg: TrainConfig, log=print) -> dict:
     if not isinstance(state, dict):
         raise EcgcnnError(f"{path}: not a resumable checkpoint (no training state)")
     saved = payload["metadata"].get("config") or {}
-    defaults = TrainConfig()
-    changed = [k for k in RUN_DEFINING_FIELDS if saved.get(k, getattr(defaults, k)) != getattr(cfg, k)]
+    defaults, current = TrainConfig().as_dict(), cfg.as_dict()
+    changed = [k for k in RUN_DEFINING_FIELDS if saved.get(k, defaults[k]) != current[k]]
     if changed:
-        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed)
+        detail = ", ".join(f"{k}: {saved.get(k, defaults[k])!r} -> {current[k]!r}" for k in changed)
         raise EcgcnnError(f"{path}: cannot resume with different settings ({detail})")
     state["model_state"] = payload["state_dict"]
     state["finished"] = [{k: (v.numpy() if k == "val_predictions" else v) for k, v in r.items()}

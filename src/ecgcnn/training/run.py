@@ -21,7 +21,8 @@ from ..core.layout import checkpoint_path, figure_path, metrics_path, run_dir
 from ..core.novelty import fit_novelty
 from ..core.preprocess import normalize_beats
 from ..core.provenance import library_versions
-from ..data import ucr as data_mod
+from ..data import dataset as data_mod
+from ..data.ucr import INPUT_LENGTH
 from ..evaluation.metrics import classification_metrics, evaluate_predictor
 from ..evaluation.plots import plot_confusion_matrix, plot_training_curves
 from ..evaluation.recut import add_recut_copies
@@ -35,6 +36,8 @@ from .distributed import Distributed
 from .lock import RunLock
 from .loop import MemberJob, fit_member
 from .resume import read_resume_state, save_last
+
+MIN_LENGTH = 16  # the CNNs pool by 2 up to five times before their global pooling
 
 
 def _log(message: str) -> None:
@@ -54,20 +57,49 @@ def weights_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def model_kwargs_for(cfg: TrainConfig, num_classes: int) -> dict:
+def model_kwargs_for(cfg: TrainConfig, num_classes: int, length: int = INPUT_LENGTH) -> dict:
     """Constructor arguments of the run's architecture; random-kernel models draw their kernels from the run's
-    seed (so seeds give different models, as they do for networks)."""
+    seed (so seeds give different models, as they do for networks) and fit their dilations to the beat length."""
     kwargs = {"num_classes": num_classes, "in_channels": 1, "dropout": cfg.dropout}
     if model_accepts(cfg.model, "seed"):
         kwargs["seed"] = cfg.seed
+    if model_accepts(cfg.model, "input_length"):
+        kwargs["input_length"] = length
     return kwargs
 
 
-def splits_for(cfg: TrainConfig, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, validation) index pairs over training beats: one per member."""
+def splits_for(cfg: TrainConfig, y: np.ndarray,
+               groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, validation) index pairs over training beats: one per member; with ``groups`` (--group-by) no group
+    is on both sides of a pair."""
+    if groups is not None:
+        if cfg.folds > 1:
+            return data_mod.group_folds(groups, cfg.folds, cfg.seed)
+        return [data_mod.group_split(groups, cfg.val_fraction, cfg.seed)]
     if cfg.folds > 1:  # every member holds out one fold for its own epoch choice
         return data_mod.stratified_folds(y, cfg.folds, cfg.seed)
     return [data_mod.stratified_split(y, cfg.val_fraction, cfg.seed)]
+
+
+def check_training_data(cfg: TrainConfig, dataset: data_mod.Dataset) -> None:
+    """One line, before any work, for data this run cannot train on."""
+    counts = np.bincount(dataset.index_train, minlength=dataset.num_classes)
+    if cfg.folds > 1 and counts.min() < 2:
+        k = int(np.argmin(counts))
+        raise EcgcnnError(f"class {dataset.labels[k]!r} has {counts[k]} training beat(s): with --folds "
+                          f"{cfg.folds} a member would never see it; give it at least 2 beats, or --folds 1")
+    if dataset.groups_train is not None:
+        groups = len(set(dataset.groups_train.tolist()))
+        if groups < max(2, cfg.folds):
+            raise EcgcnnError(f"--group-by {dataset.spec.group_by}: the training beats hold {groups} group(s); "
+                              + (f"--folds {cfg.folds} needs as many" if cfg.folds > 1 else
+                                 "validation by group needs at least 2"))
+    if cfg.recut and dataset.length != INPUT_LENGTH:
+        raise EcgcnnError(f"--recut re-cuts beats of {INPUT_LENGTH} samples cut at the R-peak as annotate cuts them; "
+                          f"these beats have {dataset.length}")
+    if not model_accepts(cfg.model, "input_length") and dataset.length < MIN_LENGTH:
+        raise EcgcnnError(f"--model {cfg.model}: beats of {dataset.length} samples are too short (at least "
+                          f"{MIN_LENGTH})")
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -78,8 +110,8 @@ def train(cfg: TrainConfig) -> dict:
     if dist.enabled and cfg.resume:
         raise EcgcnnError("--resume is not supported with distributed training yet")
     # The data is read and checked before the run's folder or its lock exist: refused data leaves nothing behind.
-    dataset = data_mod.load_dataset(cfg.data_dir, load_test=False)
-    data_mod.check_split_file(cfg.data_dir, "test")  # parsed and dropped: a broken file fails before training
+    dataset = data_mod.load_dataset(cfg.data, load_test=False)  # the test file is checked too, then dropped
+    check_training_data(cfg, dataset)
     if not dist.is_main:  # rank 0 holds the directory lock and writes every file
         return _train_ranked(cfg, dist, dataset)
     with RunLock(out_dir):
@@ -106,16 +138,17 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
 
     # 1. Data: training beats only (read and checked by train()).
     log(f"data: {dataset.source}")
-    dataset_splits = splits_for(cfg, dataset.index_train)  # the dataset's own beats (what metrics report)
+    dataset_splits = splits_for(cfg, dataset.index_train, dataset.groups_train)  # the dataset's own beats
     x_train, y_train, splits = add_recut_copies(dataset.x_train, dataset.index_train, dataset_splits, cfg.recut,
                                                 cfg.seed, cfg.recut_noise)
     beats = torch.from_numpy(normalize_beats(x_train)).unsqueeze(1).to(device)
     labels = torch.from_numpy(y_train).to(device)
-    teacher = load_teacher(cfg.teacher, device) if cfg.teacher else None
+    teacher = load_teacher(cfg.teacher, device, dataset) if cfg.teacher else None
     log(f"split: {len(splits[0][0])} train / {len(splits[0][1])} validation beats (seed {cfg.seed})"
         + (f" x {cfg.folds} folds" if cfg.folds > 1 else "") + f"; device {device}"
         + (f"; {dist.world} ranks" if dist.enabled else "") + (f"; teacher {cfg.teacher}" if teacher else ""))
-    model_kwargs = model_kwargs_for(cfg, dataset.num_classes)
+    model_kwargs = model_kwargs_for(cfg, dataset.num_classes, dataset.length)
+    data_fields = dataset.model_fields()
 
     # 2. One member per split (a single model when folds == 1), each resumable from <run>_last.pth.
     last_path = checkpoint_path(cfg.output_dir, cfg.run_name, "last")
@@ -128,7 +161,8 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
                         tag=f"{cfg.run_name} fold {member + 1}/{cfg.folds}" if cfg.folds > 1 else "",
                         teacher=teacher, dist=dist, use_amp=use_amp,
                         resume_state=resume_state if resume_state and resume_state["member"] == member else None,
-                        on_epoch_end=lambda state: save_last(last_path, cfg, model_kwargs, finished, state),
+                        on_epoch_end=lambda state: save_last(last_path, cfg, model_kwargs, finished, state,
+                                                             data_fields),
                         log=log)
         finished.append(fit_member(job))
     if cfg.refit:
@@ -142,12 +176,13 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         print(f"rank {dist.rank}/{dist.world}: final weights sha256 {weights_digest(model)}", flush=True)
         if not dist.is_main:
             return {"best_epoch": finished[0]["best_epoch"], "rank": dist.rank}
-    val_metrics = validation_summary(finished, y_train, [val for _, val in splits])
+    val_metrics = validation_summary(finished, y_train, [val for _, val in splits], dataset.num_classes)
 
     # 4. Only now is the test split read, once, to score the final model.
-    test_split = data_mod.load_dataset(cfg.data_dir, load_test=True)
+    test_split = data_mod.load_dataset(cfg.data, load_test=True)
     best_epoch = finished[0]["best_epoch"] if cfg.folds == 1 else None
-    metadata = build_metadata(final_name, final_kwargs, cfg.as_dict(), best_epoch, dataset.source,
+    metadata = build_metadata(final_name, final_kwargs, cfg.as_dict(), best_epoch,
+                              {**data_fields, "dataset": test_split.describe()},
                               novelty=fit_novelty(beats[:, 0].cpu().numpy()))
     predictor = TorchPredictor.from_model(model, metadata, device=str(device))
     test = evaluate_predictor(predictor, test_split.x_test, test_split.index_test)
@@ -199,7 +234,8 @@ def _write_figures(cfg: TrainConfig, finished: list[dict], test: dict, best_epoc
     chosen = ("epochs chosen per fold" if cfg.folds > 1 else
               f"epoch {best_epoch} chosen on validation" if best_epoch is not None else "closed-form fit")
     plot_confusion_matrix(test["confusion_matrix"], figure_path(cfg.output_dir, cfg.run_name, "confusion_matrix"),
-                          f"{cfg.run_name}: test confusion matrix (accuracy {test['accuracy']:.4f}, {chosen})")
+                          f"{cfg.run_name}: test confusion matrix (accuracy {test['accuracy']:.4f}, {chosen})",
+                          test["per_class"])
 
 
 def assemble(cfg: TrainConfig, model_kwargs: dict, finished: list[dict], device) -> tuple[torch.nn.Module, str, dict]:
@@ -245,25 +281,26 @@ def refit_on(subset: np.ndarray, chosen: dict, job: MemberJob) -> dict:
     return {**chosen, "state": refit["state"], "refit": {"beats": int(len(subset)), "epochs": chosen["best_epoch"]}}
 
 
-def validation_summary(finished: list[dict], y: np.ndarray, val_sets: list[np.ndarray]) -> dict:
+def validation_summary(finished: list[dict], y: np.ndarray, val_sets: list[np.ndarray], num_classes: int) -> dict:
     """Validation metrics of the chosen weights. For an ensemble: every member scored on its own held-out fold
     (out-of-fold predictions covering all training beats; each fold also chose its member's epoch)."""
     if len(finished) == 1:
         return dict(finished[0]["val"])
     y_true = np.concatenate([y[idx] for idx in val_sets])
     y_pred = np.concatenate([r["val_predictions"] for r in finished])
-    metrics = classification_metrics(y_true, y_pred)
+    metrics = classification_metrics(y_true, y_pred, num_classes)
     losses = [r["val"]["loss"] * len(idx) for r, idx in zip(finished, val_sets, strict=True)]
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "loss": sum(losses) / len(y_true)}
 
 
-def load_teacher(spec: str, device: torch.device) -> torch.nn.Module:
+def load_teacher(spec: str, device: torch.device, dataset: data_mod.Dataset) -> torch.nn.Module:
     path = resolve_model_path(spec)
     if path.suffix.lower() not in (".pth", ".pt"):
         raise EcgcnnError(f"--teacher {spec}: expected a PyTorch checkpoint (.pth)")
     model, metadata = model_from_checkpoint(path)
-    if metadata["labels"] != list(data_mod.ORIGINAL_LABELS):
-        raise EcgcnnError(f"{path}: the teacher predicts labels {metadata['labels']}, not ECG5000's")
+    if metadata["labels"] != dataset.model_fields()["labels"]:
+        raise EcgcnnError(f"{path}: the teacher predicts labels {metadata['labels']}, not the data's "
+                          f"{dataset.model_fields()['labels']}")
     teacher = fold_for_export(model).to(device).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)

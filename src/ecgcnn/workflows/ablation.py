@@ -20,7 +20,8 @@ from ..core.errors import EcgcnnError
 from ..core.fileio import write_json_atomic, write_text_atomic
 from ..core.layout import checkpoint_path
 from ..core.preprocess import normalize_beats
-from ..data import ucr as data_mod
+from ..data import dataset as data_mod
+from ..data.dataset import DataSpec
 from ..evaluation.metrics import classification_metrics
 from ..evaluation.recut import recut_windows
 from ..models import fold_for_export
@@ -89,7 +90,7 @@ def _config(settings: dict, seed: int, epochs: int | None, output_dir: str, data
     merged = dict(settings)
     if epochs is not None:
         merged["epochs"] = epochs
-    return TrainConfig(**merged, seed=seed, output_dir=output_dir, data_dir=data_dir, progress=False)
+    return TrainConfig(**merged, seed=seed, output_dir=output_dir, data=DataSpec.coerce(data_dir), progress=False)
 
 
 def recipe_of(settings: dict) -> str | None:
@@ -138,9 +139,9 @@ def run_ablation(seed: int = 0, outer_folds: int = 5, epochs: int | None = None,
                 truth.append(dataset.index_train[held_out][which])
                 predicted.append(_predict(model, windows))
             fold_models[key].append(model)
-        val = classification_metrics(dataset.index_train, predictions)
-        recut = classification_metrics(np.concatenate(recut_true), np.concatenate(recut_pred))
-        noisy = classification_metrics(np.concatenate(noisy_true), np.concatenate(noisy_pred))
+        val = classification_metrics(dataset.index_train, predictions, dataset.num_classes)
+        recut = classification_metrics(np.concatenate(recut_true), np.concatenate(recut_pred), dataset.num_classes)
+        noisy = classification_metrics(np.concatenate(noisy_true), np.concatenate(noisy_pred), dataset.num_classes)
         rows.append({"key": key, "label": label, "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
                      "val_recut_accuracy": recut["accuracy"], "val_recut_macro_f1": recut["macro_f1"],
                      "val_noisy_accuracy": noisy["accuracy"],

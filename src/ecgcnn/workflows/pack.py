@@ -11,7 +11,7 @@ from ..core.errors import EcgcnnError
 from ..core.fileio import atomic_path, file_sha256, write_json_atomic
 from ..core.layout import run_paths, shipped_file_name
 from ..core.provenance import git_commit
-from ..data.ucr import load_dataset
+from ..data.dataset import load_dataset
 from ..evaluation.metrics import evaluate_predictor
 from ..evaluation.noise import load_noise
 from ..evaluation.stress import run_stress, subset

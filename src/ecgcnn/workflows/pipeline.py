@@ -17,7 +17,7 @@ from ..bench.run import BATCH_SIZES, RUNS, WARMUP, bench
 from ..core.errors import EcgcnnError
 from ..core.formats import FORMAT_NAMES, TFLITE_FORMATS
 from ..core.layout import run_paths, seed_root
-from ..data.ucr import load_dataset
+from ..data.dataset import DataSpec, load_dataset
 from ..evaluation.metrics import evaluate_predictor
 from ..export.chain import export_chain
 from ..reporting.results import write_results
@@ -35,7 +35,7 @@ class PipelineConfig:
     epochs: int | None = None  # None: 50 for a model, the recipe's own for a recipe
     output_dir: str = "outputs"
     results_dir: str = "outputs/results"
-    data_dir: str | None = None
+    data: DataSpec = field(default_factory=DataSpec)
     skip_train: bool = False
     threads: int = 1
     bench_runs: int = RUNS
@@ -61,7 +61,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
     timings: dict[str, float] = {}
     evaluations: list[dict] = []
     results_dir = Path(cfg.results_dir)
-    dataset = load_dataset(cfg.data_dir)
+    dataset = load_dataset(cfg.data)
     log(f"data: {dataset.source}")
 
     def stage(name: str, model: str, seed: int | None, fmt: str | None, fn):
@@ -84,7 +84,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
         root = seed_root(cfg.output_dir, seed)
         paths = run_paths(root, model)
         if not (cfg.skip_train and paths["pytorch"].is_file()):
-            config = run_config(model, seed, str(root), cfg.data_dir, cfg.epochs)
+            config = run_config(model, seed, str(root), cfg.data, cfg.epochs)
             stage("train", model, seed, "pytorch", lambda config=config: train(config))
         else:
             log(f"reusing {paths['pytorch']}")
@@ -118,7 +118,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
             rows = stage("bench", model, cfg.seeds[0], None,
                          lambda files=files: bench(files, threads=cfg.threads, batch_sizes=cfg.batch_sizes,
                                                    warmup=cfg.bench_warmup, runs=cfg.bench_runs,
-                                                   data_dir=cfg.data_dir, max_seconds=cfg.bench_seconds,
+                                                   data=cfg.data.as_dict(), max_seconds=cfg.bench_seconds,
                                                    log=lambda m: None))
             bench_rows.extend(rows or [])
 
