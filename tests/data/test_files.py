@@ -11,7 +11,7 @@ import pytest
 
 from ecgcnn.core.errors import DataError
 from ecgcnn.data import ucr
-from ecgcnn.data.dataset import DataSpec, group_folds, group_split, load_dataset
+from ecgcnn.data.dataset import DataSpec, check_test_data, group_folds, group_split, load_dataset
 from ecgcnn.data.files import read_labelled_file
 
 pytestmark = pytest.mark.fast
@@ -214,7 +214,7 @@ def test_data_that_cannot_train_is_refused_in_one_line(tmp_path, case):
     elif case == "options":
         spec = dict(dataset="ECG200", train=str(train))
         expected = "--train FILE with --dataset/--data-dir: choose your own files or a UCR dataset"
-    message = _raises(load_dataset, DataSpec(**spec), load_test=False)  # refused before training, test included
+    message = _raises(check_test_data, DataSpec(**spec))  # what training runs before it starts
     assert message.startswith(expected), message
     assert "\n" not in message
 

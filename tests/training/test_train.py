@@ -13,7 +13,7 @@ import torch
 
 from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.core.preprocess import normalize_beats
-from ecgcnn.data.dataset import load_dataset
+from ecgcnn.data.dataset import DataSpec, load_dataset
 from ecgcnn.models import build_model
 from ecgcnn.runtimes.checkpoint import model_from_checkpoint, read_checkpoint
 from ecgcnn.training import run as run_module
@@ -112,8 +112,8 @@ def test_test_labels_cannot_influence_training(tmp_path, official_tables):
         write_ucr(data_dir / "ECG5000_TEST.txt", beats, labels)
 
         out = tmp_path / f"out_{variant}"
-        runs[variant] = train(TrainConfig(model="base-cnn", epochs=2, data_dir=str(data_dir), output_dir=str(out),
-                                          seed=7, progress=False))
+        runs[variant] = train(TrainConfig(model="base-cnn", epochs=2, data=DataSpec(data_dir=str(data_dir)),
+                                          output_dir=str(out), seed=7, progress=False))
         runs[variant]["state"] = _state(out / "base-cnn" / "base-cnn_best.pth")
     original, permuted = runs["original"], runs["permuted"]
     assert original["best_epoch"] == permuted["best_epoch"]

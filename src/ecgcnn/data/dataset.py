@@ -125,17 +125,27 @@ class Dataset:
 
 def load_dataset(spec: DataSpec | dict | str | os.PathLike | None = None, *, load_test: bool = True) -> Dataset:
     """Load the data ``spec`` names (default: ECG5000 from $ECGCNN_DATA_DIR, the packaged TSVs or the download cache;
-    a path is a data directory). Every check runs whatever ``load_test``; with ``load_test=False`` the test beats
-    are read, checked and dropped (training must not hold them before its model is fixed)."""
-    spec = DataSpec.coerce(spec).validate()
-    dataset = _load_files(spec) if spec.train is not None else _load_ucr(spec)
+    a path is a data directory). With ``load_test=False`` a test file is not even read (a split of one file holds
+    out its test beats and drops them): see :func:`check_test_data` to check it without keeping it."""
+    return _load(DataSpec.coerce(spec).validate(), load_test)
+
+
+def _load(spec: DataSpec, load_test: bool) -> Dataset:
+    dataset = _load_files(spec, load_test) if spec.train is not None else _load_ucr(spec, load_test)
     if not load_test:
         dataset.x_test = np.zeros((0, dataset.length), np.float32)
         dataset.index_test = np.zeros((0,), np.int64)
     return dataset
 
 
-def _load_ucr(spec: DataSpec) -> Dataset:
+def check_test_data(spec: DataSpec | dict | str | os.PathLike | None = None) -> None:
+    """Fail now, with the usual one-line error, if the test beats are missing, malformed or do not fit the
+    training beats (length, labels, groups); keep nothing of them. Training calls this before it starts, so that a
+    broken file does not cost a whole training; nothing is returned that could reach a choice."""
+    _load(DataSpec.coerce(spec).validate(), load_test=True)
+
+
+def _load_ucr(spec: DataSpec, load_test: bool) -> Dataset:
     directory, source, verify_packaged = ucr.data_source(spec.data_dir, spec.dataset)
     files: dict[str, str] = {}
 
@@ -149,21 +159,25 @@ def _load_ucr(spec: DataSpec) -> Dataset:
         return read_labelled_file(path, "first")
 
     if spec.dataset == ucr.ECG5000:
-        (x_train, i_train), (x_test, i_test) = read("train"), read("test")
+        x_train, i_train = read("train")
+        x_test, i_test = read("test") if load_test else (x_train[:0], i_train[:0])
         names = class_names_for(spec, ucr.ORIGINAL_LABELS, default=ucr.CLASS_NAMES)
         return Dataset(x_train, i_train, x_test, i_test, source=source, files=files, labels=ucr.ORIGINAL_LABELS,
                        class_names=names, name=spec.dataset, spec=spec)
     train = read("train")
-    return _assemble(spec, train, read("test"), source=f"UCR {spec.dataset}, {source}", files=files)
+    return _assemble(spec, train, read("test") if load_test else None, source=f"UCR {spec.dataset}, {source}",
+                     files=files)
 
 
-def _load_files(spec: DataSpec) -> Dataset:
+def _load_files(spec: DataSpec, load_test: bool) -> Dataset:
     assert spec.train is not None
     train = read_labelled_file(spec.train, spec.label_column, spec.group_by)
     files = {"train": spec.train}
+    test: LabelledBeats | None = None
     if spec.test is not None:
-        test = read_labelled_file(spec.test, spec.label_column, spec.group_by)
-        files["test"] = spec.test
+        if load_test:
+            test = read_labelled_file(spec.test, spec.label_column, spec.group_by)
+            files["test"] = spec.test
         source = f"files {spec.train} and {spec.test}"
     else:
         _check_two_classes(train.path, train.labels)
@@ -179,10 +193,13 @@ def _load_files(spec: DataSpec) -> Dataset:
     return _assemble(spec, train, test, source=source, files=files)
 
 
-def _assemble(spec: DataSpec, train: LabelledBeats, test: LabelledBeats, source: str, files: dict) -> Dataset:
-    """Classes from the training labels; the test beats checked against them (length, labels, groups)."""
+def _assemble(spec: DataSpec, train: LabelledBeats, test: LabelledBeats | None, source: str,
+              files: dict) -> Dataset:
+    """Classes from the training labels; the test beats (if read) checked against them (length, labels, groups)."""
     _check_two_classes(train.path, train.labels)
     classes = tuple(sorted(set(train.labels)))
+    if test is None:
+        test = _subset(train, np.zeros(0, np.int64))
     if test.values.shape[1] != train.values.shape[1]:
         raise DataError(f"{test.path}, line {test.line_numbers[0]}: beats of {test.values.shape[1]} samples, but the "
                         f"training beats ({train.path}) have {train.values.shape[1]}")

