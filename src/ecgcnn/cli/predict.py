@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from ..core.fileio import check_output_file, write_text_atomic
-from ..data.beats import flat_beats, read_beats_csv
+from ..data.beats import FLAT_WARNING, OUTLIER_WARNING, flat_beats, outlier_beats, read_beats_csv
 from ..runtimes import load_predictor
 from ..runtimes.pretrained import DEFAULT_MODEL
 from ._parser import add_device
@@ -20,13 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_file", nargs="?", default=DEFAULT_MODEL,
                         help="model file (.pth, .onnx, .tflite) or pretrained:NAME[.onnx|.tflite] (default: "
                              f"{DEFAULT_MODEL})")
-    parser.add_argument("--input", required=True, help="CSV of beats: one per row, 140 values, optional header row")
+    parser.add_argument("--input", required=True,
+                        help="CSV of beats: one per row, the model's input length (140 for ECG5000), optional header")
     parser.add_argument("--output", default=None, help="write predictions to this CSV (default: standard output)")
     parser.add_argument("--resample", action="store_true",
                         help="linearly resample beats of another length (rows may differ) to the model's input "
                              "length")
-    parser.add_argument("--label-column", choices=("none", "first"), default="none",
-                        help="'first': the first column holds labels (a UCR file); they are read and ignored")
+    parser.add_argument("--label-column", choices=("none", "first", "last"), default="none",
+                        help="'first' (a UCR file) or 'last' (the Kaggle layout): that column holds labels; they are "
+                             "read and ignored")
     add_device(parser, "cpu")
 
 
@@ -37,17 +39,21 @@ def run(args) -> int:
     beats = read_beats_csv(args.input, length=predictor.input_length, resample=args.resample,
                                 label_column=args.label_column)
     probabilities = predictor.predict_proba(beats.values)
-    flat = flat_beats(beats.values)
+    flat, odd = flat_beats(beats.values), outlier_beats(beats.values)
     names = predictor.class_names
     header = ["row", "line", "predicted_label", "predicted_class"] + [f"p_{label}" for label in predictor.labels] \
         + ["warning"]
     lines = [",".join(header)]
     for row, (line_no, probs, is_flat) in enumerate(zip(beats.line_numbers, probabilities, flat, strict=True), start=1):
         k = int(probs.argmax())
-        warning = "flat beat: constant values cannot be z-normalised; prediction meaningless" if is_flat else ""
+        warning = (FLAT_WARNING if is_flat else OUTLIER_WARNING if odd[row - 1] else "")
         lines.append(",".join([str(row), str(line_no), str(predictor.labels[k]), f'"{names[k]}"']
                               + [f"{p:.6f}" for p in probs] + [f'"{warning}"' if warning else ""]))
     text = "\n".join(lines) + "\n"
+    if (odd & ~flat).any():
+        print(f"warning: {int((odd & ~flat).sum())} beat(s) with a spike or artefact (e.g. line "
+              f"{beats.line_numbers[int(np.flatnonzero(odd & ~flat)[0])]}): their predictions are unreliable",
+              file=sys.stderr, flush=True)
     if flat.any():
         print(f"warning: {int(flat.sum())} flat beat(s) (constant values, e.g. line "
               f"{beats.line_numbers[int(np.flatnonzero(flat)[0])]}): their predictions are meaningless",

@@ -41,7 +41,7 @@ def openapi_document(predictor, max_beats: int, max_bytes: int) -> dict:
                                             "minItems": classes, "maxItems": classes}},
                 "probability_labels": {"type": "array", "items": label},
                 "warnings": {"type": "array", "items": {"type": "string"},
-                             "description": "present when a beat is flat (constant)"},
+                             "description": "present when a beat is flat (constant) or holds a spike or artefact"},
             }},
         "Model": {"type": "object", "required": ["model", "format", "labels", "class_names", "input_length"],
                   "properties": {"model": {"type": "string"}, "architecture": {"type": "string"},

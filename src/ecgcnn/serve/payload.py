@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from ..core.errors import DataError, EcgcnnError
-from ..data.beats import flat_beats, read_beats_csv, resample_beats
+from ..data.beats import flat_beats, outlier_beats, read_beats_csv, resample_beats
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
@@ -123,9 +123,11 @@ def prediction_body(predictor, probabilities: np.ndarray, beats: np.ndarray) -> 
         "probabilities": probabilities.tolist(),
         "probability_labels": labels,
     }
-    flat = flat_beats(beats)
-    if flat.any():
-        body["warnings"] = [f"beat {i + 1}: constant values cannot be z-normalised; the prediction is meaningless"
-                            for i in np.flatnonzero(flat).tolist()]
+    flat, odd = flat_beats(beats), outlier_beats(beats)
+    warnings = [f"beat {i + 1}: constant values cannot be z-normalised; the prediction is meaningless"
+                if flat[i] else f"beat {i + 1}: a spike or artefact (a value far outside the beat's shape); the "
+                                f"prediction is unreliable" for i in np.flatnonzero(flat | odd).tolist()]
+    if warnings:
+        body["warnings"] = warnings
     return body
 
