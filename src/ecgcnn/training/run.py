@@ -94,6 +94,10 @@ def check_training_data(cfg: TrainConfig, dataset: data_mod.Dataset) -> None:
             raise EcgcnnError(f"--group-by {dataset.spec.group_by}: the training beats hold {groups} group(s); "
                               + (f"--folds {cfg.folds} needs as many" if cfg.folds > 1 else
                                  "validation by group needs at least 2"))
+    if any(len(val) == 0 for _, val in splits_for(cfg, dataset.index_train, dataset.groups_train)):
+        raise EcgcnnError(f"no validation beats can be held out of {len(dataset.index_train)} training beats in "
+                          f"{dataset.num_classes} classes (each class keeps one training beat); give more beats "
+                          f"per class")
     if cfg.recut and dataset.length != INPUT_LENGTH:
         raise EcgcnnError(f"--recut re-cuts beats of {INPUT_LENGTH} samples cut at the R-peak as annotate cuts them; "
                           f"these beats have {dataset.length}")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from ..core.errors import EcgcnnError
+import torch
+
+from ..core.errors import EcgcnnError, optional_import
 from ..core.fileio import atomic_path, file_sha256, write_json_atomic
+from ..core.formats import runtime_for
 from ..core.layout import run_paths, shipped_file_name
 from ..core.provenance import git_commit
 from ..data.dataset import load_dataset
@@ -16,10 +20,37 @@ from ..evaluation.metrics import evaluate_predictor
 from ..evaluation.noise import load_noise
 from ..evaluation.stress import run_stress, subset
 from ..runtimes import load_predictor
+from ..runtimes.checkpoint import read_checkpoint
+from ..runtimes.flatbuffer import embed_metadata
+from ..runtimes.metadata import METADATA_KEY
 from ..runtimes.pretrained import MANIFEST, MAX_TOTAL_BYTES, PRETRAINED_DIR, SHIPPED_FORMATS, pretrained_spec
 from ..training.config import RECIPES
 
 STRESS_BEATS = 1500  # a stratified subset of the test beats: the stress rows of a file take minutes, not hours
+
+
+def describe_truly(path: Path, fmt: str, data_source: str) -> None:
+    """Rewrite a file's own metadata so that it states only what is true of that file: the data source as the
+    dataset describes it (no machine's path), and no test figures in an exported file (they were measured on the
+    PyTorch model it came from; the manifest holds each file's own). Weights and graph are untouched."""
+    metadata = dict(load_predictor(path).metadata)
+    metadata["data_source"] = data_source
+    runtime = runtime_for(path)
+    if runtime != "torch":
+        metadata.pop("metrics", None)
+    if runtime == "torch":
+        payload = read_checkpoint(path)
+        payload["metadata"] = metadata
+        torch.save(payload, path)
+    elif runtime == "onnx":
+        onnx = optional_import("onnx", "onnx")
+        proto = onnx.load(str(path))
+        props = {p.key: p.value for p in proto.metadata_props}
+        props[METADATA_KEY] = json.dumps(metadata)
+        onnx.helper.set_model_props(proto, props)
+        onnx.save(proto, str(path))
+    else:
+        path.write_bytes(embed_metadata(path.read_bytes(), metadata))
 
 
 def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge"),
@@ -52,6 +83,7 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
             for fmt, source in files.items():
                 staged = Path(staging) / shipped_file_name(name, fmt)
                 shutil.copyfile(source, staged)
+                describe_truly(staged, fmt, dataset.source)
                 predictor = load_predictor(staged)
                 metrics = evaluate_predictor(predictor, dataset.x_test, dataset.index_test)
                 stress = run_stress(predictor, dataset.x_test[chosen], dataset.index_test[chosen],
