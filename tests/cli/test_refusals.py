@@ -59,3 +59,23 @@ def test_a_refused_training_leaves_no_run_folder_and_no_lock(cli, tmp_path, offi
     result = cli("train", "--model", "base-cnn-small", "--epochs", "1", "--data-dir", data, "--output-dir", out)
     assert_one_line_error(result, "ECG5000_TRAIN.txt, line 8", "label 9")
     assert not out.exists()
+
+
+def test_training_data_a_model_cannot_take_is_one_line_and_nothing_is_made(cli, tmp_path):
+    """Each refusal names what cannot be done; none leaves a run folder behind. Chinatown's beats have 24 samples
+    (VGG pools by 2 five times); a file of one beat per class leaves no validation beats; folds need two beats of
+    every class."""
+    out = tmp_path / "runs"
+    assert_one_line_error(cli("train", "--model", "vgg", "--dataset", "Chinatown", "--epochs", "1",
+                              "--output-dir", out), "--model vgg cannot take beats of 24 samples in 2 classes")
+    one_each = tmp_path / "one_each.csv"
+    rows = [f"{label}," + ",".join(str(v) for v in np.random.default_rng(k).normal(size=20))
+            for k, label in enumerate("ABCDAB")]
+    one_each.write_text("\n".join(rows[:4]) + "\n")
+    test = tmp_path / "test.csv"
+    test.write_text("\n".join(rows[4:]) + "\n")
+    assert_one_line_error(cli("train", "--model", "base-cnn", "--train", one_each, "--test", test,
+                              "--output-dir", out), "no validation beats can be held out of 4 training beats")
+    assert_one_line_error(cli("train", "--model", "base-cnn", "--folds", "2", "--train", one_each, "--test", test,
+                              "--output-dir", out), "class 'A' has 1 training beat(s): with --folds 2")
+    assert not out.exists()

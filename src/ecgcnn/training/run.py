@@ -37,8 +37,6 @@ from .lock import RunLock
 from .loop import MemberJob, fit_member
 from .resume import read_resume_state, save_last
 
-MIN_LENGTH = 16  # the CNNs pool by 2 up to five times before their global pooling
-
 
 def _log(message: str) -> None:
     print(message, flush=True)
@@ -101,9 +99,16 @@ def check_training_data(cfg: TrainConfig, dataset: data_mod.Dataset) -> None:
     if cfg.recut and dataset.length != INPUT_LENGTH:
         raise EcgcnnError(f"--recut re-cuts beats of {INPUT_LENGTH} samples cut at the R-peak as annotate cuts them; "
                           f"these beats have {dataset.length}")
-    if not model_accepts(cfg.model, "input_length") and dataset.length < MIN_LENGTH:
-        raise EcgcnnError(f"--model {cfg.model}: beats of {dataset.length} samples are too short (at least "
-                          f"{MIN_LENGTH})")
+    try:  # every architecture says for itself whether it takes this length and class count
+        with torch.no_grad():
+            probe = build_model(cfg.model, **model_kwargs_for(cfg, dataset.num_classes, dataset.length)).eval()
+            out = probe(torch.zeros(2, 1, dataset.length))
+        if tuple(out.shape) != (2, dataset.num_classes) or not bool(torch.isfinite(out).all()):
+            raise ValueError(f"output {tuple(out.shape)}")
+    except (RuntimeError, ValueError) as exc:
+        raise EcgcnnError(f"--model {cfg.model} cannot take beats of {dataset.length} samples in "
+                          f"{dataset.num_classes} classes ({str(exc).splitlines()[0][:80]}); choose another "
+                          f"--model") from None
 
 
 def train(cfg: TrainConfig) -> dict:
