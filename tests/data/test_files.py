@@ -4,6 +4,8 @@ expected arrays, classes and counts are known without the reader."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -251,3 +253,50 @@ def test_any_packaged_ucr_dataset_loads_with_its_own_labels_and_length():
     message = _raises(load_dataset, DataSpec(dataset="NoSuchSet"))
     assert message.startswith(f"--dataset 'NoSuchSet': not in the packaged UCR archive "
                               f"({len(ucr.packaged_datasets())} datasets, 'ecgcnn data list' shows them)")
+
+
+# --------------------------------------------------------------------------------------------------- any download
+
+def _zip_url(tmp_path: Path, members: dict[str, bytes]) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+    path = tmp_path / "archive.zip"
+    path.write_bytes(buffer.getvalue())
+    return path.as_uri()  # urllib opens file:// as it opens https: no network
+
+
+def test_any_ucr_dataset_downloads_verified_and_loads_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(ucr.DATA_DIR_ENV, raising=False)
+    rng = np.random.default_rng(0)
+    train = "".join(f"{k % 3}\t" + "\t".join(f"{v:.4f}" for v in rng.normal(size=10)) + "\n" for k in range(12))
+    test = "".join(f"{k % 3}\t" + "\t".join(f"{v:.4f}" for v in rng.normal(size=10)) + "\n" for k in range(6))
+    url = _zip_url(tmp_path, {"Toy/Toy_TRAIN.tsv": train.encode(), "Toy/Toy_TEST.tsv": test.encode()})
+    assert ucr.download_archive(url, name="Toy") == tmp_path / "xdg" / "ecgcnn" / "Toy"
+    d = load_dataset(DataSpec(dataset="Toy"))
+    assert d.x_train.shape == (12, 10) and d.labels == (0, 1, 2) and d.source.startswith("UCR Toy, download cache")
+    np.testing.assert_allclose(d.x_test, np.loadtxt(io.StringIO(test))[:, 1:], rtol=1e-6)
+
+    dest = tmp_path / "dest"
+    lines = test.splitlines(keepends=True)
+    unseen = "".join(lines[:2]) + "7" + lines[2][1:] + "".join(lines[3:])  # line 3's label 2 becomes 7
+    message = _raises(ucr.download_archive, _zip_url(tmp_path, {"Toy_TRAIN.tsv": train.encode(),
+                                                                "Toy_TEST.tsv": unseen.encode()}), dest, name="Toy")
+    assert message == "Toy_TEST.tsv, line 3: label 7 never occurs in Toy_TRAIN.tsv" and not dest.exists()
+    root = ucr.packaged_root()
+    if root is not None:  # a dataset of the packaged release: its values are checked too
+        original = (root / "ECG200_TRAIN.tsv").read_text()
+        first, rest = original.split("\n", 1)
+        cells = first.split("\t")
+        cells[3] = "0.123"
+        tampered = "\t".join(cells) + "\n" + rest
+        test_bytes = (root / "ECG200_TEST.tsv").read_bytes()
+        message = _raises(ucr.download_archive, _zip_url(tmp_path, {"ECG200_TRAIN.tsv": tampered.encode(),
+                                                                    "ECG200_TEST.tsv": test_bytes}), dest,
+                          name="ECG200")
+        assert message == "ECG200_TRAIN.tsv: checksum of the values differs from the UCR-2018 release"
+        assert ucr.download_archive(_zip_url(tmp_path, {"ECG200_TRAIN.tsv": original.encode(),
+                                                        "ECG200_TEST.tsv": test_bytes}), dest, name="ECG200") == dest
+

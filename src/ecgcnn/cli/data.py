@@ -15,10 +15,11 @@ EXAMPLES = ("ecgcnn data info", "ecgcnn data info --train beats.tsv --group-by r
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = add_actions(parser, "data_command", "ACTION")
-    d = add_subcommand(actions, "download", "fetch and verify the official ECG5000 archive into the user cache",
-                       ("ecgcnn data download",))
-    d.add_argument("--url", default=None, help="archive URL (default: the UCR/UEA archive's ECG5000.zip)")
-    d.add_argument("--dest", default=None, help="destination directory (default: ~/.cache/ecgcnn/ECG5000)")
+    d = add_subcommand(actions, "download", "fetch and verify a UCR dataset's archive into the user cache",
+                       ("ecgcnn data download", "ecgcnn data download --dataset ECG200"))
+    d.add_argument("--dataset", default=ucr.ECG5000, metavar="NAME", help="the UCR dataset")
+    d.add_argument("--url", default=None, help="archive URL (default: the UCR/UEA archive's <NAME>.zip)")
+    d.add_argument("--dest", default=None, help="destination directory (default: ~/.cache/ecgcnn/<NAME>)")
     d = add_subcommand(actions, "info", "where the data comes from: classes, beat length, beats per split",
                        ("ecgcnn data info --dataset ECG200", "ecgcnn data info --train beats.tsv --group-by record"))
     add_data_options(d)
@@ -28,9 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     if args.data_command == "download":
-        destination = ucr.download_archive(args.url or ucr.ARCHIVE_URL, args.dest)
-        print(f"verified ECG5000 (shape, class counts, checksums) -> {destination}")
-        print(f"use it with: ecgcnn train --data-dir {destination}")
+        name = args.dataset
+        destination = ucr.download_archive(args.url or ucr.archive_url(name), args.dest, name=name)
+        how = ("shape, class counts, checksums" if name == ucr.ECG5000 else
+               "structure and the checksums of the UCR-2018 release" if name in ucr.ARRAY_SHA256_UCR else
+               "structure only: no published checksum at hand")
+        print(f"verified {name} ({how}) -> {destination}")
+        print(f"use it with: ecgcnn train --dataset {name}" + (f" --data-dir {destination}" if args.dest else ""))
         return 0
     if args.data_command == "list":
         names = ucr.packaged_datasets()

