@@ -434,3 +434,33 @@ def test_inference_does_not_block_the_event_loop():
     finally:
         inference.close()
     assert ticks >= 10  # the loop kept running while the model computed on its own thread
+
+
+def test_a_model_of_your_own_data_is_served_in_its_own_labels(tmp_path, dataset):
+    """Text labels and another beat length (ECG5000 resampled to 100 samples, classes renamed): the model card, the
+    schema and the answers speak the data's language; the expected labels are the file's own."""
+    names = {0: "normal", 1: "ron-t", 2: "pvc", 3: "sp-eb", 4: "ub"}
+    pick = np.concatenate([np.flatnonzero(dataset.index_train == k)[:60] for k in range(5)])
+    x = np.stack([np.interp(np.linspace(0, 139, 100), np.arange(140), b) for b in dataset.x_train[pick]])
+    train_file = tmp_path / "mine.csv"
+    train_file.write_text("".join(f"{names[int(k)]}," + ",".join(f"{v:.5f}" for v in beat) + "\n"
+                                  for beat, k in zip(x, dataset.index_train[pick], strict=True)))
+    from ecgcnn.data.dataset import DataSpec  # noqa: PLC0415 - this test only
+    from ecgcnn.training import train  # noqa: PLC0415
+    from ecgcnn.training.config import run_config  # noqa: PLC0415
+
+    train(run_config("edge", 0, str(tmp_path / "runs"), DataSpec(train=str(train_file)), epochs=1))
+    model = tmp_path / "runs" / "edge" / "edge_best.pth"
+    expected = sorted(names.values())
+    srv = Server(model=str(model))
+    try:
+        status, card, _ = srv.call("GET", "/v1/model")
+        assert status == 200 and card["labels"] == expected and card["input_length"] == 100
+        status, document, _ = srv.call("GET", "/openapi.json")
+        assert document["components"]["schemas"]["Prediction"]["properties"]["labels"]["items"] == {"type": "string"}
+        status, answer = srv.predict_json(x[:4])
+        assert status == 200 and set(answer["labels"]) <= set(expected)
+        assert answer["labels"] == list(load_predictor(model).predict(x[:4].astype(np.float32)))
+        assert answer["probability_labels"] == expected
+    finally:
+        srv.stop()
