@@ -12,17 +12,14 @@ Runs in the peers' environment (aeon 1.6 needs pandas<3.1)::
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 from aeon.classification.convolution_based import HydraClassifier, MiniRocketClassifier
+from suite_runner import run_all, run_child
 
-from ecgcnn.core.fileio import write_json_atomic
 from ecgcnn.data import ucr
 
 PEERS = {"aeon-hydra": lambda: HydraClassifier(random_state=0, n_jobs=1),
@@ -70,35 +67,9 @@ def main() -> int:
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        try:
-            print(json.dumps(run_one(args.one)))
-        except Exception:  # noqa: BLE001 - the parent records it
-            traceback.print_exc()
-            return 1
-        return 0
-    out = Path(args.out)
-    names = args.datasets or ucr.packaged_datasets()
-    for k, name in enumerate(names, start=1):
-        target = out / f"{name}.json"
-        if target.is_file():
-            continue
-        t0 = time.perf_counter()
-        try:
-            done = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True,
-                                  timeout=args.time_box, check=False)
-            if done.returncode == 0:
-                result = json.loads(done.stdout.strip().splitlines()[-1])
-            else:
-                tail = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:]
-                result = {"dataset": name, "system": "aeon", "status": "failed", "reason": " ".join(tail)}
-        except subprocess.TimeoutExpired:
-            result = {"dataset": name, "system": "aeon", "status": "timed out",
-                      "reason": f"not finished within the time box of {args.time_box:g} s"}
-        result["wall_s"] = round(time.perf_counter() - t0, 1)
-        write_json_atomic(target, result)
-        print(f"[{k}/{len(names)}] {name}: {result['status']} in {result['wall_s']} s", flush=True)
+        return run_child(lambda: run_one(args.one))
+    run_all(__file__, args.datasets or ucr.packaged_datasets(), Path(args.out), args.time_box, "aeon")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

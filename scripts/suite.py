@@ -14,17 +14,14 @@ runs in its own process, killed after ``--time-box`` seconds (recorded as such).
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import torch
+from suite_runner import run_all, run_child
 
 from ecgcnn.core.errors import EcgcnnError
-from ecgcnn.core.fileio import write_json_atomic
 from ecgcnn.core.layout import checkpoint_path
 from ecgcnn.data import ucr
 from ecgcnn.data.dataset import DataSpec, load_dataset
@@ -97,37 +94,10 @@ def main() -> int:
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        try:
-            result = run_one(args.one, Path(args.work) / args.one)
-        except Exception:  # noqa: BLE001 - the parent records it
-            traceback.print_exc()
-            return 1
-        print(json.dumps(result))
-        return 0
-
-    out = Path(args.out)
-    names = args.datasets or dataset_order()
-    for k, name in enumerate(names, start=1):
-        target = out / f"{name}.json"
-        if target.is_file():
-            continue
-        t0 = time.perf_counter()
-        try:
-            done = subprocess.run([sys.executable, __file__, "--one", name, "--work", args.work],
-                                  capture_output=True, text=True, timeout=args.time_box, check=False)
-            if done.returncode == 0:
-                result = json.loads(done.stdout.strip().splitlines()[-1])
-            else:
-                tail = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:]
-                result = {"dataset": name, "system": "ecgcnn", "status": "failed", "reason": " ".join(tail)}
-        except subprocess.TimeoutExpired:
-            result = {"dataset": name, "system": "ecgcnn", "status": "timed out",
-                      "reason": f"not finished within the time box of {args.time_box:g} s"}
-        result["wall_s"] = round(time.perf_counter() - t0, 1)
-        write_json_atomic(target, result)
-        print(f"[{k}/{len(names)}] {name}: {result['status']} in {result['wall_s']} s", flush=True)
+        return run_child(lambda: run_one(args.one, Path(args.work) / args.one))
+    run_all(__file__, args.datasets or dataset_order(), Path(args.out), args.time_box, "ecgcnn",
+            ("--work", args.work))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,49 @@
+"""What both sides of the bake-off share (scripts/suite.py, scripts/peers_suite.py): one process per dataset, killed
+after a time box, one JSON per dataset, datasets already measured skipped (the run resumes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from ecgcnn.core.fileio import write_json_atomic
+
+
+def run_child(measure: Callable[[], dict]) -> int:
+    """Inside a dataset's process: print the result as the last line of stdout."""
+    try:
+        result = measure()
+    except Exception:  # noqa: BLE001 - the parent records it
+        traceback.print_exc()
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+def run_all(script: str, names: list[str], out: Path, time_box: float, system: str,
+            extra: tuple[str, ...] = ()) -> None:
+    """``python script --one NAME *extra`` for each dataset without a result in ``out``."""
+    for k, name in enumerate(names, start=1):
+        target = out / f"{name}.json"
+        if target.is_file():
+            continue
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run([sys.executable, script, "--one", name, *extra], capture_output=True, text=True,
+                                  timeout=time_box, check=False)
+            if done.returncode == 0:
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+            else:
+                tail = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:]
+                result = {"dataset": name, "system": system, "status": "failed", "reason": " ".join(tail)}
+        except subprocess.TimeoutExpired:
+            result = {"dataset": name, "system": system, "status": "timed out",
+                      "reason": f"not finished within the time box of {time_box:g} s"}
+        result["wall_s"] = round(time.perf_counter() - t0, 1)
+        write_json_atomic(target, result)
+        print(f"[{k}/{len(names)}] {name}: {result['status']} in {result['wall_s']} s", flush=True)
