@@ -65,6 +65,7 @@ def main() -> int:
     parser.add_argument("--out", default="results/suite/peers", help="one JSON per dataset")
     parser.add_argument("--time-box", type=float, default=600.0, help="seconds per dataset (both peers)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--partial", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return run_child(lambda: run_one(args.one))

@@ -22,6 +22,7 @@ import torch
 from suite_runner import run_all, run_child
 
 from ecgcnn.core.errors import EcgcnnError
+from ecgcnn.core.fileio import write_json_atomic
 from ecgcnn.core.layout import checkpoint_path
 from ecgcnn.data import ucr
 from ecgcnn.data.dataset import DataSpec, load_dataset
@@ -46,7 +47,7 @@ def dataset_order() -> list[str]:
     return sorted(cost, key=lambda n: (cost[n], n)) if cost else []
 
 
-def run_one(name: str, work: Path) -> dict:
+def run_one(name: str, work: Path, partial: Path | None = None) -> dict:
     """Everything for one dataset, in this process (one thread: the time box is per dataset)."""
     torch.set_num_threads(1)
     spec = DataSpec(dataset=name)
@@ -82,6 +83,8 @@ def run_one(name: str, work: Path) -> dict:
             metrics = evaluate_predictor(load_predictor(path), data.x_test, data.index_test)
             run["files"][fmt] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                                  "bytes": Path(path).stat().st_size}
+        if partial is not None:  # kept if the time box ends this process during the next recipe
+            write_json_atomic(partial, result)
     return result
 
 
@@ -92,9 +95,10 @@ def main() -> int:
     parser.add_argument("--work", default="outputs/suite", help="models and exports")
     parser.add_argument("--time-box", type=float, default=900.0, help="seconds per dataset (both recipes)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--partial", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        return run_child(lambda: run_one(args.one, Path(args.work) / args.one))
+        return run_child(lambda: run_one(args.one, Path(args.work) / args.one, args.partial))
     run_all(__file__, args.datasets or dataset_order(), Path(args.out), args.time_box, "ecgcnn",
             ("--work", args.work))
     return 0

@@ -14,6 +14,11 @@ from pathlib import Path
 from ecgcnn.core.fileio import write_json_atomic
 
 
+def partial_path(out: Path, name: str) -> Path:
+    """Where a dataset's process leaves what it has measured so far (kept when the time box kills it)."""
+    return out / f"{name}.partial"
+
+
 def run_child(measure: Callable[[], dict]) -> int:
     """Inside a dataset's process: print the result as the last line of stdout."""
     try:
@@ -34,16 +39,19 @@ def run_all(script: str, names: list[str], out: Path, time_box: float, system: s
             continue
         t0 = time.perf_counter()
         try:
-            done = subprocess.run([sys.executable, script, "--one", name, *extra], capture_output=True, text=True,
-                                  timeout=time_box, check=False)
+            done = subprocess.run([sys.executable, script, "--one", name, "--partial", str(partial_path(out, name)),
+                                   *extra], capture_output=True, text=True, timeout=time_box, check=False)
             if done.returncode == 0:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
             else:
                 tail = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:]
                 result = {"dataset": name, "system": system, "status": "failed", "reason": " ".join(tail)}
         except subprocess.TimeoutExpired:
-            result = {"dataset": name, "system": system, "status": "timed out",
-                      "reason": f"not finished within the time box of {time_box:g} s"}
+            partial = partial_path(out, name)
+            result = json.loads(partial.read_text()) if partial.is_file() else {"dataset": name, "system": system}
+            result.update(status="timed out", reason=f"not finished within the time box of {time_box:g} s"
+                          + (" (the runs that finished are kept)" if result.get("runs") else ""))
+        partial_path(out, name).unlink(missing_ok=True)
         result["wall_s"] = round(time.perf_counter() - t0, 1)
         write_json_atomic(target, result)
         print(f"[{k}/{len(names)}] {name}: {result['status']} in {result['wall_s']} s", flush=True)

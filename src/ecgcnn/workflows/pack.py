@@ -23,7 +23,14 @@ from ..runtimes import load_predictor
 from ..runtimes.checkpoint import read_checkpoint
 from ..runtimes.flatbuffer import embed_metadata
 from ..runtimes.metadata import METADATA_KEY
-from ..runtimes.pretrained import MANIFEST, MAX_TOTAL_BYTES, PRETRAINED_DIR, SHIPPED_FORMATS, pretrained_spec
+from ..runtimes.pretrained import (
+    MANIFEST,
+    MAX_TOTAL_BYTES,
+    PRETRAINED_DIR,
+    SHIPPED_FORMATS,
+    pretrained_spec,
+    read_manifest,
+)
 from ..training.config import RECIPES
 
 STRESS_BEATS = 1500  # a stratified subset of the test beats: the stress rows of a file take minutes, not hours
@@ -53,9 +60,28 @@ def describe_truly(path: Path, fmt: str, data_source: str) -> None:
         path.write_bytes(embed_metadata(path.read_bytes(), metadata))
 
 
+def repack_shipped(destination: Path = PRETRAINED_DIR, data_dir: str | None = None, noise_file=None,
+                   log=print) -> dict:
+    """Measure the shipped files again at this commit and rewrite their metadata to what is true of them (same
+    weights): the manifest's ``commit`` becomes this one, and ``trained_at`` keeps the commit the previous manifest
+    recorded for the training."""
+    previous = read_manifest(destination)
+    if not previous.get("models"):
+        raise EcgcnnError(f"{destination}: no shipped models to repack")
+    seeds = {entry["seed"] for entry in previous["models"].values()}
+    with tempfile.TemporaryDirectory(prefix="ecgcnn-repack-") as root:
+        for name, entry in previous["models"].items():
+            for fmt, info in entry["files"].items():
+                target = run_paths(root, name)[fmt]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(destination / info["file"], target)
+        return pack_pretrained(root, seeds.pop(), tuple(previous["models"]), destination, data_dir, noise_file, log,
+                               trained_at=previous.get("trained_at") or previous.get("commit"))
+
+
 def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge"),
                     destination: Path = PRETRAINED_DIR, data_dir: str | None = None, noise_file=None,
-                    log=print) -> dict:
+                    log=print, trained_at: str | None = None) -> dict:
     """Copy the recipe runs' files from ``run_root`` (``outputs/seed<N>``), score each on the test split and on
     the stress conditions (:mod:`ecgcnn.evaluation.stress`, a stratified subset of :data:`STRESS_BEATS` test beats;
     the NSTDB noise file must be present), write the manifest. Only scoring reads test beats; nothing is chosen
@@ -72,8 +98,8 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
     load_noise(noise_file)  # the stress rows need it: refused before anything is copied
     dataset = load_dataset(data_dir)
     destination.mkdir(parents=True, exist_ok=True)
-    manifest = {"format": "ecgcnn-pretrained", "version": 1, "commit": git_commit(), "data_source": dataset.source,
-                "models": {}}
+    manifest = {"format": "ecgcnn-pretrained", "version": 1, "commit": git_commit(),
+                **({"trained_at": trained_at} if trained_at else {}), "data_source": dataset.source, "models": {}}
     chosen = subset(dataset.index_test, STRESS_BEATS, 0)
     # Everything is measured in a staging folder; the package's files change only once all of it succeeded.
     with tempfile.TemporaryDirectory(prefix=".pack.", dir=destination.parent) as staging:
