@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,15 +84,15 @@ def render(ours: dict, peers: dict) -> str:
         lines += ["", f"Critical difference (Nemenyi, alpha 0.05, k = {k}, N = {n}): **{cd:.2f}** ranks. Systems whose "
                   "mean ranks differ by less are not significantly different: "
                   + ("; ".join("{" + ", ".join(g) + "}" for g in groups) if groups else "every pair differs") + "."]
-    ecg = [name for name in ECG if name in complete]
+    ecg = [name for name in ECG if name in per]
     if ecg:
-        lines += ["", "## The four ECG datasets", "", "| dataset | " + " | ".join(s[0] for s in SYSTEMS) + " |",
-                  "|---|" + "---:|" * k]
+        lines += ["", "## The four ECG datasets", "", "A dash: not finished (see the notes below).", "",
+                  "| dataset | " + " | ".join(s[0] for s in SYSTEMS) + " |", "|---|" + "---:|" * k]
         for name in ecg:
             row = [accuracy(per[name], s) for s in SYSTEMS]
-            top = max(row)
-            lines.append(f"| {name} | " + " | ".join((f"**{100 * v:.2f}**" if v == top else f"{100 * v:.2f}")
-                                                     for v in row) + " |")
+            top = max((v for v in row if v is not None), default=None)
+            lines.append(f"| {name} | " + " | ".join("–" if v is None else f"**{100 * v:.2f}**" if v == top else
+                                                     f"{100 * v:.2f}" for v in row) + " |")
     lines += ["", "## Every dataset", "",
               "Accuracy (%) per system; full-INT8 TFLite files: accuracy and size. A dash: not run or failed (see the "
               "notes below the table).", "",
@@ -113,7 +114,8 @@ def render(ours: dict, peers: dict) -> str:
             if not entry:
                 notes.append(f"- {name}, {side}: not run yet")
             elif entry.get("status") != "done":
-                notes.append(f"- {name}, {side}: {entry['status']} — {entry.get('reason', '')}")
+                reason = re.sub(r"(?:/[^\s/,:]+)+/([^\s/,:]+)", r"\1", entry.get("reason", ""))  # no machine paths
+                notes.append(f"- {name}, {side}: {entry['status']} — {reason}")
             for run, detail in entry.get("runs", {}).items():
                 for failure in detail.get("failures", []):
                     notes.append(f"- {name}, {run}: {failure}")
