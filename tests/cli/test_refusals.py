@@ -79,3 +79,14 @@ def test_training_data_a_model_cannot_take_is_one_line_and_nothing_is_made(cli, 
     assert_one_line_error(cli("train", "--model", "base-cnn", "--folds", "2", "--train", one_each, "--test", test,
                               "--output-dir", out), "class 'A' has 1 training beat(s): with --folds 2")
     assert not out.exists()
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path):
+    """`ecgcnn pretrained list | head -1`: the command stops quietly when its reader closes the pipe (`true` closes
+    it before the command has written anything)."""
+    import subprocess  # noqa: PLC0415 - this test only
+    import sys  # noqa: PLC0415
+
+    result = subprocess.run(f"'{sys.executable}' -m ecgcnn pretrained list | true; echo ${{PIPESTATUS[0]}}",
+                            shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "141" and result.stderr == "", result
