@@ -196,3 +196,13 @@ def test_a_manifest_names_records_relative_to_itself(archive, tmp_path):
     assert done.returncode == 0, done.stderr
     assert [row["record"] for row in _table(tmp_path / "out")] == ["r2", "r0"]
     assert (tmp_path / "out" / "r2.csv").read_bytes() == (root / "serial" / "r2.csv").read_bytes()
+
+
+def test_cores_are_shared_out_between_jobs():
+    from ecgcnn.runtimes import load_predictor
+    from ecgcnn.workflows.archive import threads_per_record
+
+    cores = len(os.sched_getaffinity(0))
+    assert load_predictor(MODEL).threads == cores  # a serial run: LiteRT on every usable core, not its one
+    assert threads_per_record(1, None) is None and threads_per_record(2, None) == max(cores // 2, 1)
+    assert threads_per_record(4 * cores, None) == 1 and threads_per_record(1, "tcp://127.0.0.1:8786") == 1

@@ -86,17 +86,19 @@ class AnnotationResult:
         return rows
 
     def csv_text(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        samples, label, best = self.samples, self.label, self.probability
-        names = self.class_names
-        for i, (sample, k, rr, flag) in enumerate(zip(samples.tolist(), self.class_index.tolist(),
-                                                        self.rr_s.tolist(), self.flags.tolist(), strict=True), start=1):
-            writer.writerow((i, sample, f"{sample / self.fs:.4f}", "" if rr != rr else f"{rr:.4f}",
-                             label[i - 1] if k >= 0 else "", names[k] if k >= 0 else "",
-                             f"{best[i - 1]:.4f}" if k >= 0 else "", flag))
-        return buffer.getvalue()
+        """The rows as CSV text (the ``csv`` module's quoting for labels, class names and flags; one pass of string
+        formatting per row: this runs for every beat of a 24-hour record)."""
+        cells = {label: _csv_cell(label) for label in [*self.labels, *self.class_names, *set(self.flags.tolist())]}
+        labels = [cells[v] for v in self.labels] + [""]  # index -1 (not classified): empty
+        names = [cells[v] for v in self.class_names] + [""]
+        fs = self.fs
+        lines = [",".join(CSV_COLUMNS)]
+        lines += [f"{i},{s},{s / fs:.4f},{'' if r != r else f'{r:.4f}'},{labels[k]},{names[k]},"
+                  f"{'' if k < 0 else f'{p:.4f}'},{cells[flag]}"
+                  for i, (s, k, r, p, flag) in enumerate(zip(self.samples.tolist(), self.class_index.tolist(),
+                                                             self.rr_s.tolist(), self.probability.tolist(),
+                                                             self.flags.tolist(), strict=True), start=1)]
+        return "\n".join(lines) + "\n"
 
     def summary(self, source: str | None = None, model: str | None = None) -> dict:
         """Beats per class, mean heart rate, rejected beats: for printing and ``--json``."""
@@ -126,6 +128,13 @@ class AnnotationResult:
                                        "percent": round(100.0 * c / max(int(classified.sum()), 1), 2)}
                                 for name, label, c in zip(self.class_names, self.labels, counts, strict=True)},
         }
+
+
+def _csv_cell(value) -> str:
+    """One value as the ``csv`` module writes it (quoted where it holds a comma, a quote or a line break)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([value, ""])  # two cells: a lone "" would be quoted
+    return buffer.getvalue()[:-2]
 
 
 def _progress_callback(progress) -> tuple[Progress | None, Callable[[], None]]:

