@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from ecgcnn.evaluation.recut import stitch
+from ecgcnn.runtimes import load_predictor
+from ecgcnn.workflows.archive import threads_per_record
 
 from ..conftest import assert_one_line_error
 
@@ -199,9 +201,6 @@ def test_a_manifest_names_records_relative_to_itself(archive, tmp_path):
 
 
 def test_cores_are_shared_out_between_jobs():
-    from ecgcnn.runtimes import load_predictor
-    from ecgcnn.workflows.archive import threads_per_record
-
     cores = len(os.sched_getaffinity(0))
     assert load_predictor(MODEL).threads == cores  # a serial run: LiteRT on every usable core, not its one
     assert threads_per_record(1, None) is None and threads_per_record(2, None) == max(cores // 2, 1)
