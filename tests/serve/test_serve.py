@@ -195,6 +195,9 @@ def test_resample(server, predictor, beats):
     assert status == 200, payload
     assert np.array_equal(np.asarray(payload["probabilities"], np.float32),
                           predictor.predict_proba(resample_beats(short, 140)))
+    for query, status in (("?resample=True", 200), ("?resample=YES", 200), ("?resample=FALSE", 422),
+                          ("?resample=Off", 422)):  # booleans in any case, as query strings are written
+        assert server.predict_json(short, query)[0] == status, query
 
 
 def test_concurrent_single_beats_are_exact(server, predictor, dataset):
@@ -339,11 +342,14 @@ def test_invalid_content_length(server):
 # ----------------------------------------------------------------------------------------- workers, CLI, errors
 
 def test_two_workers(predictor, beats):
-    srv = Server(workers=2)
+    srv = Server(workers=2, max_beats=5)
     try:
         status, payload = srv.predict_json(beats[:4])
         assert status == 200
         assert np.array_equal(np.asarray(payload["probabilities"], np.float32), predictor.predict_proba(beats[:4]))
+        for _ in range(4):  # every worker process has the limits given to run_server, not the defaults
+            status, payload = srv.predict_json(beats[:6])
+            assert status == 413 and "at most 5" in payload["error"], payload
         assert srv.call("GET", "/healthz")[1]["status"] == "ok"
     finally:
         srv.stop()
@@ -464,3 +470,99 @@ def test_a_model_of_your_own_data_is_served_in_its_own_labels(tmp_path, dataset)
         assert answer["probability_labels"] == expected
     finally:
         srv.stop()
+
+
+class _Refusing:
+    """The served model, except that it refuses (as a predictor does, with an EcgcnnError) any beat starting with
+    12345: what the server answers for the predictor's own refusals."""
+
+    def __init__(self, predictor):
+        self._predictor = predictor
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
+
+    def predict_proba(self, beats):
+        if np.any(np.asarray(beats)[:, 0] == 12345):
+            raise EcgcnnError("beat 1: refused by the model")
+        return self._predictor.predict_proba(beats)
+
+
+def test_a_refusal_of_the_predictor_is_a_422_and_the_server_goes_on(predictor, beats):
+    uvicorn = pytest.importorskip("uvicorn")
+    config = uvicorn.Config(create_app(_Refusing(predictor), max_beats=MAX_BEATS), host="127.0.0.1", port=0,
+                            log_level="error", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+
+        def post(rows):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/predict", method="POST",
+                                             data=json.dumps({"beats": np.asarray(rows).tolist()}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        refused = beats[:2].copy()
+        refused[0, 0] = 12345
+        status, payload = post(refused)
+        assert status == 422 and payload == {"error": "beat 1: refused by the model"}
+        status, payload = post(beats[:2])  # and the next request is answered
+        assert status == 200
+        assert np.array_equal(np.asarray(payload["probabilities"], np.float32), predictor.predict_proba(beats[:2]))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_a_client_that_goes_away_mid_batch_does_not_shift_the_others():
+    running, permits = threading.Event(), threading.Semaphore(0)
+
+    class Held(_SlowPredictor):
+        """Each call signals that it runs, then waits for a permit from the test to finish."""
+
+        def predict_proba(self, beats):
+            running.set()
+            assert permits.acquire(timeout=30)
+            return super().predict_proba(beats)
+
+    inference = InferenceQueue(Held(), max_batch=8)
+
+    async def in_flight():
+        while not running.is_set():
+            await asyncio.sleep(0.01)
+        running.clear()
+
+    async def scenario():
+        first = asyncio.create_task(inference.predict(np.full((1, 140), -1.0)))
+        await in_flight()  # the model is busy with the first request ...
+        singles = [asyncio.create_task(inference.predict(np.full((1, 140), float(i)))) for i in range(8)]
+        await asyncio.sleep(0.05)  # ... while eight single beats queue up
+        permits.release()
+        await in_flight()  # they run as one batch
+        singles[2].cancel()  # two clients leave while their batch is computed
+        singles[5].cancel()
+        await asyncio.sleep(0.05)
+        permits.release()
+        return await asyncio.gather(first, *singles, return_exceptions=True)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        permits.release(4)
+        inference.close()
+    assert inference.predictor.calls == [1, 8]  # the cancelled beats were in flight, not dropped before
+    assert np.all(results[0] == -1.0)
+    for i, result in enumerate(results[1:]):
+        if i in (2, 5):
+            assert isinstance(result, asyncio.CancelledError)
+        else:
+            assert result.shape == (1, 5) and np.all(result == i), (i, result)  # its own row, not a neighbour's
