@@ -92,3 +92,18 @@ def test_refine_peaks_follows_the_sequential_rule(toy):
         some = np.concatenate([some, some[: len(some) // 3]])
         np.testing.assert_array_equal(detection.refine_peaks(signal, 250.0, some, 1.0),
                                       _refine_peaks_reference(signal, 250.0, some, 1.0))
+
+
+@pytest.mark.parametrize("fs", [250.0, 360.0, 500.0, 750.0, 1000.0, 2000.0])
+def test_window_sampling_is_centred_at_every_rate(fs):
+    """Above 1.5x 250 Hz each point is the mean of round(fs / 250) neighbours (an anti-alias boxcar): on a straight
+    line that mean is the line at the boxcar's centre, which must sit on the sampled point (odd length) or half a
+    sample before it (even length), so windows do not drift with the recording's rate."""
+    from ecgcnn.annotate import windows  # noqa: PLC0415
+
+    line = 0.25 * np.arange(int(10 * fs)) - 7.0
+    grid = np.linspace(5 * fs, 6 * fs, 333)[None, :]
+    got = windows._sample(line, fs, grid)
+    k = round(fs / 250.0) if fs > 375.0 else 1
+    centre = -0.5 if k % 2 == 0 else 0.0
+    np.testing.assert_allclose(got, 0.25 * (grid + centre) - 7.0, rtol=0, atol=1e-9)

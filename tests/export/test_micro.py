@@ -235,3 +235,39 @@ def test_readme_arena_line_compiles_against_the_header(tmp_path, arena):
         assert defined.returncode == 0, defined.stderr
     else:
         assert done.returncode == 0, done.stderr
+
+
+def test_readme_preprocessing_quantises_a_beat_as_the_model_expects(tmp_path, dataset):
+    """The README's preprocessing lines, compiled and run on official test beats, give the int8 input the model was
+    calibrated for: z-normalised with the sample standard deviation (ddof = 1, as in training), computed here with
+    NumPy, then quantised with the input tensor's scale and zero point read from the model file."""
+    gxx = _compiler("g++")
+    header, _, readme = export_micro("pretrained:edge.tflite", tmp_path)
+    code = readme.read_text().split("```cpp\n", 1)[1]
+    block = code[code.index("  float mean = 0, var = 0;"):code.index("  if (interpreter.Invoke()")]
+    block = block.replace("int8_t* in = interpreter.input(0)->data.int8;", "int8_t* in = out;")
+    unit = tmp_path / "pre.cc"
+    unit.write_text('#include <cmath>\n#include <cstdint>\n#include <cstdio>\n#include "' + header.name + '"\n'
+                    "static void preprocess(const float* beat, int8_t* out) {\n" + block + "}\n"
+                    "int main() {\n  float beat[4096]; int8_t q[4096]; int n = 0;\n"
+                    "  while (scanf(\"%f\", &beat[n % 140]) == 1) {\n    if (++n % 140 == 0) {\n"
+                    "      preprocess(beat, q);\n      for (int i = 0; i < 140; ++i) printf(\"%d \", q[i]);\n"
+                    "      printf(\"\\n\");\n    }\n  }\n}\n")
+    binary = tmp_path / "pre"
+    subprocess.run([gxx, "-std=c++17", "-O1", str(unit), "-o", str(binary), "-I", str(tmp_path)], check=True,
+                   capture_output=True, timeout=120)
+    beats = dataset.x_test[:200].astype(np.float32)
+    text = "\n".join(" ".join(repr(float(v)) for v in row) for row in beats)
+    done = subprocess.run([str(binary)], input=text, capture_output=True, text=True, check=True, timeout=60)
+    from_c = np.array([[int(v) for v in line.split()] for line in done.stdout.splitlines()])
+
+    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 - optional extra
+
+    scale, zero_point = Interpreter(model_path=str(resolve_model_path("pretrained:edge.tflite"))
+                                    ).get_input_details()[0]["quantization"]
+    x = beats.astype(np.float64)
+    z = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, ddof=1, keepdims=True)
+    expected = np.clip(np.round(z / scale) + zero_point, -128, 127)
+    assert from_c.shape == expected.shape
+    assert np.abs(from_c - expected).max() <= 1  # float32 in C, float64 here: a rounding tie may go either way
+    assert np.mean(from_c == expected) >= 0.995

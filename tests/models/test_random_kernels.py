@@ -4,6 +4,7 @@ and (where aeon is installed) a comparison with aeon's implementations."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -224,3 +225,74 @@ def test_accuracy_matches_aeon(name, beats, fitted):
                   == beats["y_test"]).mean())
     print(f"\n{name}: test accuracy ours {ours:.4f}, aeon {theirs:.4f}")
     assert abs(ours - theirs) <= 0.01
+
+
+def _hydra_counts_reference(model, x: np.ndarray) -> np.ndarray:
+    """Hydra's counts written from the paper, in NumPy: per dilation, on the beat and on its first difference, each
+    group's kernels compete at every time step ('same' zero padding); the winner (largest response) adds its
+    response, the loser (smallest) adds one. Features in the model's order: per dilation and input, the soft counts
+    of kernel slot 0..k-1 (all groups each), then the hard counts."""
+    k, kernel = model.k, 9
+    feats = []
+    for i, d in enumerate(model.dilations):
+        for source, inp in (("x", x), ("dx", np.diff(x, axis=-1))):
+            w = getattr(model, f"kernels_{i}_{source}").double().numpy()[:, 0, :]  # (groups * k, 9)
+            groups = w.shape[0] // k
+            pad = (kernel - 1) * d // 2
+            xp = np.pad(inp, ((0, 0), (pad, pad)))
+            length = inp.shape[-1]
+            z = sum(w[None, :, m, None] * xp[:, None, m * d:m * d + length] for m in range(kernel))  # (B, C, T)
+            z = z.reshape(len(x), k, groups, length)  # channel j * groups + h: kernel j of group h
+            best, worst = z.max(axis=1, keepdims=True), z.min(axis=1, keepdims=True)
+            soft = np.where(z == best, z, 0.0).sum(axis=-1)  # (B, k, groups)
+            hard = (z == worst).sum(axis=-1).astype(np.float64)
+            feats.append(np.concatenate([soft.reshape(len(x), -1), hard.reshape(len(x), -1)], axis=1))
+    return np.concatenate(feats, axis=1)
+
+
+def test_hydra_counts_and_scaling_follow_the_paper(beats, fitted):
+    model = fitted["hydra"][0]
+    x = beats["x_train"][:, 0].double().numpy()
+    reference = _hydra_counts_reference(model, x)
+    counts = model.counts(beats["x_train"][:60]).double().numpy()
+    assert counts.shape == reference[:60].shape
+    # float32 convolutions against float64 ones: a near-tie may change a winner now and then, never more
+    close = np.isclose(counts, reference[:60], rtol=1e-4, atol=1e-3)
+    assert close.mean() >= 0.999, close.mean()
+    # the sparse scaling fitted on all 500 training beats: mean and std of sqrt(count) over the beats where the
+    # count is not zero (a std of ~0 is replaced by 1)
+    root, nonzero = np.sqrt(np.maximum(reference, 0)), reference > 0
+    n = np.maximum(nonzero.sum(axis=0), 1)
+    mean = (root * nonzero).sum(axis=0) / n
+    std = np.sqrt((((root - mean) * nonzero) ** 2).sum(axis=0) / n)
+    std = np.where(std > 1e-6, std, 1.0)
+    fitted_mean, fitted_std = model.feature_mean.double().numpy(), model.feature_std.double().numpy()
+    assert np.mean(np.isclose(fitted_mean, mean, rtol=1e-3, atol=1e-3)) >= 0.995
+    assert np.mean(np.isclose(fitted_std, std, rtol=1e-3, atol=1e-3)) >= 0.995
+
+
+def test_minirocket_biases_are_the_papers_quantiles(beats):
+    """With every training beat the same, whichever beat is drawn: the bias of feature m (1-based, ordered
+    dilation, kernel, bias) is the frac(m * golden ratio) quantile of that kernel's convolution output at that
+    dilation (NumPy here), over all outputs ('same' padding, kernel + dilation index even) or only those clear of
+    the padding (odd)."""
+    model = build_model("minirocket", seed=0)
+    beat = beats["x_train"][7, 0].double().numpy()
+    model.fit_biases(torch.from_numpy(np.tile(beat, (12, 1))[:, None].astype(np.float32)), seed=0)
+    golden = (1 + np.sqrt(5)) / 2
+    weights = -np.ones((84, 9))
+    for row, placed in enumerate(itertools.combinations(range(9), 3)):
+        weights[row, list(placed)] = 2.0
+    m = 0
+    length = len(beat)
+    for i, (d, f) in enumerate(zip(model.dilations, model.features_per_dilation, strict=True)):
+        pad = 4 * d
+        padded_beat = np.pad(beat.astype(np.float32).astype(np.float64), pad)
+        biases = getattr(model, f"biases_{i}").double().numpy()[:, 0, :, 0]  # (f, 84)
+        for j in range(84):
+            z = sum(weights[j, t] * padded_beat[t * d:t * d + length] for t in range(9))
+            usable = z if (i + j) % 2 == 0 else z[pad:length - pad]
+            quantiles = np.modf(np.arange(m + 1, m + f + 1) * golden)[0]
+            np.testing.assert_allclose(biases[:, j], np.quantile(usable, quantiles), rtol=1e-5, atol=1e-5)
+            m += f
+    assert m == model.num_features
