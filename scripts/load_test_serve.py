@@ -157,6 +157,20 @@ async def _run(host: str, port: int, payloads: list[bytes], total: int, concurre
 
 # ----------------------------------------------------------------------------------------------------------- main
 
+def markdown(result: dict, args) -> str:
+    server, latency = result["server"], result["latency_ms"]
+    command = f"ecgcnn serve {args.model}" + (f" --workers {args.workers}" if args.workers != 1 else "")
+    return (f"`{command}` under load: {result['requests']:,} single-beat `POST /v1/predict` requests (JSON) after "
+            f"{args.warmup} warm-up, {args.concurrency} keep-alive connections on 127.0.0.1, client on the same "
+            f"{result['machine']['cpus']} cores. Server RSS: all its processes, before and after the run. "
+            f"Regenerate: `python scripts/load_test_serve.py results/bench/serve.json --markdown FILE"
+            + (f" --model {args.model}" if args.model != "pretrained:edge.tflite" else "") + "`.\n\n"
+            "| requests/s | p50 ms | p99 ms | errors | server RSS MB before | after |\n"
+            "|---:|---:|---:|---:|---:|---:|\n"
+            f"| {result['throughput_rps']:,.0f} | {latency['p50']:.1f} | {latency['p99']:.1f} | {result['errors']} | "
+            f"{server['rss_mb_before']:.0f} | {server['rss_mb_after']:.0f} |\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -169,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help=f"connections (at most {MAX_CONCURRENCY})")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")
     parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
+    parser.add_argument("--markdown", default=None, help="also write the figures as a Markdown table here")
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= MAX_REQUESTS or not 1 <= args.concurrency <= MAX_CONCURRENCY:
         parser.error(f"--requests must be 1..{MAX_REQUESTS} and --concurrency 1..{MAX_CONCURRENCY}")
@@ -181,10 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         pid = args.server_pid
     else:
         host, port = "127.0.0.1", _free_port()
-        code = ("import sys; from ecgcnn.serve import run_server; "
-                "run_server(sys.argv[1], host='127.0.0.1', port=int(sys.argv[2]), workers=int(sys.argv[3]), "
-                "log_level='warning')")
-        process = subprocess.Popen([sys.executable, "-c", code, args.model, str(port), str(args.workers)])
+        # The documented command itself, so that its memory is what a user's server takes.
+        process = subprocess.Popen([sys.executable, "-m", "ecgcnn", "serve", args.model, "--host", "127.0.0.1",
+                                    "--port", str(port), "--workers", str(args.workers)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         pid = process.pid
     base = f"http://{host}:{port}"
     try:
@@ -219,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(result, args), encoding="utf-8")
     print(json.dumps({k: result[k] for k in ("throughput_rps", "latency_ms", "errors")}))
     return 0 if figures["errors"] == 0 else 1
 

@@ -256,3 +256,9 @@ def test_command_line_weight_block_is_the_committed_measurement():
     text = _text(REPO / "docs" / "deployment.md")
     block = text.split("<!-- cli-bench:start -->\n", 1)[1].split("<!-- cli-bench:end -->", 1)[0]
     assert block == _text(REPO / "results" / "bench" / "cli.md")
+
+
+def test_serve_load_block_is_the_committed_measurement():
+    text = _text(REPO / "docs" / "deployment.md")
+    block = text.split("<!-- serve-bench:start -->\n", 1)[1].split("<!-- serve-bench:end -->", 1)[0]
+    assert block == _text(REPO / "results" / "bench" / "serve.md")
