@@ -183,6 +183,12 @@ def test_readers(files, toy):
     v5 = read_recording(files / "rec", channel="V5")
     assert v5.channel_name == "V5" and np.allclose(v5.signal, -0.5 * ecg, atol=0.01)
     assert np.array_equal(read_recording(files / "rec.hea", channel=2).signal, v5.signal)
+    assert np.array_equal(read_recording(files / "rec.hea", channel="v5").signal, v5.signal)  # names in any case
+    first = read_recording(files / "rec", channel=1)
+    assert first.channel_name == "MLII" and np.abs(first.signal - ecg).max() < 0.01
+    assert read_recording(files / "rec", fs=fs).fs == fs  # the header's own rate may be repeated
+    with pytest.raises(DataError, match=f"the header says {fs:g} Hz but fs=250 was given"):
+        read_recording(files / "rec", fs=250)
 
     plain = read_recording(files / "plain.txt", fs=fs)
     assert plain.signal.dtype == np.float64 and np.array_equal(plain.signal, ecg[:3600])

@@ -71,7 +71,7 @@ def test_labels_are_whole_numbers_or_text(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["duplicate name", "header again", "ragged", "empty label", "no such column",
-                                  "text in a beat", "only a header", "group is label", "no values"])
+                                  "text in a beat", "only a header", "group is label", "no values", "empty group"])
 def test_bad_files_are_one_line_naming_file_and_line(tmp_path, case):
     header = ["label", "a", "b", "c"]
     rows = [["N", 1, 2, 3], ["V", 4, 5, 6]]
@@ -103,6 +103,9 @@ def test_bad_files_are_one_line_naming_file_and_line(tmp_path, case):
     elif case == "no values":
         header, rows = ["label"], [["N"], ["V"]]
         expected = "no beat values beside the label column 1"
+    elif case == "empty group":
+        header, rows, group = ["label", "record", "a", "b"], [["N", "r1", 1, 2], ["V", "", 4, 5]], "record"
+        expected = "line 3, column 2: the group is empty"
     path = _write(tmp_path / "bad.csv", rows, header)
     message = _raises(read_labelled_file, path, column, group)
     assert message.startswith(f"{path}") and expected in message, message
