@@ -107,3 +107,21 @@ def test_window_sampling_is_centred_at_every_rate(fs):
     k = round(fs / 250.0) if fs > 375.0 else 1
     centre = -0.5 if k % 2 == 0 else 0.0
     np.testing.assert_allclose(got, 0.25 * (grid + centre) - 7.0, rtol=0, atol=1e-9)
+
+
+def test_annotating_does_not_import_the_sleepecg_package(toy, tmp_path):
+    """Only SleepECG's compiled detector is loaded (its package imports a sleep-staging stack: about a second per
+    process); the detector still names SleepECG's version."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    np.save(tmp_path / "toy.npy", toy[0][: int(60 * toy[1])])
+    code = ("import sys, numpy as np; from ecgcnn.annotate.pipeline import annotate_signal; "
+            "from ecgcnn.runtimes import load_predictor; "
+            f"r = annotate_signal(np.load({str(tmp_path / 'toy.npy')!r}), {toy[1]}, "
+            "load_predictor('pretrained:edge.tflite')); "
+            "print(len(r), r.detector, 'sleepecg' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    beats, name, version, _, imported = done.stdout.split()
+    assert int(beats) > 50 and f"{name} {version}" == f"sleepecg {sleepecg.__version__}"
+    assert imported == "False"

@@ -4,7 +4,12 @@ refinement to the QRS minimum (the choice of detector and its measurements: docs
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import importlib.metadata
+import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +27,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def detector_name() -> str:
-    return f"sleepecg {optional_import('sleepecg', 'annotate').__version__} detect_heartbeats"
+    return f"sleepecg {_sleepecg_version()} detect_heartbeats"
 
 
 def _detect_segment(segment: np.ndarray, fs: float) -> np.ndarray:
@@ -89,17 +94,44 @@ class _FastDetector:
 def _fast_detector(fs: float) -> _FastDetector | None:
     """The fast path for ``fs``; ``None`` where SleepECG's compiled backend is missing or its version is not the one
     the replica follows (then the public function runs)."""
-    sleepecg = optional_import("sleepecg", "annotate")
+    if _sleepecg_version() != "0.6.0":
+        return None
+    kernels = _sleepecg_kernels()
+    return None if kernels is None else _FastDetector(fs, *kernels)
+
+
+def _sleepecg_version() -> str:
     try:
-        from sleepecg._heartbeat_detection import (  # noqa: PLC0415 - private, pinned
-            _squared_moving_integration,
-            _thresholding,
-        )
-    except ImportError:
+        return importlib.metadata.version("sleepecg")
+    except importlib.metadata.PackageNotFoundError:
+        optional_import("sleepecg", "annotate")  # raises the one-line "install the annotate extra"
+        return "unknown"
+
+
+def _sleepecg_kernels() -> tuple | None:
+    """SleepECG's compiled moving integration and thresholding, loaded from its extension module without running
+    the ``sleepecg`` package's ``__init__`` (which imports its sleep-staging stack: about a second per process, for
+    two functions). ``None`` where the extension is not found or does not load."""
+    name = "sleepecg._heartbeat_detection"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.find_spec("sleepecg")  # finds the package without importing it
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        found = [Path(folder) / f"_heartbeat_detection{suffix}" for folder in folders
+                 for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+        found = [path for path in found if path.is_file()]
+        if not found:
+            return None
+        try:
+            loader = importlib.machinery.ExtensionFileLoader(name, str(found[0]))
+            module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+            loader.exec_module(module)
+        except (ImportError, OSError):
+            return None
+    try:
+        return module._squared_moving_integration, module._thresholding
+    except AttributeError:
         return None
-    if sleepecg.__version__ != "0.6.0":
-        return None
-    return _FastDetector(fs, _squared_moving_integration, _thresholding)
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float, sign: float = 1.0,
