@@ -125,3 +125,13 @@ def test_annotating_does_not_import_the_sleepecg_package(toy, tmp_path):
     beats, name, version, _, imported = done.stdout.split()
     assert int(beats) > 50 and f"{name} {version}" == f"sleepecg {sleepecg.__version__}"
     assert imported == "False"
+
+
+def test_the_second_grid_on_its_own_thread_gives_the_same_marks(toy, monkeypatch):
+    ecg, fs = toy
+    reports = []
+    threaded = detection.detect_r_peaks(ecg, fs, 1.0, progress=lambda *a: reports.append(a))
+    monkeypatch.setattr(detection, "usable_cores", lambda: 1)
+    np.testing.assert_array_equal(detection.detect_r_peaks(ecg, fs, 1.0), threaded)
+    done = [r[1] for r in reports]
+    assert done == sorted(done) and reports[-1] == ("detect", 2 * len(ecg), 2 * len(ecg))

@@ -9,11 +9,13 @@ import importlib.metadata
 import importlib.util
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import optional_import
+from ..core.provenance import usable_cores
 
 REFRACTORY_S = 0.2  # two R-peaks closer than this are one beat
 SEARCH_S = 0.12  # the QRS extremum is searched within +-120 ms of the detector's mark
@@ -146,19 +148,32 @@ def detect_r_peaks(signal: np.ndarray, fs: float, sign: float = 1.0,
     n = len(signal)
     block = max(int(round(DETECT_BLOCK_S * fs)), 1)
     pad = int(round(PAD_S * fs))
-    found = []
-    for grid, offset in enumerate((0, block // 2)):
+    done = [0, 0]  # samples covered by each grid (for progress)
+
+    def grid_marks(grid: int, offset: int) -> list[np.ndarray]:
         edges = list(range(offset, n, block))
         if offset:
             edges = [0] + edges
+        found = []
         for i, start in enumerate(edges):
             stop = edges[i + 1] if i + 1 < len(edges) else n
             lo, hi = max(start - pad, 0), min(stop + pad, n)
             segment = np.asarray(signal[lo:hi], dtype=np.float64) * sign
             marks = _detect_segment(segment, fs) + lo
             found.append(marks[(marks >= start) & (marks < stop)])
-            if progress is not None:
-                progress("detect", grid * n + stop, 2 * n)
+            done[grid] = stop
+            if progress is not None and grid == 0:  # reported from the calling thread only
+                progress("detect", done[0] + done[1], 2 * n)
+        return found
+
+    if usable_cores() > 1 and n > 2 * block:  # the second grid on another core (SciPy's filter releases the GIL)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecgcnn-detect") as pool:
+            second = pool.submit(grid_marks, 1, block // 2)
+            found = grid_marks(0, 0) + second.result()
+    else:
+        found = grid_marks(0, 0) + grid_marks(1, block // 2)
+    if progress is not None:
+        progress("detect", 2 * n, 2 * n)
     return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 

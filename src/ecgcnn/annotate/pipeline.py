@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +23,7 @@ from .readers import Recording, check_recording
 from .windows import QRS_POSITION, RR_RANGE_S, beat_windows
 
 BATCH = 4096  # beats per classifier call (fixed: results do not depend on chunking)
+IN_FLIGHT = 1  # batches left with the model thread while the next is cut (bounds memory)
 FLAGS = {
     "last_beat": "no next R-peak: the window cannot be closed",
     "before_start": "the window would start before the recording",
@@ -182,6 +185,9 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
     names = list(metadata.get("class_names") or [str(v) for v in labels])
     novelty = metadata.get("novelty")
     report, close = _progress_callback(progress)
+    # The model classifies a batch on its own thread while this one cuts the next windows (LiteRT, ONNX Runtime and
+    # PyTorch release the GIL): the same calls on the same batches, so the same rows.
+    model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecgcnn-annotate-model")
     try:
         upright = upright_fraction(signal, fs, chunk_seconds)
         orientation = polarity if polarity != "auto" else ("normal" if upright >= 0.5 else "inverted")
@@ -196,6 +202,14 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
             flags[-1] = "last_beat"
         pending: list[tuple[np.ndarray, np.ndarray]] = []  # (beat indices, windows) awaiting a full batch
         pending_count = 0
+        in_flight: deque[tuple[np.ndarray, Future]] = deque()  # batches the model thread is classifying
+
+        def collect(keep: int) -> None:
+            while len(in_flight) > keep:
+                index, job = in_flight.popleft()
+                proba = np.asarray(job.result(), dtype=np.float32)
+                probabilities[index] = proba
+                class_index[index] = proba.argmax(axis=1)
 
         def classify(final: bool) -> None:
             nonlocal pending, pending_count
@@ -203,11 +217,12 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
                 index = np.concatenate([p[0] for p in pending])
                 windows = np.concatenate([p[1] for p in pending])
                 take = min(BATCH, len(index))
-                proba = np.asarray(predictor.predict_proba(windows[:take]), dtype=np.float32)
-                probabilities[index[:take]] = proba
-                class_index[index[:take]] = proba.argmax(axis=1)
+                in_flight.append((index[:take], model.submit(predictor.predict_proba, windows[:take])))
+                collect(IN_FLIGHT)
                 pending = [(index[take:], windows[take:])] if take < len(index) else []
                 pending_count = len(index) - take
+            if final:
+                collect(0)
 
         # Windows chunk by chunk (the beats whose R-peak lies in the chunk; the last one borrows the next R-peak).
         chunk = max(chunk_seconds * fs, 1.0)
@@ -227,6 +242,7 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
                 report("classify", stop, n - 1)
         classify(final=True)
     finally:
+        model.shutdown(wait=True, cancel_futures=True)
         close()
     rr_s = np.append(np.diff(positions) / fs, np.nan) if n else np.zeros(0)
     return AnnotationResult(fs=fs, n_samples=len(signal), positions=positions, rr_s=rr_s, class_index=class_index,
