@@ -238,7 +238,7 @@ def refine_peaks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) 
     positions, depth = positions[order], depth[order]
     refractory = REFRACTORY_S * fs
     # The rule runs along the sorted marks; a mark at least the refractory period after its predecessor is a new beat
-    # whatever came before, so it only needs running inside runs of close marks (a few per cent of them).
+    # whatever came before, so it only needs running inside runs of close marks.
     if len(positions) == 0:
         return positions
     starts = np.flatnonzero(np.r_[True, np.diff(positions) >= refractory])
