@@ -335,6 +335,16 @@ def test_shipped_formats_agree(dataset):
     assert torch_model.predict(dataset.x_test[:16]).tolist() == (reference.argmax(1) + 1).tolist()
 
 
+@pytest.mark.parametrize("spec", ["pretrained:edge", "pretrained:edge.onnx", "pretrained:edge.tflite",
+                                  "pretrained:best.onnx"])
+def test_chunked_calls_give_each_beat_its_own_answer(dataset, spec):
+    """Beats are classified in chunks of ``batch_size``: every beat gets what it gets when classified alone."""
+    model = load_predictor(spec)
+    beats = dataset.x_test[:2 * model.batch_size + 7]  # two full chunks and a remainder
+    alone = np.concatenate([model.predict_proba(beat[None]) for beat in beats])
+    np.testing.assert_allclose(model.predict_proba(beats), alone, atol=1e-6)
+
+
 def test_loader_opens_each_format_with_its_backend(tmp_path, monkeypatch):
     opened = []
 

@@ -48,6 +48,8 @@ class TorchPredictor(Predictor):
     def _setup(self, model, metadata, path, device, threads) -> None:
         Predictor.__init__(self, metadata, path)
         self.device = resolve_device(device)
+        if self.device.type != "cpu":
+            self.batch_size = 1024  # an accelerator wants large calls; the CPU keeps the base class's small ones
         if threads:
             torch.set_num_threads(threads)
         # Inference only: fold weight norm once instead of recomputing it on every call.
