@@ -68,13 +68,19 @@ from ..core.fileio import write_bytes_atomic
 from ..core.formats import QUANTIZE_MODES
 from ..core.layout import tflite_path
 from ..core.preprocess import normalize_beats
+from ..runtimes.base import softmax
 from ..runtimes.flatbuffer import embed_metadata
 from ..runtimes.metadata import METADATA_KEY, parse_metadata_json
 from ..runtimes.onnx import open_session
 from ..runtimes.tflite import TFLitePredictor, interpreter_class
 
-# A full-INT8 model must give ONNX Runtime's top-1 class on at least this share of the training beats.
+# A quantised model (FP16, dynamic-range or full INT8) must give ONNX Runtime's top-1 class on at least this share of
+# the training beats, and probabilities that differ from ONNX Runtime's by at most this much on average (the largest
+# class difference of each beat, averaged over the beats): a conversion can keep every arg-max and still change what
+# the probabilities say. Measured on the training beats, full INT8 against ONNX: pretrained:edge 0.0035,
+# pretrained:best 0.067 (its ridge decision values are wide logits).
 MIN_INT8_AGREEMENT = 0.95
+MAX_MEAN_PROBABILITY_ERROR = 0.1
 # Keras-vs-ONNX and FP32-TFLite-vs-ONNX tolerance, relative to max(1, max |logit|).
 LOGIT_TOLERANCE = 1e-3
 _VERIFY_BEATS = 8
@@ -183,6 +189,35 @@ def _keras_logits(model, x: np.ndarray) -> np.ndarray:
     if model.inputs[0].shape[0] is None:
         return np.asarray(model(x, training=False))
     return np.concatenate([np.asarray(model(x[i:i + 1], training=False)) for i in range(len(x))], axis=0)
+
+
+def parity(quantize: str, actual: np.ndarray, expected: np.ndarray) -> tuple[float, float, str | None]:
+    """(max relative |Δ logit|, top-1 agreement, why the TFLite logits ``actual`` fail against ONNX Runtime's or None).
+
+    FP32 must reproduce the logits (:data:`LOGIT_TOLERANCE`) and every top-1 class; a quantised model must keep the
+    top-1 class on :data:`MIN_INT8_AGREEMENT` of the beats and its probabilities within
+    :data:`MAX_MEAN_PROBABILITY_ERROR` on average.
+    """
+    if actual.shape != expected.shape:
+        return float("inf"), 0.0, f"the model gives outputs of shape {actual.shape}; ONNX Runtime {expected.shape}"
+    error = _max_error(actual, expected)
+    agreement = float((actual.argmax(1) == expected.argmax(1)).mean())
+    if quantize == "none":
+        if error > LOGIT_TOLERANCE or agreement < 1.0:
+            return error, agreement, (f"the FP32 TFLite model disagrees with ONNX Runtime (max relative |Δ logit| "
+                                      f"{error:.1e}, tolerance {LOGIT_TOLERANCE:.0e}; top-1 identical: "
+                                      f"{agreement == 1.0})")
+        return error, agreement, None
+    what = f"the {quantize} model"
+    if agreement < MIN_INT8_AGREEMENT:
+        return error, agreement, (f"{what} gives ONNX Runtime's class on only {100 * agreement:.1f} % of "
+                                  f"{len(expected)} beats (at least {100 * MIN_INT8_AGREEMENT:.0f} % "
+                                  f"required)")
+    drift = float(np.abs(softmax(actual.astype(np.float64)) - softmax(expected.astype(np.float64))).max(1).mean())
+    if drift > MAX_MEAN_PROBABILITY_ERROR:
+        return error, agreement, (f"{what}'s probabilities differ from ONNX Runtime's by {drift:.3f} on average over "
+                                  f"{len(expected)} beats (at most {MAX_MEAN_PROBABILITY_ERROR} allowed)")
+    return error, agreement, None
 
 
 def _max_error(actual: np.ndarray, expected: np.ndarray) -> float:
@@ -360,18 +395,9 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
                 actual = TFLitePredictor(candidate).logits(everything)  # raw logits of normalised beats
         except EcgcnnError as exc:
             raise ExportError(f"{target}: the converted model does not load ({exc})") from None
-        error = _max_error(actual, expected_all)
-        agreement = float((actual.argmax(1) == expected_all.argmax(1)).mean()) if actual.shape == expected_all.shape \
-            else 0.0
-        same_top1 = agreement == 1.0
-        if quantize == "none" and (error > LOGIT_TOLERANCE or not same_top1):
-            raise ExportError(f"{target}: the FP32 TFLite model disagrees with ONNX Runtime (max relative "
-                              f"|Δ logit| {error:.1e}, tolerance {LOGIT_TOLERANCE:.0e}; top-1 identical: "
-                              f"{same_top1})")
-        if quantize == "int8-full" and agreement < MIN_INT8_AGREEMENT:
-            raise ExportError(f"{target}: the full-INT8 model gives ONNX Runtime's class on only "
-                              f"{100 * agreement:.1f} % of {len(everything)} training beats "
-                              f"(at least {100 * MIN_INT8_AGREEMENT:.0f} % required)")
+        error, agreement, problem = parity(quantize, actual, expected_all)
+        if problem:
+            raise ExportError(f"{target}: {problem}")
 
     write_bytes_atomic(target, model_bytes)
     _report(log, target, tflite_path(output_dir, onnx_path.stem, "none"), quantize, layout, options, keras_error,
