@@ -28,9 +28,10 @@ class Predictor:
     """Base class. Subclasses set ``runtime`` and ``metadata`` and implement ``_logits``."""
 
     runtime: str = "?"
-    # Beats per call on the CPU. Small chunks keep the activations in cache: on two cores, 64 beats per call was 1.7-4x
-    # faster than 1024 for both shipped models in ONNX Runtime and PyTorch, and best.onnx's peak memory fell from
-    # 2.0 GB to 0.2 GB (the same probabilities). Accelerators set their own (TorchPredictor on CUDA/MPS: 1024).
+    # Beats per call on the CPU. Small chunks keep the activations in cache: on two cores, 64 beats per call against
+    # 1024 was 2.4x faster for best.onnx, 2.2x for best.pth, 1.75x for edge.pth and about the same for edge.onnx, and
+    # best.onnx's peak memory fell from 2.0 GB to 0.2 GB (the same probabilities). Accelerators set their own
+    # (TorchPredictor on CUDA/MPS: 1024).
     batch_size: int = 64
 
     def __init__(self, metadata: dict, path: str | os.PathLike | None = None):
