@@ -41,6 +41,8 @@ class OnnxPredictor(Predictor):
         metadata = parse_metadata_json(path, self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY))
         super().__init__(metadata, path)
         self.providers = self.session.get_providers()
+        if self.providers[0] != "CPUExecutionProvider":
+            self.batch_size = 1024  # as TorchPredictor on an accelerator; the CPU keeps the base class's small calls
         self.input_name = self.session.get_inputs()[0].name
 
     def _logits(self, beats: np.ndarray) -> np.ndarray:
