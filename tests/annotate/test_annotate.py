@@ -111,6 +111,20 @@ def test_negated_recording_gives_the_same_beats(synthetic, predictor):
     assert forced.polarity["recording"] == "inverted" and not forced.polarity["negated"]
 
 
+@pytest.mark.parametrize("held", ["float32", "int16"])
+def test_beats_do_not_depend_on_the_dtype_a_recording_is_held_in(synthetic, predictor, held):
+    """The readers keep float32 and integer samples as they are (half or a quarter of the memory); every reader of
+    the signal converts what it reads to float64, so the same values held as float64 give the very same beats."""
+    signal = synthetic[0][: int(120 * FS)]
+    samples = (signal.astype(np.float32) if held == "float32" else np.round(signal * 1000).astype(np.int16))
+    reference = annotate_signal(samples.astype(np.float64), FS, predictor)
+    result = annotate_signal(samples, FS, predictor)
+    assert len(result) > 100
+    np.testing.assert_array_equal(result.positions, reference.positions)
+    np.testing.assert_array_equal(result.probabilities, reference.probabilities)
+    assert result.flags.tolist() == reference.flags.tolist() and result.polarity == reference.polarity
+
+
 # -------------------------------------------------------------------------------------------- a real recording
 
 def test_mit_bih_208(toy, toy_result, predictor):

@@ -20,7 +20,12 @@ def _wave(samples: int, channels: int, seed: int) -> np.ndarray:
     return np.stack([np.sin(2 * np.pi * (1 + c) * t) + 0.1 * rng.normal(size=samples) for c in range(channels)], 1)
 
 
-@pytest.mark.parametrize("dtype", ["<i2", ">f4", "<f4", "<u2", ">f8", "<f8"])
+# The dtype each is held in: its own (native byte order) where float64 holds every value exactly, else float64.
+HELD = {"<i2": np.int16, ">f4": np.float32, "<f4": np.float32, "<u2": np.uint16, ">f8": np.float64,
+        "<f8": np.float64, "<i8": np.float64, ">i4": np.int32}
+
+
+@pytest.mark.parametrize("dtype", list(HELD))
 @pytest.mark.parametrize("layout", ["1-D", "samples x channels", "channels x samples",
                                     "samples x channels, Fortran", "channels x samples, Fortran"])
 def test_npy_channels_in_every_layout(tmp_path, monkeypatch, dtype, layout):
@@ -40,6 +45,6 @@ def test_npy_channels_in_every_layout(tmp_path, monkeypatch, dtype, layout):
         expected = array if array.ndim == 1 else (array[:, channel - 1] if layout.startswith("samples")
                                                    else array[channel - 1])
         recording = readers.read_recording(path, fs=FS, channel=channel)
-        assert recording.signal.dtype == np.float64 and recording.signal.shape == (samples,)
+        assert recording.signal.dtype == np.dtype(HELD[dtype]) and recording.signal.shape == (samples,)
         assert recording.channel_name == f"channel {channel}"
-        np.testing.assert_array_equal(recording.signal, expected.astype(np.float64))
+        np.testing.assert_array_equal(recording.signal.astype(np.float64), expected.astype(np.float64))

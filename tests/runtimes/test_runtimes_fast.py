@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import threading
+import time
 import zipfile
 
 import numpy as np
@@ -15,6 +17,7 @@ import torch
 from ecgcnn.core import fileio
 from ecgcnn.core.errors import EcgcnnError, ModelFileError
 from ecgcnn.core.preprocess import PREPROCESSING, normalize_beats
+from ecgcnn.core.provenance import usable_cores
 from ecgcnn.models import build_model
 from ecgcnn.runtimes import base, checkpoint, load_predictor, loader, pretrained
 
@@ -305,6 +308,40 @@ def test_predictor_batches_and_maps_labels():
         echo.logits(np.zeros((1, 4)))
 
 
+class _Slow(_Echo):
+    """An echo whose first ``workers`` calls wait until all run at once, and whose earlier chunks finish last."""
+
+    def __init__(self, metadata, workers):
+        super().__init__(metadata)
+        self.workers = workers
+        self.together = threading.Barrier(workers, timeout=5)
+        self.started = 0
+        self.lock = threading.Lock()
+        self.overlapped = []
+
+    def _logits(self, beats):
+        with self.lock:
+            self.started += 1
+            first = self.started <= self.workers
+        if first:
+            try:
+                self.together.wait()
+                self.overlapped.append(True)
+            except threading.BrokenBarrierError:
+                self.overlapped.append(False)
+        time.sleep(0.002 * (20 - float(beats[0, 0]) / 2))  # chunk i is beats 2i, 2i+1: later chunks return first
+        return super()._logits(beats)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_chunks_run_on_workers_and_come_back_in_order(workers):
+    model = _Slow(dict(ECHO_META), workers)
+    beats = np.arange(3 * 2 * workers + 1, dtype=np.float64)[:, None] * np.array([[1.0, 0.5, 0.25]])
+    np.testing.assert_array_equal(model.logits(beats), beats.astype(np.float32))
+    assert sorted(model.calls) == [1] + [2] * (3 * workers)
+    assert model.overlapped == [True] * workers  # the first ``workers`` chunks ran at the same time
+
+
 def test_predictor_description_and_preprocessing():
     echo = _Echo(dict(ECHO_META), "dir/m.onnx")
     assert echo.path == base.Path("dir/m.onnx") and _Echo(dict(ECHO_META)).path is None
@@ -343,6 +380,14 @@ def test_chunked_calls_give_each_beat_its_own_answer(dataset, spec):
     beats = dataset.x_test[:2 * model.batch_size + 7]  # two full chunks and a remainder
     alone = np.concatenate([model.predict_proba(beat[None]) for beat in beats])
     np.testing.assert_allclose(model.predict_proba(beats), alone, atol=1e-6)
+
+
+def test_onnx_runtime_on_the_cpu_calls_one_single_threaded_session_per_core():
+    edge, best = load_predictor("pretrained:edge.onnx", threads=3), load_predictor("pretrained:best.onnx")
+    assert (edge.workers, edge.batch_size) == (3, 16)
+    assert (best.workers, best.batch_size) == (usable_cores(), 4)  # Hydra's own call size, recorded by the exporter
+    assert best.metadata["cpu_batch"] == 4
+    assert edge.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_loader_opens_each_format_with_its_backend(tmp_path, monkeypatch):

@@ -8,8 +8,8 @@ Supported inputs (the file type is taken from the name):
   with ``column`` naming one by header name or 1-based number. An optional header line, ``#`` comments and blank
   lines are allowed. Text files carry no sampling frequency: ``fs`` is required.
 * **NPY**: a 1-D array, or a 2-D array whose shorter axis is the channel axis (``channel`` picks one, 1-based).
-  Opened memory-mapped: a 1-D float64 recording is not copied, any other is converted block by block. ``fs``
-  is required.
+  Opened memory-mapped: a 1-D recording of floats or of integers up to 32 bits is not copied, any other is
+  copied block by block (see :class:`Recording` for the dtype it is held in). ``fs`` is required.
 
 ``channel`` (WFDB, NPY) and ``column`` (text) accept a 1-based number or a name; WFDB and NPY default to the
 first channel, a text file with several columns must name one. Every problem raises :class:`DataError` with one
@@ -37,7 +37,11 @@ _SNIFF_BYTES = 64 * 1024
 
 @dataclass
 class Recording:
-    """One ECG channel: ``signal`` (float64, 1-D, physical units), ``fs`` in Hz, where it came from."""
+    """One ECG channel: ``signal`` (1-D, physical units), ``fs`` in Hz, where it came from.
+
+    ``signal`` is float64, or the file's own dtype where every value of it is a float64 exactly (a .npy of float32
+    or of integers up to 32 bits: half or less of the memory of a 24-hour record); whatever reads it converts what it
+    reads to float64 (:func:`~ecgcnn.annotate.detection.gather`), so the beats do not depend on which."""
 
     signal: np.ndarray
     fs: float
@@ -243,36 +247,47 @@ def _read_npy(path: Path, channel) -> tuple[np.ndarray, str]:
     if array.ndim == 1:
         if channel is not None and str(channel).strip() not in ("1", "channel 1"):
             raise DataError(f"{path}: a 1-D array has one channel; expected channel 1 or none, got {channel!r}")
-        return _float64_channel(path, array, 0, None), "channel 1"
+        return _channel(path, array, 0, None), "channel 1"
     if array.ndim == 2:
         channels_axis = 0 if array.shape[0] < array.shape[1] else 1
         count = array.shape[channels_axis]
         names = [str(i) for i in range(1, count + 1)]
         index = _select(names, None if channel is None else str(channel).replace("channel", "").strip(),
                         "channel", path)
-        return _float64_channel(path, array, index, channels_axis), f"channel {index + 1}"
+        return _channel(path, array, index, channels_axis), f"channel {index + 1}"
     raise DataError(f"{path}: array of shape {tuple(array.shape)}; expected 1-D samples or 2-D (samples x channels)")
 
 
 NPY_BLOCK = 1 << 21  # samples converted per map (16 MiB of float64)
 
 
-def _float64_channel(path: Path, array: np.memmap, index: int, channels_axis: int | None) -> np.ndarray:
-    """Channel ``index`` of a memory-mapped .npy array as float64, without holding the whole file in memory too.
+def kept_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype a channel is held in: the file's own (in native byte order) where float64 holds every value of it
+    exactly (floats, integers up to 32 bits), else float64."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and dtype.itemsize <= 8 or dtype.kind in "iu" and dtype.itemsize <= 4:
+        return dtype.newbyteorder("=")
+    return np.dtype(np.float64)
 
-    A 1-D float64 array is returned as it is (still mapped: nothing copied). Anything else is converted block by
-    block through small maps of the file, each closed after its block, so the file's pages leave the resident set as
-    the copy fills. Measured: one channel of a 24-hour 250 Hz 12-channel int16 file peaked 209 MB above the start
-    (the float64 channel is 173 MB) against 659 MB through one map of the whole file.
+
+def _channel(path: Path, array: np.memmap, index: int, channels_axis: int | None) -> np.ndarray:
+    """Channel ``index`` of a memory-mapped .npy array in :func:`kept_dtype`, without holding the whole file in
+    memory too.
+
+    A 1-D array already in that dtype is returned as it is (still mapped: nothing copied). Anything else is copied
+    block by block through small maps of the file, each closed after its block, so the file's pages leave the
+    resident set as the copy fills. Measured: one channel of a 24-hour 250 Hz 12-channel int16 file peaked 209 MB
+    above the start as float64 (173 MB) against 659 MB through one map of the whole file; held as int16 it is 43 MB.
     """
-    if channels_axis is None and array.dtype == np.float64:
+    kept = kept_dtype(array.dtype)
+    if channels_axis is None and array.dtype == kept:
         return np.asarray(array)
     samples = array.shape[0] if channels_axis in (None, 1) else array.shape[1]
     # Strided when the samples of a channel are rows of the file's layout, one element of each row being ours.
     strided = channels_axis is not None and (channels_axis == 1) != bool(np.isfortran(array))
     channels = 1 if channels_axis is None else array.shape[channels_axis]
     itemsize = array.dtype.itemsize
-    out = np.empty(samples, dtype=np.float64)
+    out = np.empty(samples, dtype=kept)
     for start in range(0, samples, NPY_BLOCK):
         count = min(NPY_BLOCK, samples - start)
         if strided:

@@ -63,6 +63,8 @@ def export_onnx(checkpoint: str | os.PathLike, output_dir: str | os.PathLike = "
         proto = onnx.load(str(tmp))
         # the checkpoint's test metrics were measured on the PyTorch model, not on this file: they stay behind
         stored = {**{k: v for k, v in metadata.items() if k != "metrics"}, "format": "onnx", "opset": opset}
+        if getattr(model, "cpu_batch", None):  # the architecture's own call size on the CPU (runtimes/onnx.py)
+            stored["cpu_batch"] = int(model.cpu_batch)
         onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(stored), "model": metadata["model"],
                                             "labels": json.dumps(metadata["labels"])})
         proto.producer_name = "ecgcnn"

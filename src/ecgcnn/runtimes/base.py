@@ -8,6 +8,7 @@ preprocessing and (de)quantisation stay inside. ``predict`` returns dataset labe
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,15 @@ class Predictor:
     # best.onnx's peak memory fell from 2.0 GB to 0.2 GB (the same probabilities). Accelerators set their own
     # (TorchPredictor on CUDA/MPS: 1024).
     batch_size: int = 64
+    # Chunks classified at once, one per thread. A backend whose single-threaded calls may overlap (ONNX Runtime on
+    # the CPU) sets it to its cores: each core then works on its own chunk in cache, instead of every operator being
+    # split across the cores and joined again.
+    workers: int = 1
 
     def __init__(self, metadata: dict, path: str | os.PathLike | None = None):
         self.metadata = metadata
         self.path = Path(path) if path is not None else None
+        self._pool: ThreadPoolExecutor | None = None
 
     # ---- description --------------------------------------------------------------------------------------------
     @property
@@ -84,7 +90,13 @@ class Predictor:
     def logits(self, preprocessed: np.ndarray) -> np.ndarray:
         """Raw float logits for beats that are already preprocessed, in batches of :attr:`batch_size`."""
         x = check_beats(preprocessed, self.input_length)
-        outputs = [self._logits(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
+        chunks = [x[i:i + self.batch_size] for i in range(0, len(x), self.batch_size)]
+        if self.workers > 1 and len(chunks) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ecgcnn-model")
+            outputs = list(self._pool.map(self._logits, chunks))  # in chunk order
+        else:
+            outputs = [self._logits(chunk) for chunk in chunks]
         return np.concatenate(outputs, axis=0) if outputs else np.zeros((0, self.num_classes), np.float32)
 
     def predict_proba(self, beats) -> np.ndarray:
