@@ -373,7 +373,7 @@ def test_shipped_formats_agree(dataset):
 
 
 @pytest.mark.parametrize("spec", ["pretrained:edge", "pretrained:edge.onnx", "pretrained:edge.tflite",
-                                  "pretrained:best.onnx"])
+                                  "pretrained:best", "pretrained:best.onnx"])
 def test_chunked_calls_give_each_beat_its_own_answer(dataset, spec):
     """Beats are classified in chunks of ``batch_size``: every beat gets what it gets when classified alone."""
     model = load_predictor(spec)
@@ -388,6 +388,11 @@ def test_onnx_runtime_on_the_cpu_calls_one_single_threaded_session_per_core():
     assert (best.workers, best.batch_size) == (usable_cores(), 4)  # Hydra's own call size, recorded by the exporter
     assert best.metadata["cpu_batch"] == 4
     assert edge.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_pytorch_on_the_cpu_calls_hydra_a_few_beats_at_a_time():
+    """Hydra's responses fill a core's cache at a few beats (models/hydra.py): its own call size, the CNNs' 64."""
+    assert (load_predictor("pretrained:best").batch_size, load_predictor("pretrained:edge").batch_size) == (4, 64)
 
 
 def test_loader_opens_each_format_with_its_backend(tmp_path, monkeypatch):
