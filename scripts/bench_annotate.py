@@ -236,9 +236,10 @@ def _measure(command: list[str]) -> dict:
 
 def bench_command(hours: float, fs: float, models: list[str], jobs: int, markdown: str | None) -> None:
     ecgcnn = [sys.executable, "-m", "ecgcnn", "annotate"]
-    lines = [f"`ecgcnn annotate` end to end on a {hours:g}-hour {fs:g} Hz recording (MIT-BIH 208 tiled, `.npy`): file "
-             f"in, CSV out, interpreter start included; {os.cpu_count()} cores. `--jobs {jobs}`: {jobs} copies of the "
-             f"recording into `--output-dir`, beats/s over all of them. Peak RSS: the largest process. Regenerate: "
+    lines = [f"`ecgcnn annotate` end to end on a {hours:g}-hour {fs:g} Hz recording (MIT-BIH 208 tiled, a float32 "
+             f"`.npy`): file in, CSV out, interpreter start included; {os.cpu_count()} cores. `--jobs {jobs}`: {jobs} "
+             f"copies of the recording into `--output-dir`, beats/s over all of them. Peak RSS: the largest process. "
+             f"Regenerate: "
              f"`python scripts/bench_annotate.py --command-only --jobs {jobs} --hours {hours:g} --fs {fs:g} "
              f"--markdown FILE --models {' '.join(models)}`.", "",
              "| model | beats | one record: s | beats/s | peak RSS MB "

@@ -390,11 +390,6 @@ def test_onnx_runtime_on_the_cpu_calls_one_single_threaded_session_per_core():
     assert edge.session.get_session_options().intra_op_num_threads == 1
 
 
-def test_pytorch_on_the_cpu_calls_hydra_a_few_beats_at_a_time():
-    """Hydra's responses fill a core's cache at a few beats (models/hydra.py): its own call size, the CNNs' 64."""
-    assert (load_predictor("pretrained:best").batch_size, load_predictor("pretrained:edge").batch_size) == (4, 64)
-
-
 def test_loader_opens_each_format_with_its_backend(tmp_path, monkeypatch):
     opened = []
 

@@ -7,7 +7,12 @@ expected logits are NumPy's ``x @ W + b``, not the runtime's output."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,27 +23,58 @@ from ecgcnn.runtimes import load_predictor, pretrained, tflite
 from ecgcnn.runtimes.flatbuffer import embed_metadata, read_tflite_metadata
 
 pytestmark = pytest.mark.fast
-tf = pytest.importorskip("tensorflow")
 
 LENGTH, CLASSES = 140, 5
 RNG = np.random.default_rng(7)
 W = RNG.standard_normal((LENGTH, CLASSES)).astype(np.float32) / 10
 B = RNG.standard_normal(CLASSES).astype(np.float32)
 MIX = 0.25  # the mixing graph adds MIX times the batch's summed logits to every beat's
+EXTRA_METADATA = {"nwc_dynamic": {"quantize": "none"}}
 
 
-def _convert(function, shape) -> bytes:
-    concrete = tf.function(function).get_concrete_function(tf.TensorSpec(shape, tf.float32))
-    return tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
+def _graphs(tf) -> dict:
+    """name -> (function, input shape) of each small model."""
+
+    def linear(x):
+        return tf.matmul(tf.reshape(x, [-1, LENGTH]), W) + B
+
+    return {
+        "nwc_dynamic": (linear, [None, LENGTH, 1]),
+        "ncw_fixed": (linear, [1, 1, LENGTH]),
+        "nw_mixing": (lambda x: linear(x) + MIX * tf.reduce_sum(linear(x), axis=0, keepdims=True), [2, LENGTH]),
+        "four_classes": (lambda x: linear(x)[:, :4], [None, LENGTH, 1]),
+        "short_input": (lambda x: tf.matmul(tf.reshape(x, [-1, LENGTH - 1]), W[1:]), [None, LENGTH - 1, 1]),
+        "two_outputs": (lambda x: (linear(x), linear(x) * 2), [None, LENGTH, 1]),
+    }
 
 
-def _linear(x):
-    return tf.matmul(tf.reshape(x, [-1, LENGTH]), W) + B
+NAMES = ("nwc_dynamic", "ncw_fixed", "nw_mixing", "four_classes", "short_input", "two_outputs")
 
 
-def _two_outputs(x):
-    y = _linear(x)
-    return y, y * 2
+def _converted() -> dict[str, bytes]:
+    """TensorFlow's conversion of each graph, cached in the temporary directory under a key of this file's text and
+    TensorFlow's version: converting takes seconds, and the mutation tier runs this file once per mutant."""
+    try:
+        version = importlib.metadata.version("tensorflow")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("TensorFlow (the TFLite converter) is not installed")
+    key = hashlib.sha256(Path(__file__).read_bytes() + version.encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / f"ecgcnn-test-tflite-{key}"
+    if not all((cache / f"{name}.tflite").is_file() for name in NAMES):
+        tf = pytest.importorskip("tensorflow")
+        partial = Path(tempfile.mkdtemp(prefix=cache.name + "."))
+        graphs = _graphs(tf)
+        assert tuple(graphs) == NAMES
+        for name, (function, shape) in graphs.items():
+            concrete = tf.function(function).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+            (partial / f"{name}.tflite").write_bytes(converter.convert())
+        shutil.rmtree(cache, ignore_errors=True)
+        try:
+            os.replace(partial, cache)  # whole or not at all
+        except OSError:  # another process got there first
+            shutil.rmtree(partial, ignore_errors=True)
+    return {name: (cache / f"{name}.tflite").read_bytes() for name in NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -47,18 +83,10 @@ def files(tmp_path_factory):
     metadata = read_tflite_metadata(pretrained.resolve_model_path("pretrained:edge.tflite"))
     metadata = {k: v for k, v in metadata.items() if not k.startswith(("tflite_", "quantiz"))}
     directory = tmp_path_factory.mktemp("tflite")
-    graphs = {
-        "nwc_dynamic": (_linear, [None, LENGTH, 1], {"quantize": "none"}),
-        "ncw_fixed": (_linear, [1, 1, LENGTH], {}),
-        "nw_mixing": (lambda x: _linear(x) + MIX * tf.reduce_sum(_linear(x), axis=0, keepdims=True), [2, LENGTH], {}),
-        "four_classes": (lambda x: _linear(x)[:, :4], [None, LENGTH, 1], {}),
-        "short_input": (lambda x: tf.matmul(tf.reshape(x, [-1, LENGTH - 1]), W[1:]), [None, LENGTH - 1, 1], {}),
-        "two_outputs": (_two_outputs, [None, LENGTH, 1], {}),
-    }
     paths = {}
-    for name, (function, shape, extra) in graphs.items():
+    for name, data in _converted().items():
         paths[name] = directory / f"{name}.tflite"
-        paths[name].write_bytes(embed_metadata(_convert(function, shape), {**metadata, **extra}))
+        paths[name].write_bytes(embed_metadata(data, {**metadata, **EXTRA_METADATA.get(name, {})}))
     return paths
 
 

@@ -50,10 +50,6 @@ class TorchPredictor(Predictor):
         self.device = resolve_device(device)
         if self.device.type != "cpu":
             self.batch_size = 1024  # an accelerator wants large calls; the CPU keeps the base class's small ones
-        elif getattr(model, "cpu_batch", None):
-            # The architecture's own call size (models/hydra.py); best.pth, predict_proba on 3,000 beats, 2 cores:
-            # 418 beats/s at 64 per call, 943 at 4, and 303 MB peak instead of 395.
-            self.batch_size = int(model.cpu_batch)
         if threads:
             torch.set_num_threads(threads)
         # Inference only: fold weight norm once instead of recomputing it on every call.
