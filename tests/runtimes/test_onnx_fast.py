@@ -103,6 +103,14 @@ def test_predictor_on_an_accelerator_calls_the_model_1024_beats_at_a_time(monkey
     assert (model.batch_size, model.workers) == (1024, 1)
 
 
-def test_loader_passes_device_and_threads_to_the_session():
+def test_loader_passes_threads_to_the_predictor():
     model = load_predictor(EDGE, threads=2)
     assert isinstance(model, onnx.OnnxPredictor) and model.workers == 2
+
+
+def test_onnx_runtime_on_the_cpu_calls_one_single_threaded_session_per_core():
+    edge, best = load_predictor("pretrained:edge.onnx", threads=3), load_predictor("pretrained:best.onnx")
+    assert (edge.workers, edge.batch_size) == (3, 16)
+    assert (best.workers, best.batch_size) == (usable_cores(), 4)  # Hydra's own call size, recorded by the exporter
+    assert best.metadata["cpu_batch"] == 4
+    assert edge.session.get_session_options().intra_op_num_threads == 1

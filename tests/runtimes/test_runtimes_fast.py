@@ -17,7 +17,6 @@ import torch
 from ecgcnn.core import fileio
 from ecgcnn.core.errors import EcgcnnError, ModelFileError
 from ecgcnn.core.preprocess import PREPROCESSING, normalize_beats
-from ecgcnn.core.provenance import usable_cores
 from ecgcnn.models import build_model
 from ecgcnn.runtimes import base, checkpoint, load_predictor, loader, pretrained
 
@@ -380,14 +379,6 @@ def test_chunked_calls_give_each_beat_its_own_answer(dataset, spec):
     beats = dataset.x_test[:2 * model.batch_size + 7]  # two full chunks and a remainder
     alone = np.concatenate([model.predict_proba(beat[None]) for beat in beats])
     np.testing.assert_allclose(model.predict_proba(beats), alone, atol=1e-6)
-
-
-def test_onnx_runtime_on_the_cpu_calls_one_single_threaded_session_per_core():
-    edge, best = load_predictor("pretrained:edge.onnx", threads=3), load_predictor("pretrained:best.onnx")
-    assert (edge.workers, edge.batch_size) == (3, 16)
-    assert (best.workers, best.batch_size) == (usable_cores(), 4)  # Hydra's own call size, recorded by the exporter
-    assert best.metadata["cpu_batch"] == 4
-    assert edge.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_loader_opens_each_format_with_its_backend(tmp_path, monkeypatch):
