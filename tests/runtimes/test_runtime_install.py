@@ -134,6 +134,19 @@ def test_a_command_whose_extra_is_missing_says_which_in_one_line(command):
     assert done.stdout == ""
 
 
+@pytest.mark.parametrize("install, model, extra",
+                         [("litert", "pretrained:edge.onnx", "onnxruntime"),
+                          ("onnxruntime", "pretrained:edge.tflite", "litert")])
+def test_a_model_of_another_runtime_names_that_runtime_only_extra(tmp_path, install, model, extra):
+    """The missing runtime is named by its own light extra, not by the export extras that pull in onnx or TensorFlow."""
+    source = tmp_path / "beats.csv"
+    source.write_text(",".join(["0.5"] * 140) + "\n")
+    done = _cli(["predict", model, "--input", str(source)], _allowed_modules(install))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"ecgcnn: error: this needs the '{extra}' extra (")
+    assert done.stderr.endswith(f"'ecgcnn[{extra}]'\n") and done.stderr.count("\n") == 1
+
+
 def test_train_extra_modules_match_pyproject():
     """The launcher's list of the 'train' extra's modules is the extra in pyproject.toml, no more, no less."""
     owners = metadata.packages_distributions()

@@ -20,9 +20,9 @@ FILE_IDENTIFIER = b"TFL3"
 def schema():
     """The generated TFLite flatbuffers schema module (``Model``, ``ModelT``, ``BufferT``, ``MetadataT``)."""
     try:
-        return optional_import("ai_edge_litert.schema_py_generated", "tflite")
+        return optional_import("ai_edge_litert.schema_py_generated", "litert")
     except MissingExtraError:
-        return optional_import("tensorflow.lite.python.schema_py_generated", "tflite", package="ai-edge-litert")
+        return optional_import("tensorflow.lite.python.schema_py_generated", "litert", package="ai-edge-litert")
 
 
 def has_tflite_identifier(data: bytes) -> bool:
@@ -92,7 +92,7 @@ def embed_metadata(model_bytes: bytes, metadata: dict, name: str = METADATA_KEY)
     Uses the flatbuffers object API, the same round trip the TFLite converter itself performs to add its
     ``CONVERSION_METADATA`` entry. An existing entry with the same name is replaced.
     """
-    flatbuffers = optional_import("flatbuffers", "tflite", package="ai-edge-litert")
+    flatbuffers = optional_import("flatbuffers", "litert", package="ai-edge-litert")
     schema_module = schema()
     model = schema_module.ModelT.InitFromObj(schema_module.Model.GetRootAs(model_bytes, 0))
     payload = schema_module.BufferT()

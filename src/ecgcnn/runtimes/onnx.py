@@ -15,7 +15,7 @@ from .metadata import METADATA_KEY, parse_metadata_json
 
 def open_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None, quiet: bool = False):
     """An ONNX Runtime session with quiet logging; unreadable files are a one-line :class:`ModelFileError`."""
-    ort = optional_import("onnxruntime", "onnx")
+    ort = optional_import("onnxruntime", "onnxruntime")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:

@@ -43,9 +43,9 @@ _PROBE_RTOL = 1e-4
 def interpreter_class():
     """The LiteRT ``Interpreter`` class (TensorFlow's only as a fallback)."""
     try:
-        return optional_import("ai_edge_litert.interpreter", "tflite").Interpreter
+        return optional_import("ai_edge_litert.interpreter", "litert").Interpreter
     except MissingExtraError:
-        return optional_import("tensorflow", "tflite", package="ai-edge-litert").lite.Interpreter
+        return optional_import("tensorflow", "litert", package="ai-edge-litert").lite.Interpreter
 
 
 @contextlib.contextmanager
