@@ -439,3 +439,9 @@ def test_full_int8_probabilities_stay_close_to_the_float_model(dataset, name):
     delta = np.abs(float_p - int8_p)
     assert delta.mean() <= 0.03 and np.percentile(delta.max(axis=1), 99) <= 0.15, (delta.mean(), delta.max())
     assert np.mean(float_p.argmax(1) == int8_p.argmax(1)) >= 0.99
+
+
+def test_pytorch_on_the_cpu_calls_each_architecture_with_its_own_chunk_size():
+    """Hydra declares the call size PyTorch was measured fastest with (models/hydra.py); the CNNs keep the base's."""
+    assert load_predictor("pretrained:best").batch_size == 16
+    assert load_predictor("pretrained:edge").batch_size == 64

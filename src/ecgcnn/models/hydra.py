@@ -48,6 +48,9 @@ class Hydra(nn.Module):
     # responses are k * g / 2 channels per beat (128 KiB at k=8, g=64, 140 samples), so a few beats already fill a
     # core's cache. best.onnx on two cores: 3,900 beats/s at 4 per call, 3,300 at 8, 2,700 at 16.
     cpu_batch = 4
+    # PyTorch's per-call overhead is larger: best.pth annotating 2 hours of ECG (one PyTorch thread, 2 cores) took 42 s
+    # at 4 beats per call, 30 s at 16 and 64 s at 64 (the base class's); the same probabilities.
+    torch_cpu_batch = 16
 
     def __init__(self, num_classes: int = 5, in_channels: int = 1, dropout: float = 0.3, k: int = 8, g: int = 64,
                  seed: int = 0, input_length: int = 140):

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..core.errors import EcgcnnError
+from ..core.memory import release_free_heap
 from ..models import build_model, fold_for_export
 from .base import Predictor
 from .checkpoint import model_from_checkpoint
@@ -50,6 +51,8 @@ class TorchPredictor(Predictor):
         self.device = resolve_device(device)
         if self.device.type != "cpu":
             self.batch_size = 1024  # an accelerator wants large calls; the CPU keeps the base class's small ones
+        else:  # or the architecture's own, where PyTorch was measured faster with it (Hydra)
+            self.batch_size = int(getattr(model, "torch_cpu_batch", None) or self.batch_size)
         if threads:
             torch.set_num_threads(threads)
         # Inference only: fold weight norm once instead of recomputing it on every call.
@@ -58,7 +61,10 @@ class TorchPredictor(Predictor):
     @torch.inference_mode()
     def _logits(self, beats: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(beats).unsqueeze(1).to(self.device)
-        return self.model(x).float().cpu().numpy()
+        logits = self.model(x).float().cpu().numpy()
+        if self.device.type == "cpu":
+            release_free_heap()  # the call's freed activations, fragmented in malloc's arenas (core/memory.py)
+        return logits
 
 
 def random_weights_predictor(metadata: dict, threads: int | None = None) -> TorchPredictor:
