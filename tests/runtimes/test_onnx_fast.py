@@ -5,11 +5,14 @@ and the outputs of a session opened here with ORT's own defaults."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+import onnx as onnx_format
 import onnxruntime as ort
 import pytest
 
-from ecgcnn.core.errors import ModelFileError
+from ecgcnn.core.errors import MissingExtraError, ModelFileError
 from ecgcnn.core.provenance import usable_cores
 from ecgcnn.runtimes import load_predictor, onnx, pretrained
 
@@ -114,3 +117,67 @@ def test_onnx_runtime_on_the_cpu_calls_one_single_threaded_session_per_core():
     assert (best.workers, best.batch_size) == (usable_cores(), 4)  # Hydra's own call size, recorded by the exporter
     assert best.metadata["cpu_batch"] == 4
     assert edge.session.get_session_options().intra_op_num_threads == 1
+
+
+class _Opened:
+    """Stands in for ``ort.InferenceSession`` where a machine without CUDA must look like one with it: records the
+    providers asked for and opens the real session on the CPU."""
+
+    def __init__(self):
+        self.providers: list = []
+
+    def __call__(self, path, sess_options=None, providers=None):
+        self.providers.append(providers)
+        return _REAL_SESSION(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+
+_REAL_SESSION = ort.InferenceSession
+
+
+@pytest.mark.parametrize(("device", "expected"), [
+    ("cpu", ["CPUExecutionProvider"]), (None, ["CPUExecutionProvider"]),
+    ("cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    ("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])])
+def test_cuda_comes_first_where_onnx_runtime_has_it_and_cpu_or_auto_was_asked(monkeypatch, capsys, device, expected):
+    opened = _Opened()
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", opened)
+    onnx.open_session(EDGE) if device is None else onnx.open_session(EDGE, device)
+    model = onnx.OnnxPredictor(EDGE) if device is None else onnx.OnnxPredictor(EDGE, device)
+    assert opened.providers == [expected, expected]
+    assert model.path == EDGE and capsys.readouterr() == ("", "")
+
+
+@pytest.mark.skipif(CUDA, reason="this ONNX Runtime has the CUDA provider")
+def test_an_explicit_cuda_request_says_it_runs_on_the_cpu_unless_asked_to_be_quiet(capsys):
+    onnx.open_session(EDGE, "cuda")  # quiet is off by default
+    assert capsys.readouterr() == ("", CUDA_NOTE)
+
+
+@pytest.mark.parametrize(("error", "shown"), [(RuntimeError(""), "RuntimeError"),
+                                              (ValueError("first line\nsecond line"), "first line")])
+def test_a_session_error_shows_its_first_line_or_else_its_type(monkeypatch, error, shown):
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(ort, "InferenceSession", refuse)
+    with pytest.raises(ModelFileError) as info:
+        onnx.open_session(EDGE)
+    assert str(info.value) == f"{EDGE}: not a loadable ONNX model ({shown})"
+
+
+def test_without_onnx_runtime_the_error_names_the_runtime_only_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    with pytest.raises(MissingExtraError) as info:
+        onnx.open_session(EDGE)
+    assert "'onnxruntime' extra" in str(info.value) and "'ecgcnn[onnxruntime]'" in str(info.value)
+
+
+def test_a_file_without_ecgcnn_metadata_is_named_in_the_refusal(tmp_path):
+    graph = onnx_format.load(str(EDGE))
+    del graph.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx_format.save(graph, str(bare))
+    with pytest.raises(ModelFileError) as info:
+        onnx.OnnxPredictor(bare)
+    assert str(info.value).startswith(f"{bare}: model has no ecgcnn metadata")
