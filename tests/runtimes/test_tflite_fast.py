@@ -11,13 +11,14 @@ import hashlib
 import importlib.metadata
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ecgcnn.core.errors import ModelFileError
+from ecgcnn.core.errors import MissingExtraError, ModelFileError
 from ecgcnn.core.provenance import usable_cores
 from ecgcnn.runtimes import load_predictor, pretrained, tflite
 from ecgcnn.runtimes.flatbuffer import embed_metadata, read_tflite_metadata
@@ -218,3 +219,32 @@ def test_quantisation_rounds_shifts_and_saturates():
     q = np.array([[-128, -9, 0, 127]], np.int8)
     np.testing.assert_allclose(model._dequantize(q), (q.astype(np.float64) - z_out) * s_out, rtol=1e-6)
     assert model._dequantize(q).dtype == np.float32
+
+
+EDGE_TFLITE = pretrained.resolve_model_path("pretrained:edge.tflite")
+
+
+def test_without_litert_tensorflow_s_interpreter_is_used_and_without_both_the_litert_extra_is_named(monkeypatch):
+    tf = pytest.importorskip("tensorflow")  # the tflite extra's TensorFlow: the fallback's oracle
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # importing LiteRT now raises ImportError
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    assert tflite.interpreter_class() is tf.lite.Interpreter
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(MissingExtraError) as info:
+        tflite.interpreter_class()
+    assert str(info.value) == ("this needs the 'litert' extra (ai-edge-litert is not installed): "
+                               "pip install -c constraints.txt 'ecgcnn[litert]'")
+
+
+@pytest.mark.parametrize(("error", "shown"), [(RuntimeError(""), "RuntimeError"),
+                                              (ValueError("  first line\nsecond line"), "first line"),
+                                              (ValueError("x" * 200), "x" * 160)])
+def test_an_interpreter_that_refuses_the_file_is_one_line_with_its_first_line_or_its_type(monkeypatch, error,
+                                                                                           shown):
+    def refuse(**kwargs):
+        raise error
+
+    monkeypatch.setattr(tflite, "interpreter_class", lambda: refuse)
+    with pytest.raises(ModelFileError) as info:
+        tflite.TFLitePredictor(EDGE_TFLITE)
+    assert str(info.value) == f"{EDGE_TFLITE}: not a loadable TFLite model ({shown})"
