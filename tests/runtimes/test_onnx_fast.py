@@ -138,7 +138,7 @@ _REAL_SESSION = ort.InferenceSession
     ("cpu", ["CPUExecutionProvider"]), (None, ["CPUExecutionProvider"]),
     ("cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"]),
     ("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])])
-def test_cuda_comes_first_where_onnx_runtime_has_it_and_cpu_or_auto_was_asked(monkeypatch, capsys, device, expected):
+def test_cuda_comes_first_where_onnx_runtime_has_it_and_cuda_or_auto_was_asked(monkeypatch, capsys, device, expected):
     opened = _Opened()
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(ort, "InferenceSession", opened)

@@ -32,7 +32,8 @@ class Predictor:
     # Beats per call on the CPU. Small chunks keep the activations in cache: on two cores, 64 beats per call against
     # 1024 was 2.4x faster for best.onnx, 2.2x for best.pth, 1.75x for edge.pth and about the same for edge.onnx, and
     # best.onnx's peak memory fell from 2.0 GB to 0.2 GB (the same probabilities). Accelerators set their own
-    # (TorchPredictor on CUDA/MPS: 1024).
+    # (TorchPredictor on CUDA/MPS: 1024), and so may an architecture (Hydra: ``cpu_batch`` for ONNX Runtime,
+    # ``torch_cpu_batch`` for PyTorch).
     batch_size: int = 64
     # Chunks classified at once, one per thread. A backend whose single-threaded calls may overlap (ONNX Runtime on
     # the CPU) sets it to its cores: each core then works on its own chunk in cache, instead of every operator being
