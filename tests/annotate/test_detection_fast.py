@@ -212,3 +212,93 @@ def test_upright_fraction_counts_the_blocks_whose_largest_excursion_is_upward(up
     expected = (up + (1 if up else 0)) / 21
     for chunk in (4.0, 10.0, 600.0):
         assert detection.upright_fraction(signal, fs, chunk) == pytest.approx(expected, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ faint detections
+
+def _spikes(n: int, at: dict[int, float], width: int = 5) -> np.ndarray:
+    """Zeros with a triangular spike of the given height at each position: its peak-to-peak is the height."""
+    signal = np.zeros(n)
+    ramp = 1.0 - np.abs(np.arange(-width, width + 1)) / width
+    for position, height in at.items():
+        signal[position - width:position + width + 1] += height * ramp
+    return signal
+
+
+def test_peak_to_peak_is_the_range_within_60_ms():
+    fs = 250.0  # +-60 ms = +-15 samples
+    signal = _spikes(2000, {500: 1.0, 1000: 0.25})
+    signal[1016] = -3.0  # 16 samples away: outside the window of 1000
+    signal[1514] = -2.0  # 14 samples away: inside the window of 1500
+    sizes = detection.peak_to_peak(signal, fs, np.array([500.2, 1000.0, 1500.0, 1700.0]))
+    np.testing.assert_allclose(sizes, [1.0, 0.25, 2.0, 0.0])
+
+
+def test_a_faint_detection_is_dropped_by_the_documented_fractions():
+    fs = 250.0
+    beats = {200 * (k + 1): 1.0 for k in range(40)}  # a beat every 0.8 s, each of size 1
+    faint = {3100: 0.3, 4100: 0.3, 5100: 0.15, 6100: 0.5}  # between beats: sizes relative to the beats'
+    signal = _spikes(9000, {**beats, **faint})
+    both = np.array(sorted(beats), dtype=float)
+    first = np.sort(np.r_[both, 3100, 4100, 5100, 6100])
+    second = np.sort(np.r_[both, 4100, 5100])  # 3100 and 6100: one grid only
+    positions = np.sort(np.r_[both, 3100, 4100, 5100, 6100]).astype(float)
+    kept = detection.drop_faint(signal, fs, positions, first, second)
+    # 0.3 alone < 0.4 (dropped), 0.3 by both >= 0.2 (kept), 0.15 by both < 0.2 (dropped), 0.5 alone >= 0.4 (kept)
+    np.testing.assert_array_equal(kept, np.sort(np.r_[both, 4100, 6100]))
+    # a position counts as found by a grid within 100 ms (half the refractory period): 25 samples at 250 Hz
+    np.testing.assert_array_equal(detection.drop_faint(signal, fs, positions, first, np.r_[second, 3125.0]),
+                                  np.sort(np.r_[both, 3100, 4100, 6100]))
+    np.testing.assert_array_equal(detection.drop_faint(signal, fs, positions, first, np.r_[second, 3126.0]),
+                                  np.sort(np.r_[both, 4100, 6100]))
+    # nothing found by both grids: no reference, nothing dropped
+    np.testing.assert_array_equal(detection.drop_faint(signal, fs, positions, first, np.array([])), positions)
+
+
+def test_the_reference_follows_the_recording_not_its_overall_median():
+    # 40 beats of size 1 then 40 of size 0.1, all found by both grids: against the overall median (about 0.55) the
+    # small ones would be faint; against their 31 nearest neighbours (all 0.1 beyond the first 15) they are not
+    fs = 250.0
+    sizes = [1.0] * 40 + [0.1] * 40
+    at = {200 * (k + 1): h for k, h in enumerate(sizes)}
+    signal = _spikes(200 * 82, at)
+    positions = np.array(sorted(at), dtype=float)
+    kept = detection.drop_faint(signal, fs, positions, positions, positions)
+    assert set(positions[56:]) <= set(kept)  # every small beat more than 15 beats past the change is kept
+    # a faint one amid large beats is dropped, amid small ones kept
+    assert 200 * 20 in kept
+
+
+def test_r_peaks_is_refine_then_drop_faint(toy):
+    ecg, fs = toy
+    first, second = detection.detect_grid_marks(ecg, fs, 1.0)
+    np.testing.assert_array_equal(np.concatenate([first, second]), detection.detect_r_peaks(ecg, fs, 1.0))
+    merged = detection.refine_peaks(ecg, fs, np.concatenate([first, second]), -1.0)
+    expected = detection.drop_faint(ecg, fs, merged, detection.refine_marks(ecg, fs, first, -1.0)[0],
+                                    detection.refine_marks(ecg, fs, second, -1.0)[0])
+    np.testing.assert_array_equal(detection.r_peaks(ecg, fs, -1.0), expected)
+
+
+def test_every_beat_of_a_record_with_pvcs_and_pauses_is_found_and_nothing_else():
+    # heavy ectopy (20 % A, 20 % V with compensatory pauses): the pauses are where SleepECG's search-back and a grid's
+    # low threshold find noise; the R-peaks are the construction's
+    from ..synthetic_ecg import FS, synthetic_record  # noqa: PLC0415
+
+    for seed in (0, 3, 7):
+        signal, truth, _ = synthetic_record(300.0, seed)
+        found = detection.r_peaks(signal, float(FS), -1.0)
+        distance = np.abs(found[:, None] - truth[None, :])
+        sensitivity = (distance.min(axis=0) <= 0.15 * FS).mean()
+        ppv = (distance.min(axis=1) <= 0.15 * FS).mean()
+        assert sensitivity >= 0.99 and ppv >= 0.99, (seed, sensitivity, ppv)
+
+
+def test_the_dropped_marks_of_mit_bih_208_are_found_by_no_other_detector(toy):
+    wfdb_processing = pytest.importorskip("wfdb.processing")
+    ecg, fs = toy
+    merged = detection.refine_peaks(ecg, fs, detection.detect_r_peaks(ecg, fs, 1.0), -1.0)
+    dropped = merged[~np.isin(merged, detection.r_peaks(ecg, fs, -1.0))]
+    assert 1 <= len(dropped) <= 3
+    others = [wfdb_processing.xqrs_detect(ecg, fs, verbose=False), sleepecg.detect_heartbeats(ecg, fs)]
+    for other in others:  # XQRS and one SleepECG pass over the whole excerpt: nothing within 50 ms
+        assert np.abs(np.asarray(other)[None, :] - dropped[:, None]).min() > 0.05 * fs

@@ -23,6 +23,14 @@ POLARITY_BLOCK_S = 2.0  # polarity vote: one vote per 2 s block (its largest exc
 DETECT_BLOCK_S = 60.0  # the detector restarts every 60 s (two grids, staggered by 30 s; see the module docstring)
 PAD_S = 10.0  # ... with 10 s of signal on each side of its block (its learning phase is the first 2 s)
 DEFAULT_CHUNK_S = 600.0
+# A detection is dropped when its QRS is faint next to its neighbours': peak-to-peak within +-FAINT_HALF_S below this
+# fraction of the median over the FAINT_BEATS nearest beats that both grids found. One grid alone (a restart that
+# settled on a low threshold) needs more than both together (SleepECG's search-back into a pause, noise). Chosen
+# on ECG5000 training beats stitched into recordings and on synthetic N/S/V records, never on test beats
+# (docs/annotate.md).
+FAINT_ALONE, FAINT_AGREED = 0.4, 0.2
+FAINT_HALF_S = 0.06
+FAINT_BEATS = 31
 REFINE_BATCH = 4096  # R-peaks refined per vectorised step (bounds memory; the result does not depend on it)
 
 Progress = Callable[[str, int, int], None]
@@ -138,12 +146,19 @@ def _sleepecg_kernels() -> tuple | None:
 
 def detect_r_peaks(signal: np.ndarray, fs: float, sign: float = 1.0,
                    progress: Progress | None = None) -> np.ndarray:
-    """Detector marks (sample indices, unsorted, near-duplicates possible) of the upright QRS in ``sign * signal``.
+    """Detector marks (sample indices, unsorted, near-duplicates possible) of the upright QRS in ``sign * signal``:
+    both grids of :func:`detect_grid_marks` together."""
+    return np.concatenate(detect_grid_marks(signal, fs, sign, progress))
+
+
+def detect_grid_marks(signal: np.ndarray, fs: float, sign: float = 1.0,
+                      progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each grid's detector marks (sample indices, sorted) of the upright QRS in ``sign * signal``.
 
     SleepECG runs on fixed :data:`DETECT_BLOCK_S` blocks, each with :data:`PAD_S` of signal on both sides, keeping
     the marks inside its own block (so a block border neither loses nor doubles a beat), on two block grids
-    staggered by half a block; the union is merged by :func:`refine_peaks`. The grids start at sample 0, so the
-    result does not depend on how the caller chunks the recording.
+    staggered by half a block. The grids start at sample 0, so the result does not depend on how the caller chunks
+    the recording.
     """
     n = len(signal)
     block = max(int(round(DETECT_BLOCK_S * fs)), 1)
@@ -169,12 +184,14 @@ def detect_r_peaks(signal: np.ndarray, fs: float, sign: float = 1.0,
     if usable_cores() > 1 and n > 2 * block:  # the second grid on another core (SciPy's filter releases the GIL)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecgcnn-detect") as pool:
             second = pool.submit(grid_marks, 1, block // 2)
-            found = grid_marks(0, 0) + second.result()
+            first = grid_marks(0, 0)
+            grids = (first, second.result())
     else:
-        found = grid_marks(0, 0) + grid_marks(1, block // 2)
+        grids = (grid_marks(0, 0), grid_marks(1, block // 2))
     if progress is not None:
         progress("detect", 2 * n, 2 * n)
-    return np.concatenate(found) if found else np.zeros(0, np.int64)
+    empty = np.zeros(0, np.int64)
+    return (np.concatenate(grids[0]) if grids[0] else empty, np.concatenate(grids[1]) if grids[1] else empty)
 
 
 def gather(signal: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -233,7 +250,10 @@ def refine_marks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) 
 def refine_peaks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) -> np.ndarray:
     """:func:`refine_marks`, sorted; of R-peaks closer than :data:`REFRACTORY_S`, the deeper one is kept."""
     # A mark both grids found refines to the same point and depth: one copy gives the same result.
-    positions, depth = refine_marks(signal, fs, np.unique(np.asarray(marks, dtype=np.int64)), sign)
+    return _merge_close(*refine_marks(signal, fs, np.unique(np.asarray(marks, dtype=np.int64)), sign), fs)
+
+
+def _merge_close(positions: np.ndarray, depth: np.ndarray, fs: float) -> np.ndarray:
     order = np.lexsort((depth, positions))
     positions, depth = positions[order], depth[order]
     refractory = REFRACTORY_S * fs
@@ -254,3 +274,60 @@ def refine_peaks(signal: np.ndarray, fs: float, marks: np.ndarray, sign: float) 
                 keep.append(i)
         kept.append(np.asarray(keep, dtype=np.int64))
     return positions[np.sort(np.concatenate(kept))]
+
+
+def r_peaks(signal: np.ndarray, fs: float, sign: float, progress: Progress | None = None) -> np.ndarray:
+    """The R-peaks ``annotate`` uses (sorted sub-sample positions): both grids' marks refined and merged (as
+    :func:`refine_peaks`), then faint detections dropped (:func:`drop_faint`). ``sign`` orients the QRS downwards
+    (ECG5000's convention); SleepECG gets it upright."""
+    first, second = detect_grid_marks(signal, fs, -sign, progress)
+    marks = np.unique(np.concatenate([first, second]))
+    refined, depth = refine_marks(signal, fs, marks, sign)  # each mark's refinement does not depend on the others
+    positions = _merge_close(refined, depth, fs)
+    return drop_faint(signal, fs, positions, refined[np.isin(marks, first)], refined[np.isin(marks, second)])
+
+
+def drop_faint(signal: np.ndarray, fs: float, positions: np.ndarray, first: np.ndarray,
+               second: np.ndarray) -> np.ndarray:
+    """``positions`` without the faint ones (see :data:`FAINT_ALONE`): a position within half the refractory period
+    of a position of both ``first`` and ``second`` (each grid's refined marks) counts as found by both."""
+    positions = np.asarray(positions, dtype=np.float64)
+    if len(positions) == 0:
+        return positions
+    tolerance = REFRACTORY_S * fs / 2
+    agreed = _has_neighbour(positions, first, tolerance) & _has_neighbour(positions, second, tolerance)
+    if not agreed.any():
+        return positions
+    size = peak_to_peak(signal, fs, positions)
+    reference = _rolling_median(size[agreed], FAINT_BEATS)
+    nearest = np.clip(np.searchsorted(positions[agreed], positions), 0, int(agreed.sum()) - 1)
+    keep = size >= np.where(agreed, FAINT_AGREED, FAINT_ALONE) * reference[nearest]
+    return positions[keep]
+
+
+def peak_to_peak(signal: np.ndarray, fs: float, positions: np.ndarray) -> np.ndarray:
+    """Largest minus smallest sample within +-:data:`FAINT_HALF_S` of each position."""
+    w = max(int(round(FAINT_HALF_S * fs)), 1)
+    centre = np.round(np.asarray(positions, dtype=np.float64)).astype(np.int64)
+    offsets = np.arange(-w, w + 1)
+    size = np.zeros(len(centre), np.float64)
+    for i in range(0, len(centre), REFINE_BATCH):
+        values = gather(signal, centre[i:i + REFINE_BATCH, None] + offsets)
+        size[i:i + REFINE_BATCH] = values.max(axis=1) - values.min(axis=1)
+    return size
+
+
+def _has_neighbour(positions: np.ndarray, others: np.ndarray, tolerance: float) -> np.ndarray:
+    others = np.sort(np.asarray(others, dtype=np.float64))
+    if len(others) == 0:
+        return np.zeros(len(positions), dtype=bool)
+    right = np.clip(np.searchsorted(others, positions), 0, len(others) - 1)
+    left = np.clip(right - 1, 0, len(others) - 1)
+    return np.minimum(np.abs(others[right] - positions), np.abs(others[left] - positions)) <= tolerance
+
+
+def _rolling_median(values: np.ndarray, width: int) -> np.ndarray:
+    """Median of the ``width`` values centred on each (the edge values repeated beyond the ends)."""
+    half = width // 2
+    padded = np.pad(values, half, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..core.errors import EcgcnnError
 from ..core.novelty import unfamiliar
 from ..core.preprocess import normalize_beats
-from .detection import DEFAULT_CHUNK_S, Progress, detect_r_peaks, detector_name, refine_peaks, upright_fraction
+from .detection import DEFAULT_CHUNK_S, Progress, detector_name, r_peaks, upright_fraction
 from .readers import Recording, check_recording
 from .windows import QRS_POSITION, RR_RANGE_S, beat_windows
 
@@ -192,8 +192,7 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
         upright = upright_fraction(signal, fs, chunk_seconds)
         orientation = polarity if polarity != "auto" else ("normal" if upright >= 0.5 else "inverted")
         sign = -1.0 if orientation == "normal" else 1.0  # sign * signal has the QRS pointing down, as in ECG5000
-        marks = detect_r_peaks(signal, fs, -sign, report)  # SleepECG looks for upright peaks
-        positions = refine_peaks(signal, fs, marks, sign)
+        positions = r_peaks(signal, fs, sign, report)
         n = len(positions)
         class_index = np.full(n, -1, np.int64)
         probabilities = np.full((n, len(labels)), np.nan, np.float32)
