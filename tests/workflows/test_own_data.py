@@ -90,7 +90,8 @@ def test_annotated_records_to_a_model_that_annotates_an_unseen_record(cli, recor
     matched = distance.min(axis=0) <= MATCH_S * FS
     true_positive_detections = distance.min(axis=1) <= MATCH_S * FS
     sensitivity, ppv = matched.mean(), true_positive_detections.mean()
-    # annotate's detector on such stitched records: Se and PPV 0.97-1.0 (issue 22 asks 0.99; see the closing note)
+    # Stitched dataset windows: some R-on-T PVC windows hold a deeper trough mid-beat, so the construction's R-peak is
+    # ambiguous; Se and PPV 0.97-1.0 here. Issue 22's 0.99 is checked on records with unambiguous R-peaks below.
     assert sensitivity >= 0.97 and ppv >= 0.97, (sensitivity, ppv)
     nearest = distance.argmin(axis=0)
     aami = {"N": "N", "V": "V"}
