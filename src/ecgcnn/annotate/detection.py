@@ -1,5 +1,5 @@
-"""R-peaks in a raw recording: SleepECG restarted on staggered blocks, the QRS polarity vote, and sub-sample
-refinement to the QRS minimum (the choice of detector and its measurements: docs/annotate.md)."""
+"""R-peaks in a raw recording: SleepECG restarted on staggered blocks, the QRS polarity vote, sub-sample refinement
+to the QRS minimum, and faint detections dropped (the choice of detector and its measurements: docs/annotate.md)."""
 
 from __future__ import annotations
 
