@@ -27,7 +27,7 @@ DEFAULT_CHUNK_S = 600.0
 # fraction of the median over the FAINT_BEATS nearest beats that both grids found. One grid alone (a restart that
 # settled on a low threshold) needs more than both together (SleepECG's search-back into a pause, noise). Chosen
 # on ECG5000 training beats stitched into recordings and on synthetic N/S/V records, never on test beats
-# (docs/annotate.md).
+# (scripts/choose_faint.py; docs/annotate.md).
 FAINT_ALONE, FAINT_AGREED = 0.4, 0.2
 FAINT_HALF_S = 0.06
 FAINT_BEATS = 31
@@ -287,10 +287,11 @@ def r_peaks(signal: np.ndarray, fs: float, sign: float, progress: Progress | Non
     return drop_faint(signal, fs, positions, refined[np.isin(marks, first)], refined[np.isin(marks, second)])
 
 
-def drop_faint(signal: np.ndarray, fs: float, positions: np.ndarray, first: np.ndarray,
-               second: np.ndarray) -> np.ndarray:
-    """``positions`` without the faint ones (see :data:`FAINT_ALONE`): a position within half the refractory period
-    of a position of both ``first`` and ``second`` (each grid's refined marks) counts as found by both."""
+def drop_faint(signal: np.ndarray, fs: float, positions: np.ndarray, first: np.ndarray, second: np.ndarray,
+               alone: float = FAINT_ALONE, both: float = FAINT_AGREED) -> np.ndarray:
+    """``positions`` without the faint ones (see :data:`FAINT_ALONE`; ``alone`` and ``both`` are the two fractions):
+    a position within half the refractory period of a position of both ``first`` and ``second`` (each grid's refined
+    marks) counts as found by both."""
     positions = np.asarray(positions, dtype=np.float64)
     if len(positions) == 0:
         return positions
@@ -301,7 +302,7 @@ def drop_faint(signal: np.ndarray, fs: float, positions: np.ndarray, first: np.n
     size = peak_to_peak(signal, fs, positions)
     reference = _rolling_median(size[agreed], FAINT_BEATS)
     nearest = np.clip(np.searchsorted(positions[agreed], positions), 0, int(agreed.sum()) - 1)
-    keep = size >= np.where(agreed, FAINT_AGREED, FAINT_ALONE) * reference[nearest]
+    keep = size >= np.where(agreed, both, alone) * reference[nearest]
     return positions[keep]
 
 
