@@ -5,6 +5,8 @@ samples make every file need several maps and a remainder."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,353 @@ def test_npy_channels_in_every_layout(tmp_path, monkeypatch, dtype, layout):
         assert recording.signal.dtype == np.dtype(HELD[dtype]) and recording.signal.shape == (samples,)
         assert recording.channel_name == f"channel {channel}"
         np.testing.assert_array_equal(recording.signal.astype(np.float64), expected.astype(np.float64))
+
+
+# ------------------------------------------------------------------------------------------------ check_recording
+
+def _recording(signal, fs=FS, source="src.txt"):
+    return readers.Recording(np.asarray(signal), fs, source, "")
+
+
+def test_check_recording_messages_name_the_source_and_the_figures():
+    wave = np.sin(np.arange(1000) / 10.0)
+    for fs in (None, 0, -1.0, float("nan"), float("inf"), "250", True and "x"):
+        with pytest.raises(readers.DataError) as info:
+            readers.check_recording(_recording(wave, fs))
+        assert str(info.value) == (f"src.txt: sampling frequency {fs!r} is not a positive number; expected e.g. "
+                                   f"fs=250 Hz")
+    with pytest.raises(readers.DataError) as info:
+        readers.check_recording(_recording(wave, 99.5))
+    assert str(info.value) == ("src.txt: sampling frequency 99.5 Hz is too low; expected at least 100 Hz for QRS "
+                               "detection")
+    low = readers.check_recording(_recording(wave[:200], np.int64(100)))  # exactly the least rate and duration
+    assert low.fs == 100.0 and type(low.fs) is float
+    with pytest.raises(readers.DataError) as info:
+        readers.check_recording(_recording(wave[:199], 100))
+    assert str(info.value) == ("src.txt: the signal has 199 samples (1.99 s at 100 Hz); expected at least 2 s (two "
+                               "heartbeats)")
+    with pytest.raises(readers.DataError) as info:
+        readers.check_recording(_recording(np.stack([wave, wave]), 250))
+    assert str(info.value) == "src.txt: signal of shape (2, 1000); expected one channel (a 1-D array)"
+    with pytest.raises(readers.DataError) as info:
+        readers.check_recording(_recording(np.full(1000, -2.5), 250))
+    assert str(info.value) == "src.txt: the signal is a flat line (every sample is -2.5); expected an ECG"
+    bad = wave.copy()
+    bad[[500, 501, 502, 700]] = [np.nan, np.inf, -np.inf, np.nan]
+    with pytest.raises(readers.DataError) as info:
+        readers.check_recording(_recording(bad, 250), line_of_row=lambda row: row + 10)
+    assert str(info.value) == ("src.txt: 4 missing (NaN) or infinite value(s) in 2 run(s), the first at samples "
+                               "500-502 (2.000-2.008 s), lines 510-512; expected finite numbers throughout")
+
+
+def _runs_by_hand(x):
+    """(first, last of the first run, runs, count) by walking the samples one by one."""
+    first = last = -1
+    runs = count = 0
+    previous = False
+    for i, value in enumerate(x):
+        bad = not np.isfinite(value)
+        count += bad
+        if bad and not previous:
+            runs += 1
+            first = i if first < 0 else first
+        if not bad and previous and last < 0:
+            last = i - 1
+        previous = bad
+    if first >= 0 and last < 0:
+        last = len(x) - 1
+    return max(first, 0), max(last, 0), runs, count
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_nonfinite_runs_by_blocks_agree_with_a_sample_by_sample_walk(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=int(rng.integers(1, 60)))
+    for _ in range(int(rng.integers(0, 4))):
+        start = int(rng.integers(0, len(x)))
+        x[start:start + int(rng.integers(1, 9))] = rng.choice([np.nan, np.inf, -np.inf])
+    expected = _runs_by_hand(x)
+    for block in (1, 2, 3, 5, 7, 64, 1 << 22):
+        assert readers.nonfinite_runs(x, block=block) == expected, (block, x)
+
+
+def test_nonfinite_runs_at_the_ends_and_across_block_borders():
+    x = np.arange(20.0)
+    x[[0, 1, 6, 7, 8, 19]] = np.nan
+    for block in (1, 2, 3, 4, 6, 7, 20, 4096):
+        assert readers.nonfinite_runs(x, block=block) == (0, 1, 3, 6)
+    y = np.arange(20.0)
+    y[[3, 4, 5]] = np.inf  # the run fills a block and ends at its border
+    for block in (3, 6, 1 << 22):
+        assert readers.nonfinite_runs(y, block=block) == (3, 5, 1, 3)
+    y[5:] = np.nan  # runs to the end
+    assert readers.nonfinite_runs(y, block=4) == (3, 19, 1, 17)
+    assert readers.nonfinite_runs(np.arange(9.0), block=2) == (0, 0, 0, 0)
+    assert readers.nonfinite_runs(np.zeros(0)) == (0, 0, 0, 0)
+
+
+def test_min_max_over_blocks():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=101)
+    for block in (1, 4, 100, 1 << 22):
+        assert readers._min_max(x, block=block) == (x.min(), x.max())
+
+
+# ------------------------------------------------------------------------------------------------ choosing a channel
+
+def test_select_by_number_text_or_name_in_any_case():
+    names = ["MLII", "V5", "v1"]
+    assert readers._select(names, None, "channel", "r.hea") == 0
+    assert [readers._select(names, w, "channel", "r.hea") for w in (1, np.int64(3), "2", " 3 ")] == [0, 2, 1, 2]
+    assert readers._select(names, "V5", "channel", "r.hea") == 1
+    assert readers._select(names, " mlii ", "channel", "r.hea") == 0
+    assert readers._select(names, "v1", "channel", "r.hea") == 2  # the exact name before a case-insensitive match
+    assert readers._select(["a", "A"], "A", "column", "f.csv") == 1
+    with pytest.raises(readers.DataError) as info:
+        readers._select(names, 4, "channel", "r.hea")
+    assert str(info.value) == ("r.hea: there is no channel 4; expected a number from 1 to 3 or a name: 1 (MLII), "
+                               "2 (V5), 3 (v1)")
+    with pytest.raises(readers.DataError, match="there is no channel 0;"):
+        readers._select(names, "0", "channel", "r.hea")
+    with pytest.raises(readers.DataError) as info:
+        readers._select(["1", "2"], "x", "column", "f.csv")
+    assert str(info.value) == "f.csv: there is no column named 'x'; expected one of 1, 2"
+    with pytest.raises(readers.DataError, match="no channel named 'True'"):
+        readers._select(names, True, "channel", "r.hea")  # a bool is not a channel number
+
+
+# ------------------------------------------------------------------------------------------------------ text files
+
+WAVE = np.round(np.sin(np.arange(600) / 7.0) * 100, 3)  # 600 samples at 250 Hz: 2.4 s
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", " ", "  \t "])
+def test_text_columns_by_name_or_number_with_any_delimiter(tmp_path, delimiter):
+    other = WAVE[::-1] * 2
+    lines = ["# exported by a recorder", "", f'"time"{delimiter}"ECG II"{delimiter}resp'.replace(" II", "_II")]
+    lines += [f"{i / FS!r}{delimiter}{float(a)!r}{delimiter}{float(b)!r}"
+              for i, (a, b) in enumerate(zip(WAVE, other, strict=True))]
+    path = tmp_path / "three.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")  # with a byte-order mark
+    by_name = readers.read_recording(path, fs=FS, column="ecg_ii")
+    assert by_name.channel_name == "ECG_II" and np.array_equal(by_name.signal, WAVE)
+    assert by_name.signal.dtype == np.float64 and by_name.source == str(path)
+    by_number = readers.read_recording(path, fs=FS, column=3)
+    assert by_number.channel_name == "resp" and np.array_equal(by_number.signal, other)
+    assert np.array_equal(readers.read_recording(path, fs=FS, channel="2").signal, WAVE)  # channel: the column
+
+
+def test_text_without_a_header(tmp_path):
+    path = tmp_path / "two.txt"
+    path.write_text("".join(f"{a} {b}\n" for a, b in zip(WAVE, -WAVE, strict=True)))
+    second = readers.read_recording(path, fs=FS, column="2")
+    assert second.channel_name == "column 2" and np.array_equal(second.signal, -WAVE)
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS, column="ecg")
+    assert str(info.value) == f"{path}: no header line to find column 'ecg' in; expected a 1-based column number"
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS)
+    assert str(info.value) == (f"{path}: 2 columns (1, 2); expected one signal column, or column (--column "
+                               f"NAME|NUMBER) naming one")
+    one = tmp_path / "one.txt"
+    one.write_text("\n\n# comment\n" + "".join(f"{v}\n" for v in WAVE))
+    recording = readers.read_recording(one, fs=FS)
+    assert recording.channel_name == "signal" and np.array_equal(recording.signal, WAVE)
+
+
+def test_text_header_messages(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("t,ecg\n\n# note\n0,1\n" + "".join(f"{i},{v}\n" for i, v in enumerate(WAVE)))
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS)
+    assert str(info.value) == (f"{path}: 2 columns (1 (t), 2 (ecg)); expected one signal column, or column "
+                               f"(--column NAME|NUMBER) naming one")
+    path.write_text("t,ecg\n0\n1\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS, column=2)
+    assert str(info.value) == (f"{path}, line 2: 1 value(s) under a header of 2 column(s); expected one value per "
+                               f"header column")
+    path.write_text("\n# c\nt,ecg\n# d\n1,abcdefghijklmnopqrstuvwxyz\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS, column=2)
+    assert str(info.value) == (f"{path}, line 5: expected numbers, found 'abcdefghijklmnopq...'; this does not look "
+                               f"like a signal file")
+    path.write_text("# only a header\nt,ecg\n")
+    with pytest.raises(readers.DataError) as info, warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "input contained no data" is not shown as well
+        readers.read_recording(path, fs=FS, column=2)
+    assert str(info.value) == f"{path}: a header but no values; expected one signal value per line"
+    for name, fragment in (("e.csv", ""), ("e.dat2", " (or a WFDB record / .npy array)")):
+        (tmp_path / name).write_text("\n  \n# nothing\n")
+        with pytest.raises(readers.DataError) as info:
+            readers.read_recording(tmp_path / name, fs=FS)
+        assert str(info.value) == f"{tmp_path / name}: file is empty; expected one signal value per line{fragment}"
+
+
+def test_text_value_errors_name_the_line_and_column(tmp_path):
+    path = tmp_path / "v.csv"
+    body = [f"{i},{v}" for i, v in enumerate(WAVE)]
+    path.write_text("t,ecg\n" + "\n".join(body[:300] + ["# a comment", "", "7"] + body[300:]) + "\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS, column="ecg")
+    assert str(info.value) == f"{path}, line 304: 1 value(s); expected at least 2 (column 2)"
+    path.write_text("t,ecg\n" + "\n".join(body[:10] + ["10,1.5 # trailing comment", "11,x1"] + body[12:]) + "\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS, column=2)
+    assert str(info.value) == f"{path}, line 13, column 2: expected a number, found 'x1'"
+    path.write_text("\n".join(f"{v}" for v in WAVE[:100]) + "\n1_0\n")  # Python reads 1_0, numpy does not
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS)
+    assert str(info.value).startswith(f"{path}: cannot read the values (") and str(info.value).endswith(
+        "); expected one number per line")
+
+
+def test_text_sniffing_beyond_its_first_64_kib(tmp_path):
+    values = np.round(np.sin(np.arange(20000) / 9.0), 6)
+    path = tmp_path / "long.csv"
+    text = "ecg\n" + "".join(f"{v}\n" for v in values)
+    assert len(text.encode()) > readers._SNIFF_BYTES
+    path.write_text(text)
+    assert np.array_equal(readers.read_recording(path, fs=FS).signal, values)
+    # a multi-byte character cut by the sniff boundary (in a comment) is not an undecodable file
+    cut = tmp_path / "cut.csv"
+    head = b"ecg\n" + b"1\n" * 100
+    comment = b"#" + b"x" * (readers._SNIFF_BYTES - 1 - len(head) - 1) + "é".encode() + b"\n"
+    assert (head + comment).index("é".encode()) == readers._SNIFF_BYTES - 1
+    cut.write_bytes(head + comment + b"2\n" * 500)
+    assert np.array_equal(readers.read_recording(cut, fs=FS).signal, np.r_[np.ones(100), np.full(500, 2.0)])
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes(b"ecg\n" + b"1\n" * 10 + b"\xe9\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(bad, fs=FS)
+    assert str(info.value) == (f"{bad}: not a text file (undecodable byte at offset 24); expected a WFDB record, a "
+                               f".npy array or a CSV/TXT signal")
+
+
+def test_line_map_skips_blank_and_comment_lines(tmp_path):
+    path = tmp_path / "m.txt"
+    path.write_text("head\n1\n\n# c\n2\n  # indented comment\n3\n")
+    line_of = readers._LineMap(path, skip=1)
+    assert [line_of(row) for row in range(4)] == [2, 5, 7, -1]
+    assert readers._LineMap(path, skip=0)(0) == 1
+
+
+# ------------------------------------------------------------------------------------------------------- .npy files
+
+def test_npy_refusals(tmp_path):
+    wave = np.sin(np.arange(1000) / 9.0)
+    cases = {
+        "complex.npy": (wave.astype(np.complex64), None, "array of dtype complex64; expected integer or "
+                                                         "floating-point samples"),
+        "bool.npy": (wave > 0, None, "array of dtype bool; expected integer or floating-point samples"),
+        "one.npy": (wave, 2, "a 1-D array has one channel; expected channel 1 or none, got 2"),
+        "cube.npy": (wave.reshape(10, 10, 10), None, "array of shape (10, 10, 10); expected 1-D samples or 2-D "
+                                                     "(samples x channels)"),
+        "two.npy": (np.stack([wave, wave]), 3, "there is no channel 3; expected a number from 1 to 2 or a name: 1, 2"),
+    }
+    for name, (array, channel, message) in cases.items():
+        np.save(tmp_path / name, array)
+        with pytest.raises(readers.DataError) as info:
+            readers.read_recording(tmp_path / name, fs=FS, channel=channel)
+        assert str(info.value) == f"{tmp_path / name}: {message}"
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(tmp_path / "one.npy", fs=FS, column=1)
+    assert str(info.value) == f"{tmp_path / 'one.npy'}: a .npy array has channels, not columns; expected channel " \
+                              f"instead of column"
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(tmp_path / "one.npy")
+    assert str(info.value) == (f"{tmp_path / 'one.npy'}: this file type does not record a sampling frequency; "
+                               f"expected it given (--fs HZ)")
+    for channel in ("1", " channel 1 ", 1):
+        assert np.array_equal(readers.read_recording(tmp_path / "one.npy", fs=FS, channel=channel).signal, wave)
+    second = readers.read_recording(tmp_path / "two.npy", fs=FS, channel="channel 2")
+    assert second.channel_name == "channel 2" and second.source == str(tmp_path / "two.npy")
+    (tmp_path / "folder.npy").mkdir()
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(tmp_path / "folder.npy", fs=FS)
+    assert str(info.value) == f"{tmp_path / 'folder.npy'}: is a directory; expected a recording file"
+
+
+# ------------------------------------------------------------------------------------------------------------ WFDB
+
+@pytest.fixture
+def record(tmp_path):
+    wfdb = pytest.importorskip("wfdb")
+    signal = np.stack([np.sin(np.arange(1200) / 9.0), np.cos(np.arange(1200) / 5.0)], 1)
+    wfdb.wrsamp("rec", fs=360, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=signal, fmt=["16", "16"],
+                write_dir=str(tmp_path))
+    return tmp_path / "rec", signal
+
+
+def test_wfdb_record_by_any_of_its_names(record):
+    path, signal = record
+    for name in (path, path.with_suffix(".hea"), path.with_suffix(".dat")):
+        recording = readers.read_recording(name, channel="v1")
+        assert recording.source == str(path) and recording.channel_name == "V1" and recording.fs == 360.0
+        assert recording.signal.dtype == np.float64 and recording.signal.flags.c_contiguous
+        np.testing.assert_allclose(recording.signal, signal[:, 1], atol=1e-3)
+    assert readers.read_recording(path, fs=360 * (1 + 1e-11)).fs == 360.0
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=360.001)
+    assert str(info.value) == (f"{path.with_suffix('.hea')}: the header says 360 Hz but fs=360.001 was given; "
+                               f"expected no fs for a WFDB record (or the header's)")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, column=2)
+    assert str(info.value) == f"{path}: a WFDB record has channels, not columns; expected channel instead of column"
+
+
+def test_wfdb_refusals(record, tmp_path):
+    path, _ = record
+    lonely = tmp_path / "lonely.dat"
+    lonely.write_bytes(b"\0" * 100)
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(lonely)
+    assert str(info.value) == f"{lonely}: a WFDB signal file without its header; expected lonely.hea beside it"
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(tmp_path / "gone.hea")
+    assert str(info.value) == f"{tmp_path / 'gone.hea'}: file not found (expected a WFDB header beside the signal file)"
+    (tmp_path / "junk.hea").write_text("this is not a header\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(tmp_path / "junk.hea")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'junk.hea'}: not a valid WFDB header (") and message.endswith(
+        "); expected a PhysioNet .hea file") and len(message.splitlines()) == 1
+    (tmp_path / "empty.hea").write_text("empty 0 250 1000\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(tmp_path / "empty.hea")
+    assert str(info.value) == (f"{tmp_path / 'empty.hea'}: the header lists no signals; expected at least one ECG "
+                               f"channel")
+    path.with_suffix(".dat").write_bytes(b"\1\2\3")  # a signal file far shorter than the header says
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path)
+    message = str(info.value)
+    assert message.startswith(f"{path.with_suffix('.hea')}: ") and len(message.splitlines()) == 1
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir.hea").write_text("dir 1 250 1000\ndir.dat 16 200 16 0 0 0 0 ECG\n")
+    with pytest.raises(readers.DataError) as info:  # a directory beside a header is not the record
+        readers.read_recording(tmp_path / "dir", fs=FS)
+    assert str(info.value) == f"{tmp_path / 'dir'}: is a directory; expected a recording file"
+
+
+def test_reference_annotations(record, tmp_path):
+    wfdb = pytest.importorskip("wfdb")
+    path, _ = record
+    samples, symbols = np.array([100, 460, 800, 1150]), ["N", "V", "A", "N"]
+    wfdb.wrann("rec", "atr", samples, symbols, write_dir=str(tmp_path))
+    for name in (path, path.with_suffix(".hea"), path.with_suffix(".dat")):
+        found, kinds = readers.read_annotations(name, "atr")
+        assert found.dtype == np.int64 and found.tolist() == samples.tolist() and kinds == symbols
+    with pytest.raises(readers.DataError) as info:
+        readers.read_annotations(path, "qrs")
+    assert str(info.value) == (f"{path}: no annotation file rec.qrs; expected reference beat annotations beside the "
+                               f"record (--annotations names their extension)")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_annotations(tmp_path / "beats.csv", "atr")
+    assert str(info.value) == (f"{tmp_path / 'beats.csv'}: reference annotations come with WFDB records; expected "
+                               f"NAME or NAME.hea")
+    path.with_suffix(".bad").write_bytes(b"\xff" * 7)
+    with pytest.raises(readers.DataError) as info:
+        readers.read_annotations(path, "bad")
+    message = str(info.value)
+    assert message.startswith(f"{path.with_suffix('.bad')}: not a readable WFDB annotation file (") and \
+        len(message.splitlines()) == 1

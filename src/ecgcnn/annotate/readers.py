@@ -329,7 +329,7 @@ def _read_text(path: Path, column) -> tuple[np.ndarray, str, object]:
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a multi-byte character cut at the sniff boundary
+        if len(head) < _SNIFF_BYTES or exc.start < len(head) - 4:  # not a multi-byte character cut at the boundary
             raise DataError(f"{path}: not a text file (undecodable byte at offset {exc.start}); expected a WFDB "
                             f"record, a .npy array or a CSV/TXT signal") from None
         text = head[:exc.start].decode("utf-8-sig")
@@ -368,8 +368,10 @@ def _read_text(path: Path, column) -> tuple[np.ndarray, str, object]:
         index = _select(names, column, "column", path)
     skip = first_index + 1 if has_header else 0
     try:
-        values = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, comments="#", skiprows=skip,
-                            usecols=(index,), ndmin=1, encoding="utf-8-sig", quotechar='"')
+        with warnings.catch_warnings():  # "input contained no data": refused below in one line
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, comments="#", skiprows=skip,
+                                usecols=(index,), ndmin=1, encoding="utf-8-sig", quotechar='"')
     except ValueError as exc:
         _raise_text_error(path, delimiter, skip, index, exc)
         raise  # pragma: no cover - _raise_text_error always raises
