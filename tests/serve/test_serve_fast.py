@@ -468,3 +468,67 @@ def test_run_server_passes_its_options_to_uvicorn(monkeypatch):
         with pytest.raises(EcgcnnError) as info:
             server_module.run_server(str(MODEL_FILE), **kwargs)
         assert str(info.value) == message
+
+
+# --------------------------------------------------------------------------------------------------- the document
+
+def test_the_openapi_schemas_accept_real_answers_and_refuse_others(app, beats):
+    """The document's schemas, applied with jsonschema (an independent validator) to the app's real answers and to
+    instances that break each declared rule."""
+    jsonschema = pytest.importorskip("jsonschema")
+    document = call(app, "GET", "/openapi.json")[1]
+
+    def valid(instance, name) -> bool:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        return jsonschema.Draft202012Validator(schema).is_valid(instance)
+
+    answer = post_json(app, beats[:2])[1]
+    assert valid(answer, "Prediction") and valid(call(app, "GET", "/healthz")[1], "Health")
+    assert valid(call(app, "GET", "/v1/model")[1], "Model")
+    assert valid(post_json(app, [])[1], "Error") and not valid({"error": "x", "more": 1}, "Error")
+    assert not valid({}, "Error") and not valid({"error": 3}, "Error")
+    row = [0.0] * 140
+    assert valid({"beats": [row] * MAX_BEATS}, "PredictRequest")
+    for bad in ({"beats": [row] * (MAX_BEATS + 1)}, {"beats": []}, {"beats": [row[:139]]}, {"beats": [row + [1]]},
+                {"beats": [["a"] * 140]}, {}):
+        assert not valid(bad, "PredictRequest"), bad
+    assert not valid({**answer, "labels": ["1", "2"]}, "Prediction")  # integer labels for ECG5000's model
+    assert not valid({**answer, "probabilities": [p[:4] for p in answer["probabilities"]]}, "Prediction")
+    assert not valid({**answer, "probabilities": [p + [0.0] for p in answer["probabilities"]]}, "Prediction")
+    assert not valid({**answer, "class_names": [1, 2]}, "Prediction")
+    for key in ("labels", "class_names", "probabilities", "probability_labels"):
+        assert not valid({k: v for k, v in answer.items() if k != key}, "Prediction"), key
+    assert not valid({**answer, "warnings": [1]}, "Prediction")
+    health = call(app, "GET", "/healthz")[1]
+    assert valid({**health, "sha256": None}, "Health") and not valid({**health, "status": "down"}, "Health")
+    for key in ("status", "model", "format", "sha256"):
+        assert not valid({k: v for k, v in health.items() if k != key}, "Health"), key
+    card = call(app, "GET", "/v1/model")[1]
+    for key in ("model", "format", "labels", "class_names", "input_length"):
+        assert not valid({k: v for k, v in card.items() if k != key}, "Model"), key
+    assert not valid({**card, "input_length": "140"}, "Model") and not valid({**card, "limits": 1}, "Model")
+    assert not valid({**card, "per_class_recall": ["x"]}, "Model")
+
+    assert document["openapi"] == "3.1.0"
+    assert set(document["paths"]) == {"/healthz", "/v1/model", "/v1/predict", "/openapi.json", "/"}
+    predict = document["paths"]["/v1/predict"]["post"]
+    assert set(predict["responses"]) == {"200", "400", "413", "415", "422"}
+    assert f"{MAX_BEATS} beats or {MAX_BYTES} bytes" in predict["responses"]["413"]["description"]
+    assert predict["parameters"][0]["name"] == "resample" and predict["parameters"][0]["in"] == "query"
+    assert set(predict["requestBody"]["content"]) == {"application/json", "text/csv"}
+    assert "(140 samples) into 5 classes with the model edge (onnx)" in document["info"]["description"]
+
+
+def test_a_model_with_text_labels_has_string_labels_in_its_schema():
+    from ecgcnn.serve.openapi import openapi_document  # noqa: PLC0415
+
+    class Named:
+        input_length, labels, name, format = 50, ["N", "V", 3], "mine", "onnx"
+
+    schemas = openapi_document(Named(), 2, 9)["components"]["schemas"]
+    assert schemas["Prediction"]["properties"]["labels"]["items"] == {"type": "string"}
+    assert schemas["Model"]["properties"]["labels"]["items"] == {"type": "string"}
+    probabilities = schemas["Prediction"]["properties"]["probabilities"]["items"]
+    assert (probabilities["minItems"], probabilities["maxItems"]) == (3, 3)
+    beat = schemas["PredictRequest"]["properties"]["beats"]["items"]
+    assert (beat["minItems"], beat["maxItems"]) == (50, 50)
