@@ -1,0 +1,149 @@
+"""annotate's result object and pipeline in small, exact cases: rows and summary of a hand-made result whose every
+figure is worked out here by hand, the progress bars, and :func:`annotate_signal` on stitched recordings with a
+model written in the test (its probabilities are a known function of the window), so that each row can be
+predicted from the construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgcnn.annotate import pipeline
+from ecgcnn.annotate.pipeline import AnnotationResult
+
+pytestmark = pytest.mark.fast
+
+
+def _hand_made() -> AnnotationResult:
+    fs = 250.0
+    # rr: 0.25 s (the lower bound, in range), 2.5 s (the upper bound, in range), 0.2 s (short), 3.0 s (long), NaN
+    positions = np.array([100.4, 162.9, 787.9, 837.6, 1587.6])
+    rr = np.array([62.5 / fs, 625.0 / fs, 50.0 / fs, 750.0 / fs, np.nan])
+    probabilities = np.array([[0.7, 0.2, 0.1], [np.nan] * 3, [0.05, 0.15, 0.8], [0.33335, 0.6666, 0.00005],
+                              [np.nan] * 3], dtype=np.float32)
+    return AnnotationResult(fs=fs, n_samples=2000, positions=positions, rr_s=rr,
+                            class_index=np.array([0, -1, 2, 1, -1]), probabilities=probabilities,
+                            flags=np.array(["", "rr_short", "", "unfamiliar", "last_beat"], dtype=object),
+                            labels=[1, "b", 3], class_names=["N", "V", "S"], polarity={"mode": "auto"},
+                            detector="det 1.0")
+
+
+def test_rows_hold_the_hand_worked_values():
+    rows = _hand_made().rows()
+    assert rows == [
+        {"beat": 1, "sample": 100, "time_s": 0.4, "rr_s": 0.25, "label": 1, "class_name": "N",
+         "probability": 0.7, "flag": ""},
+        {"beat": 2, "sample": 163, "time_s": 0.652, "rr_s": 2.5, "label": "", "class_name": "", "probability": "",
+         "flag": "rr_short"},
+        {"beat": 3, "sample": 788, "time_s": 3.152, "rr_s": 0.2, "label": 3, "class_name": "S",
+         "probability": 0.8, "flag": ""},
+        {"beat": 4, "sample": 838, "time_s": 3.352, "rr_s": 3.0, "label": "b", "class_name": "V",
+         "probability": 0.6666, "flag": "unfamiliar"},
+        {"beat": 5, "sample": 1588, "time_s": 6.352, "rr_s": "", "label": "", "class_name": "", "probability": "",
+         "flag": "last_beat"},
+    ]
+    assert all(isinstance(row["rr_s"], float) for row in rows[:4]) and isinstance(rows[0]["time_s"], float)
+
+
+def test_rows_round_to_four_decimals():
+    result = AnnotationResult(fs=360.0, n_samples=4000, positions=np.array([461.0, 3001.0]),
+                              rr_s=np.array([2540.0 / 360.0, np.nan]), class_index=np.array([0, 0]),
+                              probabilities=np.array([[0.123456, 0.876544]] * 2, np.float32), flags=np.array(
+                                  ["", "last_beat"], dtype=object), labels=[0, 1], class_names=["a", "b"])
+    first = result.rows()[0]
+    assert (first["time_s"], first["rr_s"], first["probability"]) == (1.2806, 7.0556, 0.1235)  # 461/360 = 1.28056
+
+
+def test_summary_counts_and_rates_worked_by_hand():
+    summary = _hand_made().summary(source="rec.npy", model="edge")
+    assert summary == {
+        "source": "rec.npy", "model": "edge", "fs_hz": 250.0, "duration_s": 8.0, "detector": "det 1.0",
+        "polarity": {"mode": "auto"}, "qrs_position": 3.35, "beats": 5, "classified": 3, "rejected": 2,
+        "rejected_by_reason": {"last_beat": 1, "rr_short": 1}, "unfamiliar": 1,
+        "mean_heart_rate_bpm": 43.6,  # 60 / mean(0.25, 2.5) s: both bounds are in range
+        "beats_per_minute": 37.5,  # 5 beats in 8 s
+        "beats_per_class": {"N": {"label": 1, "count": 1, "percent": 33.33},
+                            "V": {"label": "b", "count": 1, "percent": 33.33},
+                            "S": {"label": 3, "count": 1, "percent": 33.33}},
+    }
+    assert list(summary["rejected_by_reason"]) == ["last_beat", "rr_short"]  # in the order of FLAGS
+    bare = _hand_made().summary()
+    assert "source" not in bare and "model" not in bare
+    precise = AnnotationResult(fs=300.0, n_samples=1001, positions=np.array([10.0, 310.5, 650.0]),
+                               rr_s=np.array([300.5 / 300.0, 339.5 / 300.0, np.nan]), class_index=np.array([0, 1, 1]),
+                               probabilities=np.full((3, 2), 0.5, np.float32),
+                               flags=np.array(["", "", ""], dtype=object), labels=[0, 1],
+                               class_names=["x", "y"]).summary()
+    assert precise["duration_s"] == 3.337  # 1001 / 300 = 3.33667
+    assert precise["mean_heart_rate_bpm"] == 56.2  # 60 / 1.06667 s = 56.25, shown to one decimal
+    assert precise["beats_per_minute"] == 53.9  # 3 beats in 3.33667 s = 53.946
+    assert precise["beats_per_class"]["y"] == {"label": 1, "count": 2, "percent": 66.67}
+    assert precise["rejected_by_reason"] == {} and precise["unfamiliar"] == 0
+
+
+def test_summary_of_nothing():
+    empty = AnnotationResult(fs=250.0, n_samples=0, positions=np.zeros(0), rr_s=np.zeros(0),
+                             class_index=np.zeros(0, np.int64), probabilities=np.zeros((0, 2), np.float32),
+                             flags=np.zeros(0, dtype=object), labels=[1, 2], class_names=["a", "b"]).summary()
+    assert empty["mean_heart_rate_bpm"] is None and empty["beats_per_minute"] is None
+    assert empty["beats_per_class"] == {"a": {"label": 1, "count": 0, "percent": 0.0},
+                                        "b": {"label": 2, "count": 0, "percent": 0.0}}
+    only_out_of_range = _hand_made()
+    only_out_of_range.rr_s = np.array([0.1, 0.2, 2.6, 3.0, np.nan])
+    assert only_out_of_range.summary()["mean_heart_rate_bpm"] is None
+
+
+def test_summary_rounds_each_figure_to_its_own_decimals():
+    result = _hand_made()
+    result.n_samples = 1999  # 7.996 s
+    result.rr_s = np.array([0.3, 0.7, 0.7, 0.7, np.nan])  # mean 0.6: 100 bpm exactly
+    summary = result.summary()
+    assert summary["duration_s"] == 7.996 and summary["mean_heart_rate_bpm"] == 100.0
+    assert summary["beats_per_minute"] == round(60 * 5 / 7.996, 1) == 37.5
+    result.rr_s = np.array([0.7, 0.7, 0.7, 0.7, np.nan])
+    assert result.summary()["mean_heart_rate_bpm"] == 85.7  # 85.714...
+
+
+# --------------------------------------------------------------------------------------------------- progress bars
+
+class _Bar:
+    made: list[_Bar] = []
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.n, self.updates, self.closed = kwargs, 0, [], False
+        _Bar.made.append(self)
+
+    def update(self, step):
+        self.updates.append(step)
+        self.n += step
+
+    def close(self):
+        self.closed = True
+
+
+def test_progress_true_draws_one_bar_per_stage(monkeypatch):
+    _Bar.made = []
+    monkeypatch.setattr(pipeline, "tqdm", _Bar)
+    update, close = pipeline._progress_callback(True)
+    update("detect", 100, 1000)
+    update("detect", 350, 1000)
+    update("classify", 4, 9)
+    update("classify", 9, 9)
+    detect, classify = _Bar.made
+    assert detect.kwargs == {"total": 1000, "desc": "detect", "unit": "sample", "unit_scale": True, "disable": None,
+                             "leave": False}
+    assert classify.kwargs == {"total": 9, "desc": "classify", "unit": "beat", "unit_scale": True, "disable": None,
+                               "leave": False}
+    assert (detect.updates, classify.updates) == ([100, 250], [4, 5])
+    assert not detect.closed and close() is None and detect.closed and classify.closed
+
+
+def test_progress_off_or_a_callable(monkeypatch):
+    monkeypatch.setattr(pipeline, "tqdm", lambda **kwargs: pytest.fail("no bar was asked for"))
+    for off in (None, False):
+        update, close = pipeline._progress_callback(off)
+        assert update is None and close() is None
+    seen = []
+    update, close = pipeline._progress_callback(lambda *args: seen.append(args))
+    update("detect", 1, 2)
+    assert seen == [("detect", 1, 2)] and close() is None
