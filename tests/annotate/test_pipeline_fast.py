@@ -5,11 +5,20 @@ predicted from the construction."""
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+
 import numpy as np
 import pytest
 
 from ecgcnn.annotate import pipeline
+from ecgcnn.annotate.detection import upright_fraction
 from ecgcnn.annotate.pipeline import AnnotationResult
+from ecgcnn.core.errors import EcgcnnError
+from ecgcnn.core.novelty import fit_novelty
+
+from ..synthetic_ecg import FS, synthetic_record
 
 pytestmark = pytest.mark.fast
 
@@ -147,3 +156,150 @@ def test_progress_off_or_a_callable(monkeypatch):
     update, close = pipeline._progress_callback(lambda *args: seen.append(args))
     update("detect", 1, 2)
     assert seen == [("detect", 1, 2)] and close() is None
+
+
+# ------------------------------------------------------------------------------------- annotate_signal, with a probe
+
+class Probe:
+    """A model written here: it records every window it is given, the thread it runs on and whether two calls ever
+    overlap, and answers probabilities that are a fixed function of the window (softmax of its first, middle and
+    last values), so that each row of the result can be traced to the window it came from."""
+
+    def __init__(self, labels=(1, 2, 3), metadata=None, input_length=140, with_metadata=True):
+        self.labels, self.input_length = list(labels), input_length
+        if with_metadata:
+            self.metadata = {} if metadata is None else metadata
+        self.windows: list[np.ndarray] = []
+        self.answers: list[np.ndarray] = []
+        self.threads: set[str] = set()
+        self.active, self.overlapped = 0, False
+        self._lock = threading.Lock()
+
+    def predict_proba(self, windows):
+        with self._lock:
+            self.active += 1
+            self.overlapped |= self.active > 1
+        try:
+            self.threads.add(threading.current_thread().name)
+            time.sleep(0.002)
+            w = np.asarray(windows, dtype=np.float64)
+            logits = np.stack([w[:, 0], w[:, w.shape[1] // 2], w[:, -1]], axis=1)[:, : len(self.labels)]
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            answer = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+            self.windows.append(np.array(windows))
+            self.answers.append(answer)
+            return answer
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+@pytest.fixture(scope="module")
+def record():
+    signal, peaks, symbols = synthetic_record(40.0, seed=5)
+    return signal, peaks
+
+
+def _matched(found: np.ndarray, truth: np.ndarray, fs: float) -> int:
+    return int(sum(np.min(np.abs(found - t)) <= 0.05 * fs for t in truth))
+
+
+def test_every_classified_beat_gets_the_answer_for_its_own_window(record, monkeypatch):
+    signal, peaks = record
+    monkeypatch.setattr(pipeline, "BATCH", 7)  # many batches, and batches that span chunks
+    probe = Probe()
+    result = pipeline.annotate_signal(signal, FS, probe, chunk_seconds=9.0)
+    assert _matched(result.positions, peaks, FS) == len(peaks) == len(result)
+    classified = result.class_index >= 0
+    assert classified.sum() == len(result) - 1 and result.flags[-1] == "last_beat"  # every RR is in range here
+    assert result.class_index.dtype == np.int64 and result.probabilities.dtype == np.float32
+    assert max(len(w) for w in probe.windows) == 7
+    np.testing.assert_array_equal(result.probabilities[classified], np.concatenate(probe.answers))
+    np.testing.assert_array_equal(result.class_index[classified], np.concatenate(probe.answers).argmax(axis=1))
+    assert result.class_index[-1] == -1 and np.isnan(result.probabilities[-1]).all() and result.label[-1] == ""
+    assert not probe.overlapped and {name.split("_")[0] for name in probe.threads} == {"ecgcnn-annotate-model"}
+    # each window holds its own beat, QRS pointing down near the start, at the scale of the recording
+    windows = np.concatenate(probe.windows)
+    assert windows.dtype == np.float32 and windows.shape == (len(result) - 1, 140)
+    assert np.all(np.argmin(windows[:, :70], axis=1) <= 8)  # (the next beat's QRS closes the window)
+    for window, r in zip(windows, result.samples[:-1], strict=True):
+        height = signal[r] - np.median(signal[r - int(0.12 * FS):r - int(0.06 * FS)])
+        assert 0.75 * height < -window.min() < 1.25 * height
+    assert result.polarity == {"mode": "auto", "recording": "normal", "negated": True,
+                               "upright_fraction": round(upright_fraction(signal, FS, 9.0), 4)}
+    np.testing.assert_allclose(result.rr_s[:-1], np.diff(result.positions) / FS)
+    assert np.isnan(result.rr_s[-1]) and result.n_samples == len(signal) and result.fs == FS
+
+
+def test_a_python_list_and_the_other_polarity(record):
+    signal, _ = record
+    automatic = Probe()
+    as_array = pipeline.annotate_signal(signal, FS, automatic)
+    as_list = pipeline.annotate_signal(signal.tolist(), FS, Probe())
+    assert as_list.csv_text() == as_array.csv_text()
+    forced = Probe()  # the negated recording, said to be inverted: not negated again, so the same windows
+    inverted = pipeline.annotate_signal(-signal, FS, forced, polarity="inverted")
+    assert inverted.polarity["recording"] == "inverted" and inverted.polarity["negated"] is False
+    assert inverted.polarity["mode"] == "inverted"
+    np.testing.assert_array_equal(inverted.positions, as_array.positions)
+    np.testing.assert_array_equal(np.concatenate(forced.windows), np.concatenate(automatic.windows))
+    normal = pipeline.annotate_signal(-signal, FS, Probe(), polarity="normal")
+    assert normal.polarity == {"mode": "normal", "recording": "normal", "negated": True,
+                               "upright_fraction": round(upright_fraction(-signal, FS), 4)}
+
+
+def test_half_upright_votes_count_as_upright(record, monkeypatch):
+    signal, _ = record
+    monkeypatch.setattr(pipeline, "upright_fraction", lambda *args: 0.5)
+    assert pipeline.annotate_signal(signal, FS, Probe()).polarity["recording"] == "normal"
+    monkeypatch.setattr(pipeline, "upright_fraction", lambda *args: 0.4999)
+    assert pipeline.annotate_signal(signal, FS, Probe()).polarity["recording"] == "inverted"
+
+
+def test_labels_and_class_names_from_the_model(record):
+    signal, _ = record
+    plain = pipeline.annotate_signal(signal[: int(6 * FS)], FS, Probe(labels=np.array([4, 9]), with_metadata=False))
+    assert plain.labels == [4, 9] and all(type(v) is int for v in plain.labels) and plain.class_names == ["4", "9"]
+    named = pipeline.annotate_signal(signal[: int(6 * FS)], FS,
+                                     Probe(labels=["N", "V"], metadata={"class_names": ["normal", "ventricular"]}))
+    assert named.labels == ["N", "V"] and named.class_names == ["normal", "ventricular"]
+    assert set(named.label[named.class_index >= 0]) <= {"N", "V"}
+
+
+def test_the_models_novelty_reference_flags_beats(record, dataset):
+    signal, _ = record
+    reference = fit_novelty(dataset.x_train)  # as training stores it in a model's metadata
+    everything = dict(reference, threshold=[-math.inf, -math.inf])
+    nothing = dict(reference, threshold=[math.inf, math.inf])
+    flagged = pipeline.annotate_signal(signal, FS, Probe(metadata={"novelty": everything}))
+    usable = flagged.flags != "last_beat"
+    assert np.all(flagged.flags[usable] == "unfamiliar") and np.all(flagged.class_index[usable] >= 0)
+    assert flagged.summary()["unfamiliar"] == len(flagged) - 1
+    assert not np.any(pipeline.annotate_signal(signal, FS, Probe(metadata={"novelty": nothing})).flags ==
+                      "unfamiliar")
+
+
+def test_progress_is_reported_per_stage(record):
+    signal, _ = record
+    seen = []
+    result = pipeline.annotate_signal(signal, FS, Probe(), chunk_seconds=10.0, progress=lambda *a: seen.append(a))
+    stages = [s for s, _, _ in seen]
+    assert stages[0] == "detect" and stages[-1] == "classify" and set(stages) == {"detect", "classify"}
+    assert stages.index("classify") > max(i for i, s in enumerate(stages) if s == "detect")
+    assert seen[-1] == ("classify", len(result) - 1, len(result) - 1)
+    assert [d for s, d, _ in seen if s == "classify"] == sorted(d for s, d, _ in seen if s == "classify")
+
+
+def test_bad_arguments_are_refused_in_one_line(record):
+    signal, _ = record
+    with pytest.raises(EcgcnnError) as info:
+        pipeline.annotate_signal(signal, FS, Probe(), polarity="up")
+    assert str(info.value) == "polarity 'up': expected one of auto, normal, inverted"
+    for chunk in (0, -1.0, math.nan, math.inf, "10", None):
+        with pytest.raises(EcgcnnError) as info:
+            pipeline.annotate_signal(signal, FS, Probe(), chunk_seconds=chunk)
+        assert str(info.value) == f"chunk_seconds {chunk!r}: expected a positive number of seconds"
+    assert len(pipeline.annotate_signal(signal[: int(5 * FS)], FS, Probe(), chunk_seconds=1)) > 0  # an int is fine
+    with pytest.raises(EcgcnnError) as info:
+        pipeline.annotate_signal(signal[:100], FS, Probe())
+    assert str(info.value).startswith("signal: the signal has 100 samples")
