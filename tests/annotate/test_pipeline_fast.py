@@ -303,3 +303,25 @@ def test_bad_arguments_are_refused_in_one_line(record):
     with pytest.raises(EcgcnnError) as info:
         pipeline.annotate_signal(signal[:100], FS, Probe())
     assert str(info.value).startswith("signal: the signal has 100 samples")
+
+
+def test_a_pause_longer_than_a_chunk_and_another_window_length(record):
+    """A 12-second pause (low noise, no beats) with 5-second chunks: the chunks without an R-peak are skipped and
+    the beats after them are classified; the windows have the model's own length."""
+    signal, peaks = record
+    cut = int(15 * FS)
+    pause = 0.005 * np.random.default_rng(1).normal(size=int(12 * FS))
+    paused = np.concatenate([signal[:cut], pause, signal[cut:]])
+    truth = np.concatenate([peaks[peaks < cut - 0.1 * FS], peaks[peaks > cut + 0.1 * FS] + len(pause)])
+    probe, seen = Probe(input_length=100), []
+    result = pipeline.annotate_signal(paused, FS, probe, chunk_seconds=5.0, progress=lambda *a: seen.append(a))
+    assert _matched(result.positions, truth, FS) == len(truth) == len(result)
+    before = int(np.sum(result.positions < cut))
+    assert result.flags[before - 1] == "rr_long"  # the beat whose window would span the pause
+    after = np.arange(before, len(result) - 1)
+    assert len(after) > 10 and np.all(result.class_index[after] >= 0) and np.all(result.flags[after] == "")
+    assert all(w.shape[1] == 100 for w in probe.windows)
+    # one "classify" report per chunk that holds an R-peak (the last beat's excluded: it has no window)
+    chunk = 5.0 * FS
+    holding = len(np.unique(np.floor(result.positions[:-1] / chunk)))
+    assert sum(stage == "classify" for stage, _, _ in seen) == holding
