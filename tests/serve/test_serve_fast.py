@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 
 import numpy as np
@@ -516,7 +517,12 @@ def test_the_openapi_schemas_accept_real_answers_and_refuse_others(app, beats):
     assert f"{MAX_BEATS} beats or {MAX_BYTES} bytes" in predict["responses"]["413"]["description"]
     assert predict["parameters"][0]["name"] == "resample" and predict["parameters"][0]["in"] == "query"
     assert set(predict["requestBody"]["content"]) == {"application/json", "text/csv"}
-    assert "(140 samples) into 5 classes with the model edge (onnx)" in document["info"]["description"]
+    assert document["info"]["description"] == ("Classifies heartbeats of 140 samples into 5 classes with the model "
+                                               "edge (onnx).")
+    assert predict["parameters"][0]["description"] == "linearly resample beats of another length (>= 2) to 140"
+    # no placeholder of the module-level template is left anywhere
+    assert not {"LABEL", "PROBABILITY_ROW", "RESAMPLE", "LIMITS"} & set(re.findall(r'"([A-Z_]+)"', json.dumps(
+        document)))
 
 
 def test_a_model_with_text_labels_has_string_labels_in_its_schema():
@@ -525,10 +531,22 @@ def test_a_model_with_text_labels_has_string_labels_in_its_schema():
     class Named:
         input_length, labels, name, format = 50, ["N", "V", 3], "mine", "onnx"
 
-    schemas = openapi_document(Named(), 2, 9)["components"]["schemas"]
+    document = openapi_document(Named(), 2, 9)
+    schemas = document["components"]["schemas"]
+    assert schemas["PredictRequest"]["properties"]["beats"]["maxItems"] == 2
+    assert document["paths"]["/v1/predict"]["post"]["responses"]["413"]["description"] == "more than 2 beats or 9 " \
+                                                                                          "bytes"
+    assert schemas["Prediction"]["properties"]["probability_labels"]["items"] == {"type": "string"}
     assert schemas["Prediction"]["properties"]["labels"]["items"] == {"type": "string"}
     assert schemas["Model"]["properties"]["labels"]["items"] == {"type": "string"}
     probabilities = schemas["Prediction"]["properties"]["probabilities"]["items"]
     assert (probabilities["minItems"], probabilities["maxItems"]) == (3, 3)
     beat = schemas["PredictRequest"]["properties"]["beats"]["items"]
     assert (beat["minItems"], beat["maxItems"]) == (50, 50)
+
+    class Numbered(Named):
+        labels = [1, 2]
+
+    other = openapi_document(Numbered(), 3, 9)["components"]["schemas"]  # each document is its own copy
+    assert other["Model"]["properties"]["labels"]["items"] == {"type": "integer"}
+    assert schemas["Model"]["properties"]["labels"]["items"] == {"type": "string"}
