@@ -12,12 +12,14 @@ import asyncio
 import hashlib
 import json
 import re
+import sys
 import time
 
 import numpy as np
 import pytest
 
 from ecgcnn.core.errors import EcgcnnError
+from ecgcnn.core.provenance import usable_cores
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.pretrained import PRETRAINED_DIR
 
@@ -550,3 +552,60 @@ def test_a_model_with_text_labels_has_string_labels_in_its_schema():
     other = openapi_document(Numbered(), 3, 9)["components"]["schemas"]  # each document is its own copy
     assert other["Model"]["properties"]["labels"]["items"] == {"type": "integer"}
     assert schemas["Model"]["properties"]["labels"]["items"] == {"type": "string"}
+
+
+def test_every_reference_of_the_document_resolves():
+    from ecgcnn.serve.openapi import openapi_document  # noqa: PLC0415
+
+    document = openapi_document(load_predictor(MODEL_FILE), 5, 50)
+    refs = re.findall(r'"\$ref": "#/components/schemas/([A-Za-z]+)"', json.dumps(document))
+    assert set(refs) == {"Error", "Health", "Model", "Prediction", "PredictRequest"} == set(
+        document["components"]["schemas"])
+    responses = document["paths"]["/v1/predict"]["post"]["responses"]
+    for status in ("400", "413", "415", "422"):
+        assert responses[status]["content"] == {"application/json": {"schema": {
+            "$ref": "#/components/schemas/Error"}}}, status
+    for path, schema in (("/healthz", "Health"), ("/v1/model", "Model")):
+        assert document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{schema}"}
+
+
+def test_csv_bodies_of_another_length_and_their_refusal():
+    from ecgcnn.serve.payload import RequestError, beats_from_csv  # noqa: PLC0415
+
+    rows = np.arange(200.0).reshape(2, 100)
+    body = "\n".join(",".join(repr(v) for v in row) for row in rows.tolist()).encode()
+    np.testing.assert_array_equal(beats_from_csv(body, 100, False), rows)
+    with pytest.raises(RequestError) as info:
+        beats_from_csv(b"1,2,3\n4,5,6\n", 140, False)
+    assert info.value.status == 422 and str(info.value) == (
+        "CSV body, line 1: expected 140 values per beat, found 3 (use ?resample=true to resample beats of another "
+        "length)")
+
+
+def test_worker_processes_build_their_app_from_the_environment(monkeypatch):
+    for name in (server_module.ENV_MODEL, server_module.ENV_MAX_BEATS, server_module.ENV_MAX_BYTES,
+                 server_module.ENV_THREADS):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    default = server_module.app_from_environment()  # nothing set: the default model and limits, every core
+    assert default.state.predictor.path.name == "edge_int8_full.tflite"
+    assert call(default, "GET", "/v1/model")[1]["limits"] == {"max_beats": 1000, "max_bytes": 4 * 1024 * 1024}
+    assert default.state.predictor.threads == usable_cores()
+    monkeypatch.setenv(server_module.ENV_MODEL, str(MODEL_FILE))
+    monkeypatch.setenv(server_module.ENV_THREADS, "3")
+    assert server_module.app_from_environment().state.predictor.workers == 3
+
+
+def test_run_server_defaults_and_a_missing_extra(monkeypatch):
+    uvicorn = pytest.importorskip("uvicorn")
+    seen = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.append((app, options)))
+    server_module.run_server(str(MODEL_FILE))
+    app, options = seen.pop()
+    assert (options["host"], options["port"]) == ("127.0.0.1", 8000)
+    assert app.state.predictor.workers == 1  # one runtime thread per process by default
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as when the 'serve' extra is not installed
+    with pytest.raises(EcgcnnError) as info:
+        server_module.run_server(str(MODEL_FILE))
+    assert "ecgcnn[serve]" in str(info.value) and len(str(info.value).splitlines()) == 1

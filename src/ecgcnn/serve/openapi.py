@@ -8,15 +8,6 @@ from __future__ import annotations
 
 import copy
 
-
-def _json(schema: str) -> dict:
-    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
-
-
-def _error(description: str) -> dict:
-    return {"description": description, **_json("Error")}
-
-
 ERROR = {"type": "object", "required": ["error"], "additionalProperties": False,
          "properties": {"error": {"type": "string", "description": "one sentence"}}}
 HEALTH = {"type": "object", "required": ["status", "model", "format", "sha256"],
@@ -46,11 +37,15 @@ PREDICTION = {
         "warnings": {"type": "array", "items": {"type": "string"},
                      "description": "present when a beat is flat (constant) or holds a spike or artefact"},
     }}
+# Plain data, no calls: built once at import (mutation testing cannot reach code run at import).
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 PATHS = {
     "/healthz": {"get": {"summary": "liveness and the model served",
-                         "responses": {"200": {"description": "serving", **_json("Health")}}}},
+                         "responses": {"200": {"description": "serving", "content": {
+                             "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
     "/v1/model": {"get": {"summary": "the model card: labels, class names, preprocessing, metrics",
-                          "responses": {"200": {"description": "model metadata", **_json("Model")}}}},
+                          "responses": {"200": {"description": "model metadata", "content": {
+                              "application/json": {"schema": {"$ref": "#/components/schemas/Model"}}}}}}},
     "/v1/predict": {"post": {
         "summary": "class probabilities for beats",
         "parameters": [{"name": "resample", "in": "query", "required": False,
@@ -61,11 +56,13 @@ PATHS = {
                                                                       "header row (the format of 'ecgcnn predict "
                                                                       "--input')"}}},
         "responses": {
-            "200": {"description": "one row per beat", **_json("Prediction")},
-            "400": _error("malformed body (not JSON, not UTF-8) or query"),
-            "413": _error("LIMITS"),
-            "415": _error("content type other than application/json or text/csv"),
-            "422": _error("unusable beats: wrong length, NaN or infinite values, none at all"),
+            "200": {"description": "one row per beat", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}},
+            "400": {"description": "malformed body (not JSON, not UTF-8) or query", "content": _ERROR},
+            "413": {"description": "LIMITS", "content": _ERROR},
+            "415": {"description": "content type other than application/json or text/csv", "content": _ERROR},
+            "422": {"description": "unusable beats: wrong length, NaN or infinite values, none at all",
+                    "content": _ERROR},
         }}},
     "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {
         "description": "OpenAPI 3.1", "content": {"application/json": {"schema": {}}}}}}},
