@@ -5,12 +5,14 @@ samples make every file need several maps and a remainder."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
 import pytest
 
 from ecgcnn.annotate import readers
+from ecgcnn.core.errors import EcgcnnError
 
 pytestmark = pytest.mark.fast
 FS = 250.0
@@ -400,3 +402,77 @@ def test_reference_annotations(record, tmp_path):
     message = str(info.value)
     assert message.startswith(f"{path.with_suffix('.bad')}: not a readable WFDB annotation file (") and \
         len(message.splitlines()) == 1
+
+
+def test_messages_carry_the_first_line_of_the_libraries_own_errors(record, tmp_path):
+    wfdb = pytest.importorskip("wfdb")
+    assert readers._first_line(ValueError("first line.\nsecond line")) == "first line"
+    assert readers._first_line(ValueError("  ...dots around.  ")) == "...dots around"
+    assert readers._first_line(KeyError()) == "KeyError" and readers._first_line(OSError("")) == "OSError"
+    assert readers._first_line(ValueError("x" * 200 + ".")) == "x" * 160
+
+    def first_line_of(call) -> str:  # the library's own error, read here
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001
+            return str(exc).strip().splitlines()[0][:160].rstrip(".")
+        raise AssertionError("no error")
+
+    (tmp_path / "junk.hea").write_text("this is not a header\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(tmp_path / "junk.hea")
+    inner = first_line_of(lambda: wfdb.rdheader(str(tmp_path / "junk")))
+    assert str(info.value) == (f"{tmp_path / 'junk.hea'}: not a valid WFDB header ({inner}); expected a PhysioNet "
+                               f".hea file")
+    path, _ = record
+    path.with_suffix(".dat").write_bytes(b"\1\2\3")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path)
+    inner = first_line_of(lambda: wfdb.rdrecord(str(path), channels=[0], physical=True, return_res=64))
+    assert str(info.value) == (f"{path.with_suffix('.hea')}: cannot read the signal ({inner}); expected a readable "
+                               f"WFDB record")
+    path.with_suffix(".bad").write_bytes(b"\xff" * 7)
+    with pytest.raises(readers.DataError) as info:
+        readers.read_annotations(path, "bad")
+    inner = first_line_of(lambda: wfdb.rdann(str(path), "bad"))
+    assert str(info.value) == f"{path.with_suffix('.bad')}: not a readable WFDB annotation file ({inner})"
+    text = tmp_path / "u.txt"
+    text.write_text("\n".join(["1.5"] * 600) + "\n1_0\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(text, fs=FS)
+    inner = first_line_of(lambda: np.loadtxt(text))
+    assert str(info.value) == f"{text}: cannot read the values ({inner}); expected one number per line"
+
+
+def test_a_missing_annotate_extra_is_named(record, monkeypatch):
+    path, _ = record
+    path.with_suffix(".atr").write_bytes(b"")  # present, so that the reader gets as far as importing wfdb
+    monkeypatch.setitem(sys.modules, "wfdb", None)  # as when the 'annotate' extra is not installed
+    for call in (lambda: readers.read_recording(path), lambda: readers.read_annotations(path, "atr")):
+        with pytest.raises(EcgcnnError) as info:
+            call()
+        assert str(info.value) == ("this needs the 'annotate' extra (wfdb is not installed): pip install -c "
+                                   "constraints.txt 'ecgcnn[annotate]'")
+
+
+def test_text_scans_after_a_byte_order_mark_trailing_comments_and_indented_ones(tmp_path):
+    path = tmp_path / "bom.csv"
+    body = ["# made by hand", "0.5"] + [repr(float(v)) for v in WAVE[:299]] + ["  # indented comment",
+                                                                                 "0.25 # a # b", "nan", "inf"]
+    path.write_text("\n".join(body + [repr(float(v)) for v in WAVE]) + "\n", encoding="utf-8-sig")
+    with pytest.raises(readers.DataError) as info:  # a BOM, then the comment line: lines are counted as written
+        readers.read_recording(path, fs=FS)
+    assert str(info.value) == (f"{path}: 2 missing (NaN) or infinite value(s) in 1 run(s), the first at samples "
+                               f"301-302 (1.204-1.208 s), lines 304-305; expected finite numbers throughout")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(["0.5"] * 20 + ["  # indented", "1.5 # a # b", "7, x1 # note"] + ["0.5"] * 600) + "\n",
+                   encoding="utf-8-sig")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(bad, fs=FS)
+    assert str(info.value) == f"{bad}, line 23, column 1: expected a number, found '7,'"  # whitespace-separated
+    two = tmp_path / "two.csv"
+    two.write_text("\n".join(["1,0.5"] * 20 + ["  # indented", "1,1.5 # a # b", "7, x1 # note"] + ["1,2"] * 600)
+                   + "\n", encoding="utf-8-sig")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(two, fs=FS, column=2)
+    assert str(info.value) == f"{two}, line 23, column 2: expected a number, found 'x1'"
