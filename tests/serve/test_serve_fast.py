@@ -114,8 +114,15 @@ def manifest():
 
 
 @pytest.fixture(scope="module")
-def app():
-    return app_module.create_app(load_predictor(MODEL_FILE), max_beats=MAX_BEATS, max_bytes=MAX_BYTES)
+def predictor():
+    return load_predictor(MODEL_FILE)
+
+
+@pytest.fixture
+def app(predictor):
+    # A new app per test (not per module): building it runs create_app's own code, and a mutation run selects the
+    # tests that run a function, which for a module-scoped fixture would be the first test only.
+    return app_module.create_app(predictor, max_beats=MAX_BEATS, max_bytes=MAX_BYTES)
 
 
 @pytest.fixture(scope="module")
@@ -493,11 +500,13 @@ def test_the_openapi_schemas_accept_real_answers_and_refuse_others(app, beats):
     row = [0.0] * 140
     assert valid({"beats": [row] * MAX_BEATS}, "PredictRequest")
     for bad in ({"beats": [row] * (MAX_BEATS + 1)}, {"beats": []}, {"beats": [row[:139]]}, {"beats": [row + [1]]},
-                {"beats": [["a"] * 140]}, {}):
+                {"beats": [["a"] * 140]}, {}, {"beats": ["x" * 140]}, {"beats": "x"}, {"beats": [{"a": 1}]}):
         assert not valid(bad, "PredictRequest"), bad
     assert not valid({**answer, "labels": ["1", "2"]}, "Prediction")  # integer labels for ECG5000's model
     assert not valid({**answer, "probabilities": [p[:4] for p in answer["probabilities"]]}, "Prediction")
     assert not valid({**answer, "probabilities": [p + [0.0] for p in answer["probabilities"]]}, "Prediction")
+    assert not valid({**answer, "probabilities": ["x" * 5, "y" * 5]}, "Prediction")
+    assert not valid({**answer, "probabilities": [["a"] * 5, ["b"] * 5]}, "Prediction")
     assert not valid({**answer, "class_names": [1, 2]}, "Prediction")
     for key in ("labels", "class_names", "probabilities", "probability_labels"):
         assert not valid({k: v for k, v in answer.items() if k != key}, "Prediction"), key
@@ -552,6 +561,9 @@ def test_a_model_with_text_labels_has_string_labels_in_its_schema():
     other = openapi_document(Numbered(), 3, 9)["components"]["schemas"]  # each document is its own copy
     assert other["Model"]["properties"]["labels"]["items"] == {"type": "integer"}
     assert schemas["Model"]["properties"]["labels"]["items"] == {"type": "string"}
+    assert schemas["Prediction"]["properties"]["labels"]["items"] == {"type": "string"}
+    assert document["paths"]["/v1/predict"]["post"]["responses"]["413"]["description"] == "more than 2 beats or 9 " \
+                                                                                          "bytes"
 
 
 def test_every_reference_of_the_document_resolves():
