@@ -325,3 +325,14 @@ def test_a_pause_longer_than_a_chunk_and_another_window_length(record):
     chunk = 5.0 * FS
     holding = len(np.unique(np.floor(result.positions[:-1] / chunk)))
     assert sum(stage == "classify" for stage, _, _ in seen) == holding
+
+
+def test_summary_of_a_short_record_with_one_classified_beat():
+    result = AnnotationResult(fs=250.0, n_samples=200, positions=np.array([50.0, 150.0]),
+                              rr_s=np.array([0.4, np.nan]), class_index=np.array([1, -1]),
+                              probabilities=np.array([[0.2, 0.8], [np.nan, np.nan]], np.float32),
+                              flags=np.array(["", "last_beat"], dtype=object), labels=[0, 1], class_names=["a", "b"])
+    summary = result.summary()
+    assert summary["duration_s"] == 0.8 and summary["beats_per_minute"] == 150.0  # 2 beats in 0.8 s
+    assert summary["beats_per_class"]["b"] == {"label": 1, "count": 1, "percent": 100.0}
+    assert summary["mean_heart_rate_bpm"] == 150.0

@@ -410,6 +410,7 @@ def test_messages_carry_the_first_line_of_the_libraries_own_errors(record, tmp_p
     assert readers._first_line(ValueError("  ...dots around.  ")) == "...dots around"
     assert readers._first_line(KeyError()) == "KeyError" and readers._first_line(OSError("")) == "OSError"
     assert readers._first_line(ValueError("x" * 200 + ".")) == "x" * 160
+    assert readers._first_line(ValueError("ends in X.")) == "ends in X"
 
     def first_line_of(call) -> str:  # the library's own error, read here
         try:
@@ -476,3 +477,46 @@ def test_text_scans_after_a_byte_order_mark_trailing_comments_and_indented_ones(
     with pytest.raises(readers.DataError) as info:
         readers.read_recording(two, fs=FS, column=2)
     assert str(info.value) == f"{two}, line 23, column 2: expected a number, found 'x1'"
+
+
+def test_text_layouts_at_the_edges(tmp_path):
+    def refused(name: str, content, **kwargs) -> str:
+        path = tmp_path / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+        with pytest.raises(readers.DataError) as info:
+            readers.read_recording(path, fs=FS, **kwargs)
+        return str(info.value).replace(f"{path}", "FILE")
+
+    def read(name: str, content: str, **kwargs) -> np.ndarray:
+        (tmp_path / name).write_text(content)
+        return readers.read_recording(tmp_path / name, fs=FS, **kwargs).signal
+
+    values = "".join(f"{v}\n" for v in WAVE)
+    # a tab-separated header whose names hold spaces; single and double quotes around names and values
+    tabbed = "time s\t'ECG II'\n" + "".join(f"{i}\t\"{v}\"\n" for i, v in enumerate(WAVE))
+    np.testing.assert_array_equal(read("tab.tsv", tabbed, column="ECG II"), WAVE)
+    np.testing.assert_array_equal(read("quoted.csv", "".join(f'"{v}"\n' for v in WAVE)), WAVE)
+    np.testing.assert_array_equal(read("indented.csv", "   # a note, indented\n" + values), WAVE)
+    assert refused("one.csv", "0.5\n") == ("FILE: the signal has 1 samples (0.00 s at 250 Hz); expected at least 2 s "
+                                           "(two heartbeats)")
+    two = "".join(f"{v} {v}\n" for v in WAVE)
+    assert refused("two.txt", two, column=3) == ("FILE: there is no column 3; expected a number from 1 to 2 or a name: "
+                                                 "1, 2")
+    assert refused("named.csv", "a,b\n" + two.replace(" ", ","), column=3) == (
+        "FILE: there is no column 3; expected a number from 1 to 2 or a name: 1 (a), 2 (b)")
+    # an undecodable byte beyond the sniffed head: found on its line by the scan, not taken for a binary file
+    late = b"ecg\n" + b"1.5\n" * 30000 + b"\xff\n" + b"2\n" * 10
+    assert refused("late.csv", late) == "FILE, line 30002, column 1: expected a number, found '\ufffd'"
+    # where the sniffed head ends: a byte 5 before it is undecodable; 4 before, it may begin a cut character
+    size = readers._SNIFF_BYTES
+    for offset in (size - 5, size - 4):
+        head = b"ecg\n" + b"1.5\n" * 1000
+        head += b"#" + b"x" * (offset - len(head) - 2) + b"\n"  # a comment fills the head up to the byte
+        assert len(head) == offset
+        message = refused(f"edge{offset}.csv", head + b"\xff\n" + b"2\n" * 2000)
+        assert message == (f"FILE: not a text file (undecodable byte at offset {size - 5}); expected a WFDB record, "
+                           f"a .npy array or a CSV/TXT signal" if offset == size - 5 else
+                           "FILE, line 1003, column 1: expected a number, found '\ufffd'")
+    # a header and a second line that is not numbers, in a file longer than the sniffed head
+    assert refused("long.csv", "ecg\nabc\n" + values * 50) == ("FILE, line 2: expected numbers, found 'abc'; this "
+                                                               "does not look like a signal file")
