@@ -621,3 +621,38 @@ def test_run_server_defaults_and_a_missing_extra(monkeypatch):
     with pytest.raises(EcgcnnError) as info:
         server_module.run_server(str(MODEL_FILE))
     assert "ecgcnn[serve]" in str(info.value) and len(str(info.value).splitlines()) == 1
+
+
+def test_limits_and_resampling_at_their_edges(app, predictor):
+    from ecgcnn.serve.payload import beats_from_json, parse_beats  # noqa: PLC0415
+
+    six = np.tile(np.sin(np.arange(140) / 9.0), (MAX_BEATS, 1))
+    assert post_json(app, six)[0] == 200  # exactly max_beats: accepted
+    csv = "\n".join(",".join(repr(v) for v in row) for row in six.tolist()).encode()
+    assert call(app, "POST", "/v1/predict", csv, "text/csv; charset=utf-8; header=absent")[0] == 200
+    assert parse_beats("csv", csv, 140, False, MAX_BEATS).shape == (MAX_BEATS, 140)
+    status, payload = post_json(app, [[0.0, 1.0]], "?resample=true")  # two values: the fewest that resample
+    assert status == 200 and len(payload["probabilities"]) == 1
+    got = beats_from_json(json.dumps({"beats": [[0.0, 3.0], [1.0, 2.0, 4.0]]}).encode(), 100, True, 5)
+    np.testing.assert_allclose(got, np.stack([linear_resample([[0.0, 3.0]], 100)[0],
+                                              linear_resample([[1.0, 2.0, 4.0]], 100)[0]]), atol=1e-6)
+
+
+def test_app_defaults_a_model_without_a_file_and_a_missing_extra(predictor, monkeypatch):
+    app = app_module.create_app(predictor)
+    assert app.state.queue.micro_batch is True and app.state.queue.max_batch == 64
+
+    class Fileless:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            return None if name == "path" else getattr(self._inner, name)
+
+    health = call(app_module.create_app(Fileless(predictor)), "GET", "/healthz")[1]
+    assert health["sha256"] is None and health["model"] == "edge"
+    monkeypatch.setitem(sys.modules, "starlette.responses", None)
+    with pytest.raises(EcgcnnError) as info:
+        app_module.create_app(predictor)
+    assert str(info.value) == ("this needs the 'serve' extra (starlette is not installed): pip install -c "
+                               "constraints.txt 'ecgcnn[serve]'")
