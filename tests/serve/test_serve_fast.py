@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import sys
+import threading
 import time
 
 import numpy as np
@@ -498,7 +499,8 @@ def test_the_openapi_schemas_accept_real_answers_and_refuse_others(app, beats):
     assert valid(post_json(app, [])[1], "Error") and not valid({"error": "x", "more": 1}, "Error")
     assert not valid({}, "Error") and not valid({"error": 3}, "Error")
     row = [0.0] * 140
-    assert valid({"beats": [row] * MAX_BEATS}, "PredictRequest")
+    assert valid({"beats": [row] * MAX_BEATS}, "PredictRequest") and valid({"beats": [row]}, "PredictRequest")
+    assert not valid([{"beats": [row]}], "PredictRequest")
     for bad in ({"beats": [row] * (MAX_BEATS + 1)}, {"beats": []}, {"beats": [row[:139]]}, {"beats": [row + [1]]},
                 {"beats": [["a"] * 140]}, {}, {"beats": ["x" * 140]}, {"beats": "x"}, {"beats": [{"a": 1}]}):
         assert not valid(bad, "PredictRequest"), bad
@@ -522,6 +524,7 @@ def test_the_openapi_schemas_accept_real_answers_and_refuse_others(app, beats):
     assert not valid({**card, "per_class_recall": ["x"]}, "Model")
 
     assert document["openapi"] == "3.1.0"
+    assert document["info"]["title"] == "ecgcnn heartbeat classifier" and document["info"]["version"] == "1"
     assert set(document["paths"]) == {"/healthz", "/v1/model", "/v1/predict", "/openapi.json", "/"}
     predict = document["paths"]["/v1/predict"]["post"]
     assert set(predict["responses"]) == {"200", "400", "413", "415", "422"}
@@ -656,3 +659,27 @@ def test_app_defaults_a_model_without_a_file_and_a_missing_extra(predictor, monk
         app_module.create_app(predictor)
     assert str(info.value) == ("this needs the 'serve' extra (starlette is not installed): pip install -c "
                                "constraints.txt 'ecgcnn[serve]'")
+
+
+def test_closing_the_queue_does_not_wait_for_the_running_call():
+    release = threading.Event()
+
+    class Blocking(_Recorder):
+        def predict_proba(self, beats):
+            assert release.wait(timeout=30)
+            return super().predict_proba(beats)
+
+    queue = InferenceQueue(Blocking())
+
+    async def scenario():
+        running = asyncio.ensure_future(queue.predict(np.zeros((1, 4))))
+        await asyncio.sleep(0.05)  # the call is now blocked on the inference thread
+        closer = threading.Thread(target=queue.close)
+        closer.start()
+        closer.join(timeout=5)
+        closed_while_running = not closer.is_alive()
+        release.set()
+        await running
+        return closed_while_running
+
+    assert asyncio.run(scenario()) is True
