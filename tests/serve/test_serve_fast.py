@@ -683,3 +683,15 @@ def test_closing_the_queue_does_not_wait_for_the_running_call():
         return closed_while_running
 
     assert asyncio.run(scenario()) is True
+
+
+def test_the_model_runs_on_the_queues_own_thread():
+    names = []
+
+    class Where(_Recorder):
+        def predict_proba(self, beats):
+            names.append(threading.current_thread().name)
+            return super().predict_proba(beats)
+
+    _run_queue(InferenceQueue(Where(delay=0.005)), [np.zeros((1, 4)), np.ones((2, 4)), np.zeros((1, 4))])
+    assert len(names) >= 2 and {name.split("_")[0] for name in names} == {"ecgcnn-inference"}
