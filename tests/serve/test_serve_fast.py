@@ -138,8 +138,8 @@ def assert_answer(payload: dict, expected: np.ndarray, manifest) -> None:
     labels = [1, 2, 3, 4, 5]
     assert payload["probability_labels"] == labels
     assert payload["labels"] == [labels[k] for k in expected.argmax(axis=1)]
-    names = manifest["models"]["edge"].get("class_names") or load_predictor(MODEL_FILE).class_names
-    assert payload["class_names"] == [names[k] for k in expected.argmax(axis=1)]
+    names = _file_metadata(MODEL_FILE)["class_names"]
+    assert len(names) == 5 and payload["class_names"] == [names[k] for k in expected.argmax(axis=1)]
 
 
 # ------------------------------------------------------------------------------------------------------ endpoints
@@ -161,20 +161,34 @@ def test_health_and_model_card(app, manifest):
         "model"]
 
 
-def test_a_file_that_is_not_shipped_carries_its_own_metadata_figures(tmp_path):
-    """A copy with other bytes is not the shipped file: the card shows the file's own metadata, not the manifest's."""
+def _file_metadata(path) -> dict:
+    """The ecgcnn metadata JSON of an ONNX file, read with the onnx package (not the project's reader)."""
     onnx = pytest.importorskip("onnx")
-    model = onnx.load(str(MODEL_FILE))
-    model.doc_string = "a copy"  # other bytes, the same graph and metadata
-    copy = tmp_path / "mine.onnx"
-    onnx.save(model, str(copy))
-    predictor = load_predictor(copy)
-    card = app_module.model_card(predictor, "x", 3, 4)
-    assert card["file"] == "mine.onnx" and card["sha256"] == "x"
-    recorded = predictor.metadata.get("metrics") or None
-    assert card["metrics"] == recorded
-    assert card["per_class_recall"] == ((recorded or {}).get("test") or {}).get("per_class_recall") or \
-        predictor.metadata.get("per_class_recall")
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    return json.loads(props["ecgcnn"])
+
+
+def test_a_file_that_is_not_shipped_carries_its_own_metadata_figures(tmp_path):
+    """A copy with other bytes is not the shipped file: the card shows the figures written into the copy's own
+    metadata here (or none), never the manifest's."""
+    onnx = pytest.importorskip("onnx")
+    figures = {"test": {"accuracy": 0.5, "per_class_recall": [1.0, 0.25, 0.0, 0.0, 0.5]}}
+    for name, metrics in (("mine.onnx", figures), ("bare.onnx", None)):
+        model = onnx.load(str(MODEL_FILE))
+        model.doc_string = "a copy"  # other bytes even where the metadata stays the same
+        for prop in model.metadata_props:
+            if prop.key == "ecgcnn":
+                metadata = json.loads(prop.value)
+                metadata.pop("metrics", None)
+                metadata.pop("per_class_recall", None)
+                if metrics is not None:
+                    metadata["metrics"] = metrics
+                prop.value = json.dumps(metadata)
+        onnx.save(model, str(tmp_path / name))
+        card = app_module.model_card(load_predictor(tmp_path / name), "x", 3, 4)
+        assert card["file"] == name and card["sha256"] == "x"
+        assert card["metrics"] == metrics
+        assert card["per_class_recall"] == (None if metrics is None else [1.0, 0.25, 0.0, 0.0, 0.5])
 
 
 def test_predict_json_and_csv_equal_the_reference(app, beats, manifest):
