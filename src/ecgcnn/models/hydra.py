@@ -58,6 +58,8 @@ class Hydra(nn.Module):
         del dropout  # the uniform constructor; nothing is trained by gradient here
         if k < 2 or g < 2 or g % 2:
             raise ValueError(f"hydra needs k >= 2 and an even g >= 2, got k={k}, g={g}")
+        if input_length < KERNEL_LENGTH:  # no dilation fits: the model would have no features at all
+            raise ValueError(f"hydra needs beats of at least {KERNEL_LENGTH} samples, got {input_length}")
         self.k, self.g, self.seed, self.input_length = k, g, seed, input_length
         self.in_channels = in_channels
         self.dilations = hydra_dilations(input_length)
