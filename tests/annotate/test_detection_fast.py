@@ -347,3 +347,175 @@ def test_peak_to_peak_at_a_low_rate_and_beyond_one_batch():
     many[-3:] = 51.0  # the last batch holds spikes too
     sizes = detection.peak_to_peak(signal, 10.0, many)
     np.testing.assert_array_equal(sizes, (np.abs(many - 52) <= 1).astype(float))
+
+
+# ------------------------------------------------------------------------ how SleepECG's compiled detector is found
+
+@pytest.fixture
+def fresh_detector_cache():
+    detection._fast_detector.cache_clear()
+    yield
+    detection._fast_detector.cache_clear()
+
+
+def test_the_detector_names_sleepecgs_installed_version():
+    import importlib.metadata  # noqa: PLC0415
+
+    assert detection.detector_name() == f"sleepecg {importlib.metadata.version('sleepecg')} detect_heartbeats"
+
+
+def test_a_version_without_metadata_is_unknown_and_a_missing_package_names_the_extra(monkeypatch):
+    import importlib.metadata  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from ecgcnn.core.errors import MissingExtraError  # noqa: PLC0415
+
+    def no_metadata(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", no_metadata)
+    assert detection._sleepecg_version() == "unknown"  # importable, but installed without its metadata
+    monkeypatch.setitem(sys.modules, "sleepecg", None)  # and now not importable either
+    with pytest.raises(MissingExtraError) as error:
+        detection._sleepecg_version()
+    assert str(error.value) == ("this needs the 'annotate' extra (sleepecg is not installed): "
+                                "pip install -c constraints.txt 'ecgcnn[annotate]'")
+
+
+def test_the_compiled_functions_come_from_the_extension_file(monkeypatch):
+    import sys  # noqa: PLC0415
+
+    name = "sleepecg._heartbeat_detection"
+    monkeypatch.delitem(sys.modules, name, raising=False)  # loaded from its file, not from an import
+    integrate, threshold = detection._sleepecg_kernels()
+    assert (integrate.__name__, threshold.__name__) == ("_squared_moving_integration", "_thresholding")
+    x = np.random.default_rng(0).standard_normal(500)
+    width = 9  # squared moving integration: the sum of x^2 over a centred window, written here
+    expected = np.convolve(x ** 2, np.ones(width), mode="same")
+    np.testing.assert_allclose(integrate(x, width), expected, atol=1e-12)
+    loaded = type("Loaded", (), {"_squared_moving_integration": len, "_thresholding": abs})
+    monkeypatch.setitem(sys.modules, name, loaded)  # an already loaded module is used as it is
+    assert detection._sleepecg_kernels() == (len, abs)
+    monkeypatch.setitem(sys.modules, name, type("Older", (), {"_thresholding": abs}))
+    assert detection._sleepecg_kernels() is None  # a module without the functions
+
+
+def test_no_extension_file_or_one_that_does_not_load_means_no_fast_path(monkeypatch, tmp_path, fresh_detector_cache):
+    import importlib.machinery  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    monkeypatch.delitem(sys.modules, "sleepecg._heartbeat_detection", raising=False)
+    real_find_spec = importlib.util.find_spec
+    for locations in (None, [], [str(tmp_path)]):
+        spec = importlib.machinery.ModuleSpec("sleepecg", None, is_package=True)
+        spec.submodule_search_locations = locations
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, spec=spec: spec if name == "sleepecg" else
+                            real_find_spec(name))
+        assert detection._sleepecg_kernels() is None, locations
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "sleepecg" else real_find_spec(name))
+    assert detection._sleepecg_kernels() is None
+    # a file by the extension's name in every suffix, none of them a shared library: each fails to load
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        (tmp_path / f"_heartbeat_detection{suffix}").write_bytes(b"not a shared library")
+    spec = importlib.machinery.ModuleSpec("sleepecg", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path)]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec if name == "sleepecg" else real_find_spec(name))
+    assert detection._sleepecg_kernels() is None
+    assert detection._fast_detector(250.0) is None  # then the public function runs
+
+
+def test_another_sleepecg_version_runs_the_public_function(toy, monkeypatch, fresh_detector_cache):
+    ecg, fs = toy
+    assert detection._fast_detector(fs) is not None
+    detection._fast_detector.cache_clear()
+    monkeypatch.setattr(detection, "_sleepecg_version", lambda: "0.6.1")
+    assert detection._fast_detector(fs) is None
+    public = []
+    monkeypatch.setattr(sleepecg, "detect_heartbeats", lambda x, f: public.append(len(x)) or np.array([5, 9]))
+    assert detection._detect_segment(ecg[:3000], fs).tolist() == [5, 9]
+    assert public == [3000]
+
+
+def test_the_replica_without_scipys_private_kernel_filters_as_sosfiltfilt(toy, monkeypatch):
+    import sys  # noqa: PLC0415
+
+    ecg, fs = toy
+    part = ecg[: int(40 * fs)]
+    with_kernel = detection._FastDetector(fs, *detection._sleepecg_kernels())
+    monkeypatch.setitem(sys.modules, "scipy.signal._sosfilt", None)  # the private kernel gone
+    without = detection._FastDetector(fs, *detection._sleepecg_kernels())
+    assert with_kernel._kernel is not None and without._kernel is None
+    sos = scipy.signal.butter(N=2, Wn=(5, 30), btype="bandpass", output="sos", fs=fs)
+    for fast in (with_kernel, without):
+        np.testing.assert_allclose(fast.sos, sos)
+        np.testing.assert_allclose(fast.bandpass(part), scipy.signal.sosfiltfilt(sos, part), atol=1e-10)
+        assert fast.width == int(0.15 * fs) and fast.fs == fs
+        np.testing.assert_array_equal(fast.detect(part), sleepecg.detect_heartbeats(part, fs))
+    assert not np.shares_memory(with_kernel.bandpass(part), part)  # the caller's signal is never filtered in place
+    before = part.copy()
+    with_kernel.detect(part)
+    np.testing.assert_array_equal(part, before)
+
+
+# --------------------------------------------------------------------------------------- the two grids of blocks
+
+def _grid_by_hand(signal, fs, sign, block_s, pad_s, offset_s):
+    """One grid as the docstring states it: blocks of ``block_s`` from ``offset_s`` (the first block from 0 when
+    offset), each detected by SleepECG's public function with ``pad_s`` of signal around it, its marks kept."""
+    n, block, pad = len(signal), round(block_s * fs), round(pad_s * fs)
+    offset = round(offset_s * fs)
+    edges = sorted({0, *range(offset, n, block)})
+    marks = []
+    for start, stop in zip(edges, edges[1:] + [n], strict=True):
+        lo, hi = max(start - pad, 0), min(stop + pad, n)
+        found = np.asarray(sleepecg.detect_heartbeats(sign * signal[lo:hi], fs)) + lo
+        marks.append(found[(found >= start) & (found < stop)])
+    return np.concatenate(marks)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+@pytest.mark.parametrize("cores", [1, 2])
+def test_each_grid_is_sleepecg_on_padded_blocks(toy, monkeypatch, sign, cores):
+    ecg, fs = toy
+    signal = ecg[: int(95.5 * fs)]  # not a whole number of blocks
+    monkeypatch.setattr(detection, "DETECT_BLOCK_S", 20.0)
+    monkeypatch.setattr(detection, "PAD_S", 4.0)
+    monkeypatch.setattr(detection, "usable_cores", lambda: cores)
+    reports = []
+    first, second = detection.detect_grid_marks(signal, fs, sign, progress=lambda *a: reports.append(a))
+    np.testing.assert_array_equal(first, _grid_by_hand(signal, fs, sign, 20.0, 4.0, 0.0))
+    np.testing.assert_array_equal(second, _grid_by_hand(signal, fs, sign, 20.0, 4.0, 10.0))
+    assert first.dtype == second.dtype == np.int64
+    np.testing.assert_array_equal(detection.detect_r_peaks(signal, fs, sign), np.concatenate([first, second]))
+    n = len(signal)
+    assert reports[-1] == ("detect", 2 * n, 2 * n) and all(r[0] == "detect" and r[2] == 2 * n for r in reports)
+    if cores == 1:  # the first grid reports each block, then the second runs
+        stops = [round(20 * fs) * k for k in range(1, 5)] + [n]
+        assert [r[1] for r in reports] == stops + [2 * n]
+
+
+def test_a_recording_shorter_than_a_block_and_an_empty_grid(toy, monkeypatch):
+    ecg, fs = toy
+    short = ecg[: int(12 * fs)]
+    first, second = detection.detect_grid_marks(short, fs)
+    expected = np.asarray(sleepecg.detect_heartbeats(short, fs))
+    np.testing.assert_array_equal(first, expected)
+    np.testing.assert_array_equal(second, expected)  # the second grid's first block starts at 0 too
+    monkeypatch.setattr(detection, "_detect_segment", lambda segment, fs: np.zeros(0, np.int64))
+    first, second = detection.detect_grid_marks(short, fs)
+    assert first.dtype == second.dtype == np.int64 and len(first) == len(second) == 0
+
+
+def test_a_beat_on_a_block_border_belongs_to_the_later_block_only(toy, monkeypatch):
+    """Blocks whose length is the position of a detected beat: that beat lies exactly on a border, and must be
+    kept once (by the block it starts), not by both blocks."""
+    ecg, fs = toy
+    signal = ecg[: int(50 * fs)]
+    border = int(np.asarray(sleepecg.detect_heartbeats(signal, fs))[12])
+    monkeypatch.setattr(detection, "DETECT_BLOCK_S", border / fs)
+    monkeypatch.setattr(detection, "PAD_S", 5.0)
+    first, _ = detection.detect_grid_marks(signal, fs)
+    expected = _grid_by_hand(signal, fs, 1.0, border / fs, 5.0, 0.0)
+    assert border in expected and len(np.unique(expected)) == len(expected)
+    np.testing.assert_array_equal(first, expected)
