@@ -90,6 +90,16 @@ def test_model_accepts_reads_the_constructor():
     assert model_accepts("ensemble", "members")
 
 
+def test_every_architecture_has_the_uniform_constructor():
+    """The registry's contract: ``(num_classes=5, in_channels=1, dropout=0.3)`` whatever else an architecture takes."""
+    import inspect  # noqa: PLC0415
+
+    for name in list_models():
+        parameters = inspect.signature(_registry._REGISTRY[name]).parameters
+        assert {k: parameters[k].default for k in ("num_classes", "in_channels", "dropout")} == {
+            "num_classes": 5, "in_channels": 1, "dropout": 0.3}, name
+
+
 def test_count_parameters_counts_weights_not_buffers():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     assert count_parameters(model) == 3 * 4 + 4 + 4 + 4  # the running statistics are buffers
@@ -223,6 +233,16 @@ def test_cnn_shapes_classes_channels_and_dropout(name):
     assert _of(model, nn.Linear)[-1].out_features == 3
 
 
+def test_inception_with_other_filters_is_the_described_layers():
+    model = build_model("inception", filters=8).eval()
+    assert [tuple(f.weight.shape) for f in _of(model, nn.Linear)] == [(64, 32), (5, 64)]  # width 4 * 8
+    assert {tuple(c.weight.shape)[:2] for c in _of(model, nn.Conv1d)} <= {(8, 1), (8, 8), (8, 32), (32, 1), (32, 32)}
+    _randomise_batch_norms(model)
+    x = torch.randn(2, 1, 70)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), _inception_reference(model, x), atol=1e-4, rtol=1e-4)
+
+
 def test_tcn_widths_and_residual_projection():
     model = build_model("tcn")
     downsamples = [m.downsample for m in model.features]
@@ -239,12 +259,14 @@ def test_tcn_widths_and_residual_projection():
 
 def test_ensemble_is_the_mean_of_its_members_and_refuses_nesting():
     torch.manual_seed(0)
-    ensemble = build_model("ensemble", num_classes=3, dropout=0.2, members=["base-cnn-small", "tcn", "tcn"]).eval()
+    ensemble = build_model("ensemble", num_classes=3, dropout=0.2, in_channels=2,
+                           members=["base-cnn-small", "tcn", "tcn"]).eval()
     assert [type(m).__name__ for m in ensemble.members] == ["BaseCNN", "TCN", "TCN"]
     assert all(d.p == 0.2 for d in _of(ensemble, nn.Dropout))
-    x = torch.randn(2, 1, 140)
+    x = torch.randn(2, 2, 140)
     with torch.no_grad():
         expected = sum(m(x) for m in ensemble.members) / 3
+        assert expected.shape == (2, 3)
         torch.testing.assert_close(ensemble(x), expected)
     for members in ([], ["tcn", "ensemble"]):
         with pytest.raises(ValueError) as error:
@@ -323,6 +345,9 @@ def test_hydra_kernels_are_centred_unit_l1_and_seeded():
 
 def test_hydra_groups_read_a_random_subset_of_channels():
     model = build_model("hydra", k=3, g=20, in_channels=4, seed=1)
+    again = build_model("hydra", k=3, g=20, in_channels=4, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(),
+                                                   strict=True))  # the subsets are seeded too
     half, sizes = 10, []
     for name in ("kernels_0_x", "kernels_2_dx"):
         w = getattr(model, name)
@@ -332,13 +357,30 @@ def test_hydra_groups_read_a_random_subset_of_channels():
             rows = used[[j * half + h for j in range(3)]]
             assert (rows == rows[0]).all()  # the k kernels of a group read the same channels
             sizes.append(int(rows[0].sum()))
-            chosen = w[h, rows[0]]
+            chosen = w[h, rows[0]].double()
             assert torch.equal(chosen, chosen[:1].expand_as(chosen))  # the same kernel on each chosen channel
-    assert min(sizes) >= 1 and max(sizes) <= 4 and len(set(sizes)) > 1
+            np.testing.assert_allclose(chosen.abs().sum(-1), 1.0, rtol=1e-6)  # centred, unit L1, not rescaled
+            np.testing.assert_allclose(chosen.sum(-1), 0.0, atol=1e-6)
+    assert sorted(set(sizes)) == [1, 2, 3, 4]  # every subset size, from one channel to all
     x = torch.randn(2, 4, 140)
     with torch.no_grad():
         np.testing.assert_allclose(model.counts(x).double().numpy(), _hydra_counts(model, x.double().numpy()),
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_hydra_on_two_channels_has_groups_on_either_one():
+    model = build_model("hydra", k=2, g=16, in_channels=2)
+    used = model.kernels_0_x.abs().sum(-1) > 0
+    assert {tuple(row) for row in used.tolist()} == {(True, False), (False, True), (True, True)}
+
+
+def test_hydra_and_minirocket_default_to_seed_0():
+    for name, key in (("hydra", "kernels_0_x"), ("minirocket", "kernels_0")):
+        kwargs = {"in_channels": 3}
+        assert torch.equal(build_model(name, **kwargs).state_dict()[key],
+                           build_model(name, seed=0, **kwargs).state_dict()[key])
+        assert not torch.equal(build_model(name, **kwargs).state_dict()[key],
+                               build_model(name, seed=1, **kwargs).state_dict()[key])
 
 
 @pytest.mark.parametrize("length", [140, 61])
@@ -520,6 +562,13 @@ def test_minirocket_ppv_is_the_share_above_each_bias():
     reference = _ppv(model, x[:, 0].double().numpy())
     assert ppv.shape == reference.shape == (5, 420)
     assert np.isclose(ppv, reference, atol=1e-6).mean() >= 0.999
+    # integer beats and biases: many outputs equal a bias exactly, and only those above it count
+    for i in range(len(model.dilations)):
+        biases = getattr(model, f"biases_{i}")
+        biases.copy_(torch.randint(-3, 4, biases.shape, generator=g).float())
+    x = torch.randint(-2, 3, (4, 1, 50), generator=g).float()
+    with torch.no_grad():
+        np.testing.assert_allclose(model.ppv(x).double().numpy(), _ppv(model, x[:, 0].double().numpy()), atol=1e-6)
 
 
 def test_minirocket_biases_are_quantiles_of_one_training_beat_per_kernel():
