@@ -147,7 +147,7 @@ def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
     if width == 1:
         return x
     kernel = np.ones(width) / width
-    return np.convolve(x, kernel, mode="same")
+    return np.convolve(x, kernel, mode="full")[(width - 1) // 2:(width - 1) // 2 + len(x)]  # "same", but len(x)
 
 
 def synthetic_noise(kind: str, n: int, fs: float, rng: np.random.Generator) -> np.ndarray:

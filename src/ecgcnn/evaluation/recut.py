@@ -99,8 +99,12 @@ def recut_windows(beats: np.ndarray, fs: float = 250.0, rr_range_s: tuple[float,
 
 
 def match_peaks(found: np.ndarray, truth: np.ndarray, tolerance: float) -> np.ndarray:
-    """For each true R-peak, the index of the detection matched to it (``-1``: missed). Greedy in time order: a
-    detection matches the nearest unmatched true peak within ``tolerance`` samples."""
+    """For each true R-peak, the index of the detection matched to it (``-1``: missed).
+
+    Each detection is paired with its nearest true peak; the pairs are taken closest first (a tie: the detection
+    listed first), and a true peak keeps the first detection within ``tolerance`` samples that claims it. A
+    detection whose nearest true peak is already taken stays unmatched: a double detection does not take a
+    neighbour's peak."""
     found = np.asarray(found, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     match = np.full(len(truth), -1, np.int64)
