@@ -336,3 +336,55 @@ def test_summary_of_a_short_record_with_one_classified_beat():
     assert summary["duration_s"] == 0.8 and summary["beats_per_minute"] == 150.0  # 2 beats in 0.8 s
     assert summary["beats_per_class"]["b"] == {"label": 1, "count": 1, "percent": 100.0}
     assert summary["mean_heart_rate_bpm"] == 150.0
+
+
+def test_a_recording_without_beats_gives_no_rows(record, monkeypatch):
+    signal, _ = record
+    monkeypatch.setattr(pipeline, "r_peaks", lambda *args: np.zeros(0))  # (the detector has its own tests)
+    probe = Probe()
+    result = pipeline.annotate_signal(signal, FS, probe)
+    assert len(result) == 0 and result.rr_s.shape == (0,) and result.probabilities.shape == (0, 3)
+    assert result.class_index.shape == result.flags.shape == (0,) and probe.windows == []
+    assert result.rows() == [] and result.summary()["beats"] == 0
+
+
+def test_the_result_names_the_detector_and_its_version(record):
+    import importlib.metadata  # noqa: PLC0415
+
+    signal, _ = record
+    result = pipeline.annotate_signal(signal[: int(6 * FS)], FS, Probe())
+    assert result.detector == f"sleepecg {importlib.metadata.version('sleepecg')} detect_heartbeats"
+
+
+def test_the_upright_fraction_is_kept_to_four_decimals(record):
+    """15 two-second blocks, five of them negated: 10 of 15 blocks vote upright (their QRS is the largest
+    excursion), a fraction with no end of decimals."""
+    signal, _ = record
+    part = signal[: int(30 * FS)].copy()
+    block = int(2 * FS)
+    for k in (1, 4, 7, 10, 13):
+        part[k * block:(k + 1) * block] *= -1
+    result = pipeline.annotate_signal(part, FS, Probe())
+    assert result.polarity["upright_fraction"] == 0.6667 and result.polarity["recording"] == "normal"
+
+
+def test_full_batches_go_to_the_model_while_the_next_chunks_are_cut(record, monkeypatch):
+    """Batches of exactly BATCH windows (the last one: what is left), the first sent before the last chunk is cut:
+    the model works while the recording is still being windowed."""
+    signal, _ = record
+    monkeypatch.setattr(pipeline, "BATCH", 7)
+    events = []
+
+    class Logged(Probe):
+        def predict_proba(self, windows):
+            events.append(("model", len(windows)))
+            return super().predict_proba(windows)
+
+    result = pipeline.annotate_signal(signal, FS, Logged(), chunk_seconds=3.0,
+                                      progress=lambda stage, done, total: events.append((stage, done)))
+    sizes = [size for kind, size in events if kind == "model"]
+    classified = int((result.class_index >= 0).sum())
+    assert sizes == [7] * (classified // 7) + ([classified % 7] if classified % 7 else [])
+    chunks = [i for i, (kind, _) in enumerate(events) if kind == "classify"]
+    first_call = next(i for i, (kind, _) in enumerate(events) if kind == "model")
+    assert first_call < chunks[len(chunks) // 2]  # not all held back to the end
