@@ -189,6 +189,36 @@ def test_a_file_that_is_not_shipped_carries_its_own_metadata_figures(tmp_path):
         assert card["file"] == name and card["sha256"] == "x"
         assert card["metrics"] == metrics
         assert card["per_class_recall"] == (None if metrics is None else [1.0, 0.25, 0.0, 0.0, 0.5])
+    # an older file: recall beside the metrics rather than inside them, and how it was quantised
+    model = onnx.load(str(MODEL_FILE))
+    model.doc_string = "an older copy"
+    for prop in model.metadata_props:
+        if prop.key == "ecgcnn":
+            metadata = json.loads(prop.value)
+            metadata.update(metrics={"test": {"accuracy": 0.75}}, per_class_recall=[0.5, 0.5, 0.5, 0.5, 1.0],
+                            quantize="dynamic", quantization={"weights": "int8"})
+            prop.value = json.dumps(metadata)
+    onnx.save(model, str(tmp_path / "older.onnx"))
+    card = app_module.model_card(load_predictor(tmp_path / "older.onnx"), "x", 3, 4)
+    assert card["metrics"] == {"test": {"accuracy": 0.75}} and card["per_class_recall"] == [0.5, 0.5, 0.5, 0.5, 1.0]
+    assert card["quantize"] == "dynamic" and card["quantization"] == {"weights": "int8"}
+
+
+def test_the_servers_shutdown_closes_the_inference_queue(app):
+    """ASGI lifespan: start-up, then shut-down; afterwards the queue takes no more work."""
+    messages, sent = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}], []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    app.state.queue._executor.submit(int).result()  # open before
+    asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        app.state.queue._executor.submit(int)
 
 
 def test_predict_json_and_csv_equal_the_reference(app, beats, manifest):
@@ -328,6 +358,9 @@ def test_unknown_paths_and_methods(app):
                                                                   "/openapi.json)"})
     assert call(app, "GET", "/v1/predict")[:2] == (405, {"error": "method GET is not allowed on /v1/predict"})
     assert call(app, "DELETE", "/healthz")[:2] == (405, {"error": "method DELETE is not allowed on /healthz"})
+    # the answer still says which methods are allowed (the exception's headers are kept)
+    assert set(call(app, "GET", "/v1/predict")[2]["allow"].split(", ")) == {"POST"}
+    assert set(call(app, "DELETE", "/healthz")[2]["allow"].split(", ")) == {"GET", "HEAD"}
 
 
 def test_openapi_page_and_static_files(app):
