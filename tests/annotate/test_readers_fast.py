@@ -506,7 +506,8 @@ def test_text_layouts_at_the_edges(tmp_path):
         "FILE: there is no column 3; expected a number from 1 to 2 or a name: 1 (a), 2 (b)")
     # an undecodable byte beyond the sniffed head: found on its line by the scan, not taken for a binary file
     late = b"ecg\n" + b"1.5\n" * 30000 + b"\xff\n" + b"2\n" * 10
-    assert refused("late.csv", late) == "FILE, line 30002, column 1: expected a number, found '\ufffd'"
+    assert refused("late.csv", late) == ("FILE, line 30002: not UTF-8 text (undecodable byte 0xff at character 1); "
+                                         "expected a UTF-8 CSV/TXT signal")
     # where the sniffed head ends: a byte 5 before it is undecodable; 4 before, it may begin a cut character
     size = readers._SNIFF_BYTES
     for offset in (size - 5, size - 4):
@@ -516,7 +517,63 @@ def test_text_layouts_at_the_edges(tmp_path):
         message = refused(f"edge{offset}.csv", head + b"\xff\n" + b"2\n" * 2000)
         assert message == (f"FILE: not a text file (undecodable byte at offset {size - 5}); expected a WFDB record, "
                            f"a .npy array or a CSV/TXT signal" if offset == size - 5 else
-                           "FILE, line 1003, column 1: expected a number, found '\ufffd'")
+                           "FILE, line 1003: not UTF-8 text (undecodable byte 0xff at character 1); expected a "
+                           "UTF-8 CSV/TXT signal")
     # a header and a second line that is not numbers, in a file longer than the sniffed head
     assert refused("long.csv", "ecg\nabc\n" + values * 50) == ("FILE, line 2: expected numbers, found 'abc'; this "
                                                                "does not look like a signal file")
+
+
+def test_an_npy_of_python_objects_is_refused_without_unpickling(tmp_path):
+    path = tmp_path / "objects.npy"
+    np.save(path, np.array([1.0, "x", None], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError) as numpy_error:  # numpy's own refusal, the inner text of ours
+        np.load(path, mmap_mode="r", allow_pickle=False)
+    inner = str(numpy_error.value).strip().splitlines()[0][:160].rstrip(".")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS)
+    assert str(info.value).startswith(f"{path}: not a plain numeric .npy array ({inner}); expected one saved with ")
+
+
+def test_a_two_dimensional_npy_without_a_channel_gives_the_first(tmp_path):
+    wave = _wave(900, 3, seed=4)
+    np.save(tmp_path / "three.npy", wave)
+    recording = readers.read_recording(tmp_path / "three.npy", fs=FS)
+    np.testing.assert_array_equal(recording.signal, wave[:, 0])
+    assert recording.channel_name == "channel 1"
+
+
+def test_a_column_name_matches_in_any_case(tmp_path):
+    wave = _wave(900, 2, seed=5)
+    (tmp_path / "lower.csv").write_text("mlii,v5\n" + "".join(f"{a},{b}\n" for a, b in wave.tolist()))
+    for column in ("V5", "v5", " V5 "):
+        recording = readers.read_recording(tmp_path / "lower.csv", fs=FS, column=column)
+        np.testing.assert_array_equal(recording.signal, wave[:, 1])
+    (tmp_path / "upper.csv").write_text("MLII,V5\n" + "".join(f"{a},{b}\n" for a, b in wave.tolist()))
+    np.testing.assert_array_equal(readers.read_recording(tmp_path / "upper.csv", fs=FS, column="mlii").signal,
+                                  wave[:, 0])
+
+
+def test_an_undecodable_byte_past_the_sniffed_head_is_named_by_its_line(tmp_path):
+    """A Latin-1 comment far into a UTF-8 file: refused as the same byte in the head would be (not UTF-8 text),
+    with its line counted here (the header, 20,000 values, then the comment)."""
+    values = [str(v) for v in _wave(30000, 1, seed=6)[:, 0].tolist()]
+    lines = ["ecg"] + values[:20000] + ["# patient Jos\xe9"] + values[20000:]
+    path = tmp_path / "late.csv"
+    path.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    assert path.stat().st_size > readers._SNIFF_BYTES
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS)
+    assert str(info.value) == (f"{path}, line 20002: not UTF-8 text (undecodable byte 0xe9 at character 14); "
+                               f"expected a UTF-8 CSV/TXT signal")
+
+
+def test_the_line_of_a_missing_value_far_into_a_file(tmp_path):
+    values = [str(v) for v in _wave(30000, 1, seed=6)[:, 0].tolist()]
+    lines = ["# a note", "ecg"] + values[:20000] + ["", "# a comment"] + values[20000:]
+    lines[2 + 25000 + 2] = "nan"  # sample 25000: after the note, the header, a blank line and the comment
+    path = tmp_path / "late.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(readers.DataError) as info:
+        readers.read_recording(path, fs=FS)
+    assert ", the first at samples 25000-25000 (100.000-100.000 s), lines 25005-25005;" in str(info.value)

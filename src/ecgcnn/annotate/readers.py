@@ -372,12 +372,12 @@ def _read_text(path: Path, column) -> tuple[np.ndarray, str, object]:
             warnings.simplefilter("ignore", UserWarning)
             values = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, comments="#", skiprows=skip,
                                 usecols=(index,), ndmin=1, encoding="utf-8-sig", quotechar='"')
+    except UnicodeDecodeError:  # a byte beyond the sniffed head (caught first: it is a ValueError too)
+        _raise_undecodable(path)
+        raise  # pragma: no cover - _raise_undecodable always raises
     except ValueError as exc:
         _raise_text_error(path, delimiter, skip, index, exc)
         raise  # pragma: no cover - _raise_text_error always raises
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start}); expected a "
-                        f"CSV/TXT signal") from None
     if values.size == 0:
         raise DataError(f"{path}: a header but no values; expected one signal value per line")
     name = names[index] if has_header else (f"column {index + 1}" if len(names) > 1 else "signal")
@@ -398,6 +398,18 @@ def _raise_text_error(path: Path, delimiter, skip: int, index: int, exc: Excepti
                 raise DataError(f"{path}, line {line_no}, column {index + 1}: expected a number, found "
                                 f"{shorten(tokens[index])!r}") from None
     raise DataError(f"{path}: cannot read the values ({_first_line(exc)}); expected one number per line") from None
+
+
+def _raise_undecodable(path: Path) -> None:
+    """Name the first line holding a byte that is not UTF-8 (a slow scan, only on the error path)."""
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}, line {line_no}: not UTF-8 text (undecodable byte {raw[exc.start]:#04x} at "
+                                f"character {exc.start + 1}); expected a UTF-8 CSV/TXT signal") from None
+    raise DataError(f"{path}: not UTF-8 text; expected a UTF-8 CSV/TXT signal")  # pragma: no cover
 
 
 class _LineMap:
