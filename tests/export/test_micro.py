@@ -271,3 +271,23 @@ def test_readme_preprocessing_quantises_a_beat_as_the_model_expects(tmp_path, da
     assert from_c.shape == expected.shape
     assert np.abs(from_c - expected).max() <= 1  # float32 in C, float64 here: a rounding tie may go either way
     assert np.mean(from_c == expected) >= 0.995
+
+
+@pytest.mark.parametrize("arena", [0, -1])
+def test_an_arena_that_is_not_positive_is_refused_before_anything_is_written(tmp_path, arena):
+    out = tmp_path / "bundle"
+    with pytest.raises(EcgcnnError) as info:
+        export_micro("pretrained:edge.tflite", out, arena_size=arena)
+    assert str(info.value) == f"arena_size must be a positive number of bytes, got {arena}"
+    assert not out.exists()
+    header, _, _ = export_micro("pretrained:edge.tflite", out, arena_size=1)  # the smallest size is a size
+    assert "_MODEL_TENSOR_ARENA_SIZE 1\n" in header.read_text()
+
+
+def test_the_readme_pairs_each_label_with_its_class_name(tmp_path):
+    """Labels and names as the runtime reads them from the file's own metadata (not the exporter's reading)."""
+    predictor = load_predictor("pretrained:edge.tflite")
+    _, _, readme = export_micro("pretrained:edge.tflite", tmp_path)
+    pairs = ", ".join(f"{label} = {name}" for label, name in zip(predictor.labels, predictor.class_names, strict=True))
+    assert predictor.labels[0] != predictor.class_names[0]
+    assert pairs in readme.read_text()

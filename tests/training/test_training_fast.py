@@ -407,3 +407,32 @@ def test_distributed_members_train_on_their_shard(beats, gloo, rank):
     assert shard == 30
     assert (result["history"][0]["train_accuracy"] * shard) == pytest.approx(
         round(result["history"][0]["train_accuracy"] * shard))
+
+
+def test_shift_augmentation_moves_beats_both_ways_by_up_to_shift_samples():
+    """A ramp shifted by k samples reads k less at its middle: the offsets drawn are every integer from -shift to
+    +shift, about equally often ("largest time shift in samples, either direction")."""
+    from ecgcnn.training.augment import Augment, augment_batch  # noqa: PLC0415
+
+    ramp = torch.arange(140, dtype=torch.float32).repeat(2100, 1, 1)
+    shifted = augment_batch(ramp, Augment(shift=3), torch.Generator().manual_seed(0))
+    offsets = (ramp[:, 0, 70] - shifted[:, 0, 70]).round().long()
+    torch.testing.assert_close(shifted[:, 0, 70], ramp[:, 0, 70] - offsets.float())  # whole samples
+    counts = torch.bincount(offsets + 3, minlength=7)
+    assert len(counts) == 7 and counts.min() > 0.8 * 300 and counts.max() < 1.2 * 300  # 2,100 beats / 7 offsets
+
+
+def test_an_ensembles_validation_loss_is_the_mean_over_its_beats():
+    """Members scored on their own folds: the loss is weighted by each fold's beats (worked by hand), accuracy and
+    macro-F1 are those of the out-of-fold predictions together."""
+    from ecgcnn.training.run import validation_summary  # noqa: PLC0415
+
+    y = np.array([0, 1, 0, 1])
+    finished = [{"val": {"loss": 1.0, "accuracy": 0.0}, "val_predictions": np.array([0, 1, 1])},
+                {"val": {"loss": 4.0, "accuracy": 0.0}, "val_predictions": np.array([1])}]
+    summary = validation_summary(finished, y, [np.array([0, 1, 2]), np.array([3])], num_classes=2)
+    assert summary["loss"] == pytest.approx((3 * 1.0 + 1 * 4.0) / 4)
+    assert summary["accuracy"] == pytest.approx(3 / 4)  # truth 0, 1, 0, 1 against 0, 1, 1, 1
+    assert summary["macro_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)  # F1 of class 0: 2/3, of class 1: 4/5
+    one = [{"val": {"loss": 2.5, "accuracy": 0.5}, "val_predictions": np.array([0])}]
+    assert validation_summary(one, y, [np.array([0])], num_classes=2) == {"loss": 2.5, "accuracy": 0.5}
