@@ -490,6 +490,7 @@ def test_each_grid_is_sleepecg_on_padded_blocks(toy, monkeypatch, sign, cores):
     np.testing.assert_array_equal(detection.detect_r_peaks(signal, fs, sign), np.concatenate([first, second]))
     n = len(signal)
     assert reports[-1] == ("detect", 2 * n, 2 * n) and all(r[0] == "detect" and r[2] == 2 * n for r in reports)
+    assert len(reports) == 5 + 1  # the first grid reports each of its 5 blocks, from the calling thread; then done
     if cores == 1:  # the first grid reports each block, then the second runs
         stops = [round(20 * fs) * k for k in range(1, 5)] + [n]
         assert [r[1] for r in reports] == stops + [2 * n]
@@ -519,3 +520,19 @@ def test_a_beat_on_a_block_border_belongs_to_the_later_block_only(toy, monkeypat
     expected = _grid_by_hand(signal, fs, 1.0, border / fs, 5.0, 0.0)
     assert border in expected and len(np.unique(expected)) == len(expected)
     np.testing.assert_array_equal(first, expected)
+
+
+def test_upright_fraction_of_blocks_built_by_hand():
+    """Five 2-second blocks at 50 Hz, each on its own baseline: up, down, a tie (votes, not up), flat (no vote), up
+    by less than one unit; 4-second chunks, so the last chunk holds one block. 2 of 4 votes are up."""
+    fs, n = 50.0, 100
+    blocks = []
+    for baseline, spikes in ((0.0, [+0.5]), (3.0, [-0.5]), (-2.0, [+0.4, -0.4]), (1.0, []), (5.0, [+0.3])):
+        block = np.full(n, baseline)
+        for k, height in enumerate(spikes):
+            block[20 + 30 * k] += height
+        blocks.append(block)
+    signal = np.concatenate(blocks)
+    assert detection.upright_fraction(signal, fs, chunk_seconds=4.0) == 0.5
+    assert detection.upright_fraction(signal, fs) == 0.5  # one chunk: the same votes
+    assert detection.upright_fraction(np.concatenate([signal, np.zeros(60)]), fs, chunk_seconds=4.0) == 0.5
