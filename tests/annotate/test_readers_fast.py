@@ -577,3 +577,26 @@ def test_the_line_of_a_missing_value_far_into_a_file(tmp_path):
     with pytest.raises(readers.DataError) as info:
         readers.read_recording(path, fs=FS)
     assert ", the first at samples 25000-25000 (100.000-100.000 s), lines 25005-25005;" in str(info.value)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 4, 5, 64])
+def test_nonfinite_runs_that_touch_either_end(block):
+    """Known answers (first, last of the first run, runs, values) for runs at sample 0, one sample long, and
+    running to the end, whatever the block size."""
+    nan, inf = np.nan, np.inf
+    cases = {(nan, 1, 1, 1, 1, 1, 1, 1, 1, 1, nan, 1): (0, 0, 2, 2), (nan, nan, -inf): (0, 2, 1, 3),
+             (1, 1, nan, inf): (2, 3, 1, 2), (inf, 1, 2, 3, 4, 5, 6, 7): (0, 0, 1, 1), (1.0, 2.0): (0, 0, 0, 0),
+             (nan, 1, 1, 1, 1, 1, nan, nan, nan, nan, nan, nan): (0, 0, 2, 7)}
+    for values, expected in cases.items():
+        assert readers.nonfinite_runs(np.array(values, dtype=np.float64), block=block) == expected, values
+
+
+def test_only_the_first_sample_differs_and_rates_just_above_zero():
+    wave = np.full(1000, 3.0)
+    wave[0] = 5.0  # not a flat line: the first sample counts
+    assert readers.check_recording(_recording(wave, 250)).signal is wave
+    for fs in (1, 0.5, 99.9):
+        with pytest.raises(readers.DataError) as info:
+            readers.check_recording(_recording(np.sin(np.arange(1000) / 10.0), fs))
+        assert str(info.value) == (f"src.txt: sampling frequency {float(fs):g} Hz is too low; expected at least "
+                                   f"100 Hz for QRS detection")
