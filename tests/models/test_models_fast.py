@@ -443,8 +443,8 @@ def test_hydra_scaling_is_sparse_and_fitted_on_the_beats_given():
     np.testing.assert_allclose(scaled[:3], [0.0, 0.0, (3.0 - mean[2]) / std[2]], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(scaled[3:], (2.0 - mean[3:]) / std[3:], rtol=1e-5, atol=1e-5)
     again = build_model("hydra", k=4, g=8, input_length=40, seed=0, num_classes=3)
-    again.fit_closed_form(beats, labels, seed=9)  # Hydra's kernels come from the constructor: the fit's seed is moot
-    assert torch.equal(again.head.weight, model.head.weight)
+    again.fit_closed_form(beats, labels, seed=9, batch_size=5)  # the kernels come from the constructor: seed is moot
+    torch.testing.assert_close(again.head.weight, model.head.weight, rtol=1e-5, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["hydra", "minirocket"])
