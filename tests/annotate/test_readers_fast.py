@@ -506,7 +506,7 @@ def test_text_layouts_at_the_edges(tmp_path):
         "FILE: there is no column 3; expected a number from 1 to 2 or a name: 1 (a), 2 (b)")
     # an undecodable byte beyond the sniffed head: found on its line by the scan, not taken for a binary file
     late = b"ecg\n" + b"1.5\n" * 30000 + b"\xff\n" + b"2\n" * 10
-    assert refused("late.csv", late) == ("FILE, line 30002: not UTF-8 text (undecodable byte 0xff at character 1); "
+    assert refused("late.csv", late) == ("FILE, line 30002: not UTF-8 text (byte 0xff, the line's byte 1); "
                                          "expected a UTF-8 CSV/TXT signal")
     # where the sniffed head ends: a byte 5 before it is undecodable; 4 before, it may begin a cut character
     size = readers._SNIFF_BYTES
@@ -517,7 +517,7 @@ def test_text_layouts_at_the_edges(tmp_path):
         message = refused(f"edge{offset}.csv", head + b"\xff\n" + b"2\n" * 2000)
         assert message == (f"FILE: not a text file (undecodable byte at offset {size - 5}); expected a WFDB record, "
                            f"a .npy array or a CSV/TXT signal" if offset == size - 5 else
-                           "FILE, line 1003: not UTF-8 text (undecodable byte 0xff at character 1); expected a "
+                           "FILE, line 1003: not UTF-8 text (byte 0xff, the line's byte 1); expected a "
                            "UTF-8 CSV/TXT signal")
     # a header and a second line that is not numbers, in a file longer than the sniffed head
     assert refused("long.csv", "ecg\nabc\n" + values * 50) == ("FILE, line 2: expected numbers, found 'abc'; this "
@@ -564,7 +564,7 @@ def test_an_undecodable_byte_past_the_sniffed_head_is_named_by_its_line(tmp_path
     assert path.stat().st_size > readers._SNIFF_BYTES
     with pytest.raises(readers.DataError) as info:
         readers.read_recording(path, fs=FS)
-    assert str(info.value) == (f"{path}, line 20002: not UTF-8 text (undecodable byte 0xe9 at character 14); "
+    assert str(info.value) == (f"{path}, line 20002: not UTF-8 text (byte 0xe9, the line's byte 14); "
                                f"expected a UTF-8 CSV/TXT signal")
 
 

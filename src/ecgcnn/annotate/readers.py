@@ -23,6 +23,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -374,17 +375,15 @@ def _read_text(path: Path, column) -> tuple[np.ndarray, str, object]:
                                 usecols=(index,), ndmin=1, encoding="utf-8-sig", quotechar='"')
     except UnicodeDecodeError:  # a byte beyond the sniffed head (caught first: it is a ValueError too)
         _raise_undecodable(path)
-        raise  # pragma: no cover - _raise_undecodable always raises
     except ValueError as exc:
         _raise_text_error(path, delimiter, skip, index, exc)
-        raise  # pragma: no cover - _raise_text_error always raises
     if values.size == 0:
         raise DataError(f"{path}: a header but no values; expected one signal value per line")
     name = names[index] if has_header else (f"column {index + 1}" if len(names) > 1 else "signal")
     return values, name, _LineMap(path, skip)
 
 
-def _raise_text_error(path: Path, delimiter, skip: int, index: int, exc: Exception) -> None:
+def _raise_text_error(path: Path, delimiter, skip: int, index: int, exc: Exception) -> NoReturn:
     """Find the first line numpy could not read (a slow scan, only on the error path) and name it."""
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for line_no, line in enumerate(fh, start=1):
@@ -400,16 +399,16 @@ def _raise_text_error(path: Path, delimiter, skip: int, index: int, exc: Excepti
     raise DataError(f"{path}: cannot read the values ({_first_line(exc)}); expected one number per line") from None
 
 
-def _raise_undecodable(path: Path) -> None:
+def _raise_undecodable(path: Path) -> NoReturn:
     """Name the first line holding a byte that is not UTF-8 (a slow scan, only on the error path)."""
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(f"{path}, line {line_no}: not UTF-8 text (undecodable byte {raw[exc.start]:#04x} at "
-                                f"character {exc.start + 1}); expected a UTF-8 CSV/TXT signal") from None
-    raise DataError(f"{path}: not UTF-8 text; expected a UTF-8 CSV/TXT signal")  # pragma: no cover
+                raise DataError(f"{path}, line {line_no}: not UTF-8 text (byte {raw[exc.start]:#04x}, the line's "
+                                f"byte {exc.start + 1}); expected a UTF-8 CSV/TXT signal") from None
+    raise DataError(f"{path}: not UTF-8 text; expected a UTF-8 CSV/TXT signal")  # pragma: no cover - numpy found one
 
 
 class _LineMap:
