@@ -373,9 +373,7 @@ def _read_text(path: Path, column) -> tuple[np.ndarray, str, object]:
             warnings.simplefilter("ignore", UserWarning)
             values = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, comments="#", skiprows=skip,
                                 usecols=(index,), ndmin=1, encoding="utf-8-sig", quotechar='"')
-    except UnicodeDecodeError:  # a byte beyond the sniffed head (caught first: it is a ValueError too)
-        _raise_undecodable(path)
-    except ValueError as exc:
+    except ValueError as exc:  # a UnicodeDecodeError too: a byte beyond the sniffed head
         _raise_text_error(path, delimiter, skip, index, exc)
     if values.size == 0:
         raise DataError(f"{path}: a header but no values; expected one signal value per line")
@@ -385,6 +383,14 @@ def _read_text(path: Path, column) -> tuple[np.ndarray, str, object]:
 
 def _raise_text_error(path: Path, delimiter, skip: int, index: int, exc: Exception) -> NoReturn:
     """Find the first line numpy could not read (a slow scan, only on the error path) and name it."""
+    if isinstance(exc, UnicodeDecodeError):
+        with open(path, "rb") as raw_lines:
+            for line_no, raw in enumerate(raw_lines, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    raise DataError(f"{path}, line {line_no}: not UTF-8 text (byte {raw[bad.start]:#04x}, the "
+                                    f"line's byte {bad.start + 1}); expected a UTF-8 CSV/TXT signal") from None
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for line_no, line in enumerate(fh, start=1):
             if line_no <= skip or not line.strip() or line.lstrip().startswith("#"):
@@ -397,18 +403,6 @@ def _raise_text_error(path: Path, delimiter, skip: int, index: int, exc: Excepti
                 raise DataError(f"{path}, line {line_no}, column {index + 1}: expected a number, found "
                                 f"{shorten(tokens[index])!r}") from None
     raise DataError(f"{path}: cannot read the values ({_first_line(exc)}); expected one number per line") from None
-
-
-def _raise_undecodable(path: Path) -> NoReturn:
-    """Name the first line holding a byte that is not UTF-8 (a slow scan, only on the error path)."""
-    with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}, line {line_no}: not UTF-8 text (byte {raw[exc.start]:#04x}, the line's "
-                                f"byte {exc.start + 1}); expected a UTF-8 CSV/TXT signal") from None
-    raise DataError(f"{path}: not UTF-8 text; expected a UTF-8 CSV/TXT signal")  # pragma: no cover - numpy found one
 
 
 class _LineMap:
