@@ -35,6 +35,15 @@ QRS = 3.35  # annotate's QRS position in a 140-sample window (ecgcnn.annotate.wi
 SYSTOLE, NOMINAL_RR_S = 0.55, 0.8  # the documented share of systole and ECG5000's nominal RR
 
 
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch, tmp_path):
+    """No test here may reach the user's real noise file: a mutant of ``noise_path`` that ignores
+    ``$ECGCNN_NOISE_FILE`` once left a fake NSTDB in ``~/.cache/ecgcnn`` (and the stress table read it)."""
+    monkeypatch.delenv("ECGCNN_NOISE_FILE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 # ------------------------------------------------------------------------------------------------ constructions
 
 def beat(qrs_at: float = QRS, length: int = 140, trailing_at: int | None = None, t_height: float = 0.8,
