@@ -262,3 +262,42 @@ def test_serve_load_block_is_the_committed_measurement():
     text = _text(REPO / "docs" / "deployment.md")
     block = text.split("<!-- serve-bench:start -->\n", 1)[1].split("<!-- serve-bench:end -->", 1)[0]
     assert block == _text(REPO / "results" / "bench" / "serve.md")
+
+
+def test_robustness_diagnosis_figures_are_the_committed_measurement():
+    """training.md and the model card quote results/stress/diagnosis.md (scripts/diagnose_robustness.py): every
+    figure is recomputed here from that file's tables."""
+    table = _text(REPO / "results" / "stress" / "diagnosis.md")
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| model |") and not line.startswith("| windows")]
+    pct = lambda cell: float(cell.rstrip(" %"))  # noqa: E731
+
+    def noise_row(model_part: str, condition: str) -> list[float]:
+        (row,) = [r for r in rows if model_part in r[0] and r[1:2] == [condition]]
+        return [pct(c) for c in row[2:5]]
+
+    start = {r[0]: r[1:] for r in rows if r[0].startswith(("ECG5000", "the same re-cut", "MIT-BIH 208 as"))}
+    dataset_start = start["ECG5000 training beats, the dataset's windows"]
+    recut_start = start["the same re-cut by annotate's cutter"]
+    nearest = {r[0]: [pct(c) for c in r[1:]] for r in rows if r[0] in ("the dataset's windows", "the re-cut windows")}
+    nearest_dataset, nearest_recut = nearest["the dataset's windows"], nearest["the re-cut windows"]
+    (shares,) = [[pct(c) for c in r[1:]] for r in rows if "best-recut" in r[0] and len(r) == 6]
+    annotate, clean, true = noise_row("best-recut", "ma-12dB")
+    training = " ".join(_text(REPO / "docs" / "training.md").split())
+    expected = [
+        f"first sample {recut_start[1]} against {recut_start[0]} for normal beats",
+        f"start alike ({dataset_start[1]} and {dataset_start[0]})",
+        f"deeper still ({start['MIT-BIH 208 as annotate cuts it'][-1]})",
+        f"the nearest neighbour of {nearest_recut[1]:.1f} % of 208's windows is an R-on-T PVC and of "
+        f"{nearest_recut[0]:.1f} % a normal beat",
+        f"among the dataset's windows, {nearest_dataset[0]:.1f} % are nearest a normal beat",
+        f"({shares[0]:.1f} % normal in that run)",
+        f"cost `best-recut` {clean - annotate:.1f} points ({annotate:.1f} % -> {clean:.1f} % with them taken out)",
+        f"misplaced R-peaks {true - clean:.1f} more",
+    ]
+    for phrase in expected:
+        assert phrase in training, phrase
+    annotate, clean, true = noise_row("pretrained:best`", "ma-12dB")
+    card = " ".join(_text(REPO / "docs" / "model-card.md").split())
+    assert (f"cost `pretrained:best` {clean - annotate:.1f} points ({annotate:.1f} % -> {clean:.1f} % with them "
+            f"taken out) and misplaced R-peaks {true - clean:.1f} more") in card

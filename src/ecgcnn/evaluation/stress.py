@@ -82,6 +82,25 @@ def score_recording(predictor, signal: np.ndarray, fs: float, r_peaks: np.ndarra
             "polarity": result.polarity.get("recording")}
 
 
+def condition_recording(condition: Condition, beats: np.ndarray, seed: int, noise: dict | None = None,
+                        cache: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The recording of a non-official condition: ``(signal, r_peaks, order)`` as :func:`~.recut.stitch` returns
+    them, with the condition's NSTDB ``noise`` record (started at a point drawn from ``seed``), gain and offset.
+    ``cache`` keeps the clean stitched recordings between conditions (keyed by rate and RR range)."""
+    cache = {} if cache is None else cache
+    key = (condition.fs, condition.rr_s)
+    if key not in cache:
+        cache[key] = stitch(beats, condition.fs, condition.rr_s, seed)
+    signal, r_peaks, order = cache[key]
+    if condition.noise is not None:
+        rng = np.random.default_rng(seed)
+        record = noise[condition.noise]
+        start = int(rng.integers(0, len(record)))
+        signal = add_noise(signal, condition.fs, r_peaks,
+                           noise_for(record, len(signal), condition.fs, start=start), condition.snr_db)
+    return condition.gain * signal + condition.offset, r_peaks, order
+
+
 def run_stress(predictor, beats: np.ndarray, labels: np.ndarray, seed: int = 0, noise_file=None,
                with_noise: bool = True, log=lambda message: None) -> dict:
     """The stress table of one model: a row per :func:`conditions` entry (JSON-ready).
@@ -103,17 +122,7 @@ def run_stress(predictor, beats: np.ndarray, labels: np.ndarray, seed: int = 0, 
                    "unfamiliar": float(np.mean(unfamiliar(normalize_beats(beats),
                                                           predictor.metadata.get("novelty"))))}
         else:
-            key = (condition.fs, condition.rr_s)
-            if key not in recordings:
-                recordings[key] = stitch(beats, condition.fs, condition.rr_s, seed)
-            signal, r_peaks, order = recordings[key]
-            if condition.noise is not None:
-                rng = np.random.default_rng(seed)
-                record = noise[condition.noise]
-                start = int(rng.integers(0, len(record)))
-                signal = add_noise(signal, condition.fs, r_peaks,
-                                   noise_for(record, len(signal), condition.fs, start=start), condition.snr_db)
-            signal = condition.gain * signal + condition.offset
+            signal, r_peaks, order = condition_recording(condition, beats, seed, noise, recordings)
             row = score_recording(predictor, signal, condition.fs, r_peaks, labels[order])
         rows.append({"condition": condition.name, "group": condition.group, "fs_hz": condition.fs,
                      "rr_s": list(condition.rr_s), "noise": condition.noise, "snr_db": condition.snr_db,
