@@ -68,7 +68,7 @@ def test_summary_counts_and_rates_worked_by_hand():
     assert summary == {
         "source": "rec.npy", "model": "edge", "fs_hz": 250.0, "duration_s": 8.0, "detector": "det 1.0",
         "polarity": {"mode": "auto"}, "qrs_position": 3.35, "beats": 5, "classified": 3, "rejected": 2,
-        "rejected_by_reason": {"last_beat": 1, "rr_short": 1}, "unfamiliar": 1,
+        "rejected_by_reason": {"last_beat": 1, "rr_short": 1}, "unfamiliar": 1, "familiarity": None,
         "mean_heart_rate_bpm": 43.6,  # 60 / mean(0.25, 2.5) s: both bounds are in range
         "beats_per_minute": 37.5,  # 5 beats in 8 s
         "beats_per_class": {"N": {"label": 1, "count": 1, "percent": 33.33},
@@ -76,6 +76,13 @@ def test_summary_counts_and_rates_worked_by_hand():
                             "S": {"label": 3, "count": 1, "percent": 33.33}},
     }
     assert list(summary["rejected_by_reason"]) == ["last_beat", "rr_short"]  # in the order of FLAGS
+    judged = _hand_made()
+    # classified beats 0, 2, 3 have residuals 0.3, 0.9, 0.5 (median 0.5); beat 1 was not classified and does not count
+    judged.residual = np.array([0.3, 100.0, 0.9, 0.5, np.nan])
+    judged.novelty = {"median_residual": 0.2, "recording_limit": 2.4}
+    assert judged.summary()["familiarity"] == {"residual_ratio": 2.5, "limit": 2.4, "familiar": False}
+    judged.novelty = {"median_residual": 0.25, "recording_limit": 2.4}
+    assert judged.summary()["familiarity"] == {"residual_ratio": 2.0, "limit": 2.4, "familiar": True}
     bare = _hand_made().summary()
     assert "source" not in bare and "model" not in bare
     precise = AnnotationResult(fs=300.0, n_samples=1001, positions=np.array([10.0, 310.5, 650.0]),

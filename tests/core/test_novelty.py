@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from ecgcnn.annotate.pipeline import annotate_signal
-from ecgcnn.core.novelty import fit_novelty, novelty_scores, unfamiliar
+from ecgcnn.annotate.windows import beat_windows
+from ecgcnn.core.novelty import fit_novelty, novelty_flags, novelty_scores, residual_ratio, unfamiliar
 from ecgcnn.core.preprocess import normalize_beats
-from ecgcnn.evaluation.recut import stitch
+from ecgcnn.evaluation.recut import recording_limit, recut_windows, stitch
 
 
 def test_residual_is_the_distance_to_the_subspace():
@@ -80,3 +81,80 @@ def test_annotate_flags_unfamiliar_beats_and_still_labels_them(dataset):
     summary = result.summary()
     assert summary["unfamiliar"] == int((flags == "unfamiliar").sum())
     assert "unfamiliar" not in summary["rejected_by_reason"]
+
+
+def test_median_residual_and_the_recording_ratio():
+    """The median residual is the training beats' median distance to the 3-D subspace, computed here by projecting
+    on an orthonormal basis of the three known shapes; a recording's ratio is its beats' median over it."""
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 1, 140)
+    shapes = np.stack([np.sin(2 * np.pi * k * t) for k in (1, 2, 3)])
+    beats = rng.standard_normal((600, 3)) @ shapes + 0.05 * rng.standard_normal((600, 140))
+    beats[:60] += 0.5 * rng.standard_normal((60, 140))  # a tenth of the beats far out: the mean would follow them
+    reference = fit_novelty(beats, components=3)
+    centred = beats - beats.mean(axis=0)
+    basis, _ = np.linalg.qr(shapes.T)  # the known subspace, orthonormal (140, 3)
+    expected = np.median(np.mean((centred - centred @ basis @ basis.T) ** 2, axis=1))
+    assert reference["median_residual"] == pytest.approx(expected, rel=0.05)  # the fitted subspace: near the true one
+    assert expected == pytest.approx(0.05 ** 2, rel=0.1)  # white noise of std 0.05 outside a 3-D subspace
+    noisier = rng.standard_normal((200, 3)) @ shapes + 0.15 * rng.standard_normal((200, 140))
+    flagged, residual = novelty_flags(noisier, reference)
+    assert residual_ratio(residual, reference) == pytest.approx(9.0, rel=0.1)  # three times the noise: nine times Q
+    # ... yet no single beat passes the per-beat threshold, which the far-out tenth of the training beats set: the
+    # recording's ratio sees what the per-beat flag cannot
+    assert not flagged.any()
+    assert residual_ratio(np.r_[residual, np.nan], reference) == residual_ratio(residual, reference)  # NaN: no beat
+    assert residual_ratio(residual, None) is None
+    assert residual_ratio(residual, {k: v for k, v in reference.items() if k != "median_residual"}) is None
+    assert residual_ratio(np.array([np.nan]), reference) is None
+    none_flagged, none_residual = novelty_flags(noisier, None)
+    assert not none_flagged.any() and np.isnan(none_residual).all()
+
+
+def test_recording_limit_is_the_largest_ratio_of_the_training_beats_recut(dataset):
+    """The limit, recomputed here from its definition: each rate's recording re-cut, scored, the largest ratio."""
+    x = dataset.x_train[:200]
+    reference = fit_novelty(normalize_beats(x))
+    ratios = []
+    for k, fs in enumerate((250.0, 360.0, 500.0)):
+        windows, _ = recut_windows(x, fs, (0.5, 1.5), seed=7 + k)
+        residual, _ = novelty_scores(normalize_beats(windows), reference)
+        ratios.append(np.median(residual) / reference["median_residual"])
+    assert recording_limit(x, reference, seed=7) == pytest.approx(max(ratios), rel=1e-12)
+    assert 1.0 < max(ratios) < 6.0  # re-cutting moves the beats a little: not 1, but far from another patient's 7
+
+
+def test_annotate_judges_a_whole_recording_against_the_training_beats(dataset):
+    """Beats of the training patient re-cut from a recording stay under the limit; the same beats with their QRS
+    and waves smeared over 60 ms (another morphology, as another patient or lead would give) go beyond it, and the
+    summary says so."""
+    reference = fit_novelty(normalize_beats(dataset.x_train))
+    reference["recording_limit"] = recording_limit(dataset.x_train, reference)
+    beats = dataset.x_test[:300]
+    smeared = np.stack([np.convolve(b, np.ones(15) / 15, mode="same") for b in beats])
+    judged = {}
+    for name, x in (("same", beats), ("smeared", smeared)):
+        signal, _, _ = stitch(x, 250.0, (0.7, 0.9), seed=3)
+        result = annotate_signal(signal, 250.0, Constant(reference))
+        familiarity = result.summary()["familiarity"]
+        classified = result.class_index >= 0
+        # independent of the summary: the windows' residuals recomputed from annotate's own windows
+        windows = annotate_windows(signal, result)
+        residual = novelty_scores(normalize_beats(windows[classified[:-1]]), reference)[0]
+        np.testing.assert_allclose(result.residual[classified], residual, rtol=1e-9)  # beat by beat
+        assert np.isnan(result.residual[~classified]).all()
+        expected = np.median(residual) / reference["median_residual"]
+        assert familiarity["residual_ratio"] == pytest.approx(expected, abs=0.006)
+        assert familiarity["limit"] == round(reference["recording_limit"], 2)
+        judged[name] = familiarity["familiar"]
+    assert judged == {"same": True, "smeared": False}
+    plain = annotate_signal(stitch(beats, 250.0, (0.7, 0.9), seed=3)[0], 250.0, Constant(None))
+    assert plain.summary()["familiarity"] is None  # no reference: nothing to judge by
+    no_limit = {k: v for k, v in reference.items() if k != "recording_limit"}
+    unjudged = annotate_signal(stitch(beats, 250.0, (0.7, 0.9), seed=3)[0], 250.0, Constant(no_limit))
+    assert unjudged.summary()["familiarity"]["limit"] is None and unjudged.summary()["familiarity"]["familiar"] is None
+
+
+def annotate_windows(signal: np.ndarray, result) -> np.ndarray:
+    windows, _ = beat_windows(signal, result.fs, result.positions, -1.0 if result.polarity["negated"] else 1.0)
+    return windows

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.errors import EcgcnnError
-from ..core.novelty import unfamiliar
+from ..core.novelty import novelty_flags, residual_ratio
 from ..core.preprocess import normalize_beats
 from .detection import DEFAULT_CHUNK_S, Progress, detector_name, r_peaks, upright_fraction
 from .readers import Recording, check_recording
@@ -54,6 +54,8 @@ class AnnotationResult:
     class_names: list[str]
     polarity: dict = field(default_factory=dict)
     detector: str = ""
+    residual: np.ndarray | None = None  # novelty residual Q of each windowed beat (NaN elsewhere; None: no reference)
+    novelty: dict | None = None  # the model's novelty reference (ecgcnn.core.novelty)
 
     @property
     def samples(self) -> np.ndarray:
@@ -103,6 +105,19 @@ class AnnotationResult:
                                                              self.flags.tolist(), strict=True), start=1)]
         return "\n".join(lines) + "\n"
 
+    def familiarity(self) -> dict | None:
+        """How far this recording's classified beats sit from the training beats as a whole (docs/annotate.md):
+        the median novelty residual over the training beats' median, and the largest such ratio of the training beats
+        re-cut from recordings (``limit``, when the model records it). None without a novelty reference."""
+        if self.residual is None:
+            return None
+        ratio = residual_ratio(self.residual[self.class_index >= 0], self.novelty)
+        if ratio is None:
+            return None
+        limit = (self.novelty or {}).get("recording_limit")
+        return {"residual_ratio": round(ratio, 2), "limit": None if limit is None else round(float(limit), 2),
+                "familiar": None if limit is None else bool(ratio <= limit)}
+
     def summary(self, source: str | None = None, model: str | None = None) -> dict:
         """Beats per class, mean heart rate, rejected beats: for printing and ``--json``."""
         n = len(self)
@@ -125,6 +140,7 @@ class AnnotationResult:
             "rejected": int(n - classified.sum()),
             "rejected_by_reason": reasons,
             "unfamiliar": int(np.sum(self.flags == "unfamiliar")),
+            "familiarity": self.familiarity(),
             "mean_heart_rate_bpm": round(60.0 / float(in_range.mean()), 1) if len(in_range) else None,
             "beats_per_minute": round(60.0 * n / duration, 1) if duration > 0 else None,
             "beats_per_class": {name: {"label": label, "count": int(c),
@@ -197,6 +213,7 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
         class_index = np.full(n, -1, np.int64)
         probabilities = np.full((n, len(labels)), np.nan, np.float32)
         flags = np.full(n, "", dtype=object)
+        residual = np.full(n, np.nan)
         if n:
             flags[-1] = "last_beat"
         pending: list[tuple[np.ndarray, np.ndarray]] = []  # (beat indices, windows) awaiting a full batch
@@ -231,7 +248,8 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
                 continue
             windows, window_flags = beat_windows(signal, fs, positions[first:stop + 1], sign, length)
             usable = np.flatnonzero(window_flags == "")
-            window_flags[usable[unfamiliar(normalize_beats(windows[usable]), novelty)]] = "unfamiliar"
+            flagged, residual[first + usable] = novelty_flags(normalize_beats(windows[usable]), novelty)
+            window_flags[usable[flagged]] = "unfamiliar"
             flags[first:stop] = window_flags
             if len(usable):
                 pending.append((first + usable, windows[usable]))
@@ -248,4 +266,4 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
                             probabilities=probabilities, flags=flags, labels=labels, class_names=names,
                             polarity={"mode": polarity, "recording": orientation, "negated": sign < 0,
                                       "upright_fraction": round(upright, 4)},
-                            detector=detector_name())
+                            detector=detector_name(), residual=residual if novelty else None, novelty=novelty)

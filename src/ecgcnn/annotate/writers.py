@@ -31,6 +31,19 @@ def format_summary(summary: dict) -> str:
     if summary.get("unfamiliar"):
         lines.append(f"{summary['unfamiliar']} labelled beats flagged 'unfamiliar': unlike every beat the model was "
                      f"trained on, so their labels are guesses")
+    familiarity = summary.get("familiarity")
+    if familiarity:
+        ratio, limit = familiarity["residual_ratio"], familiarity["limit"]
+        if familiarity["familiar"] is False:
+            lines.append(f"these beats are unlike the training beats (another patient or lead, or noise): their median "
+                         f"shape residual is {ratio:.1f}x the training beats' (the training beats re-cut from clean "
+                         f"recordings: at most {limit:.1f}x); treat the labels as unverified guesses")
+        elif familiarity["familiar"]:
+            lines.append(f"beats like the training beats: median shape residual {ratio:.1f}x the training beats' "
+                         f"(re-cut training beats: up to {limit:.1f}x)")
+        else:
+            lines.append(f"median shape residual {ratio:.1f}x the training beats' (1 = like them; this model records "
+                         f"no limit to judge it by)")
     measured = summary.get("model_measured")
     if measured:
         lines.append(f"this model file, measured by '{measured['command']}' on {measured['beats']} ECG5000 test beats "

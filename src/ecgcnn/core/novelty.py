@@ -9,6 +9,14 @@ coordinates inside the subspace: familiar ingredients in unfamiliar amounts, e.g
 the :data:`QUANTILE` quantile of the training beats' own scores, so about 1 in 1,000 ordinary beats is flagged by
 construction. The reference (about 1,300 numbers) is stored in the model's metadata under ``novelty`` and follows it
 into ONNX and TFLite files; ``annotate`` flags beats above either threshold as ``unfamiliar`` (still labelled).
+
+One beat far out is rare; a whole recording of another patient is the common case, and each of its beats can stay
+under the per-beat thresholds while the recording as a whole sits far from the training beats. So the reference also
+keeps the training beats' median residual, and :func:`residual_ratio` scores a recording: the median residual of its
+beats over that median (1 for beats like the training beats). ``recording_limit``, when present, is the largest ratio
+of the training beats themselves re-cut from clean recordings by annotate's cutter (set where the beats can be
+re-cut: :func:`ecgcnn.evaluation.recut.recording_limit`); a recording above it is unlike the beats the model was
+fitted on: another patient or lead, or noise.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ def fit_novelty(beats: np.ndarray, components: int = COMPONENTS, quantile: float
                  "variance": [float(v) for v in variance]}
     residual, leverage = novelty_scores(x, reference)
     reference["threshold"] = [float(np.quantile(residual, quantile)), float(np.quantile(leverage, quantile))]
+    reference["median_residual"] = float(np.median(residual))
     return reference
 
 
@@ -45,11 +54,27 @@ def novelty_scores(beats: np.ndarray, reference: dict) -> tuple[np.ndarray, np.n
     return residual, leverage
 
 
-def unfamiliar(beats: np.ndarray, reference: dict | None) -> np.ndarray:
-    """True where a z-normalised beat scores above either threshold (all False without a reference)."""
+def novelty_flags(beats: np.ndarray, reference: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(flagged, residual)`` per z-normalised beat: True where it scores above either threshold, and its residual
+    Q (all False and NaN without a reference)."""
     if not reference or not len(beats):
-        return np.zeros(len(beats), dtype=bool)
+        return np.zeros(len(beats), dtype=bool), np.full(len(beats), np.nan)
     residual, leverage = novelty_scores(beats, reference)
     q_max, t2_max = reference["threshold"]
-    flagged: np.ndarray = (residual > q_max) | (leverage > t2_max)
-    return flagged
+    return (residual > q_max) | (leverage > t2_max), residual
+
+
+def unfamiliar(beats: np.ndarray, reference: dict | None) -> np.ndarray:
+    """True where a z-normalised beat scores above either threshold (all False without a reference)."""
+    return novelty_flags(beats, reference)[0]
+
+
+def residual_ratio(residuals: np.ndarray, reference: dict | None) -> float | None:
+    """The median of a recording's beat residuals (Q, as :func:`novelty_scores` gives them) over the training beats'
+    median: about 1 for beats like the training beats. None without a reference that records the median, or without
+    beats."""
+    residuals = np.asarray(residuals, dtype=np.float64)
+    residuals = residuals[np.isfinite(residuals)]
+    if not reference or not reference.get("median_residual") or not len(residuals):
+        return None
+    return float(np.median(residuals) / reference["median_residual"])

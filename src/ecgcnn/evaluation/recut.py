@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..annotate.windows import QRS_POSITION, beat_windows, qrs_positions
+from ..core.novelty import novelty_scores, residual_ratio
+from ..core.preprocess import normalize_beats
 from .noise import add_noise, mixed_synthetic_noise
 
 TAIL = 25  # samples at the end of a 140-sample window searched for a trailing QRS
@@ -159,6 +161,23 @@ def add_recut_copies(beats: np.ndarray, labels: np.ndarray, splits: list[tuple[n
             sides.append(np.concatenate(added))
         extended.append((sides[0], sides[1]))
     return np.concatenate(x), np.concatenate(y), extended
+
+
+LIMIT_RATES = (250.0, 360.0, 500.0)  # the recordings of the training beats that recording_limit scores
+
+
+def recording_limit(beats: np.ndarray, reference: dict, seed: int = 0) -> float:
+    """The largest :func:`~ecgcnn.core.novelty.residual_ratio` of ``beats`` (the training beats, as the dataset
+    holds them) stitched into clean recordings at each of :data:`LIMIT_RATES` (RR from :data:`TRAIN_RR_S`) and cut
+    again by annotate's cutter: how far the training patient's own beats drift from the reference when a recording
+    delivers them. A recording beyond it is unlike the training beats: another patient or lead, or noise (synthetic
+    noise at 18 dB already doubles the ratio of the training beats, at 12 dB more)."""
+    ratios = []
+    for k, fs in enumerate(LIMIT_RATES):
+        windows, _ = recut_windows(beats, fs, TRAIN_RR_S, seed=seed + k)
+        residual, _ = novelty_scores(normalize_beats(windows), reference)
+        ratios.append(residual_ratio(residual, reference))
+    return float(max(r for r in ratios if r is not None))
 
 
 # ------------------------------------------- the first construction (kept for scripts/bench_annotate.py and tests)

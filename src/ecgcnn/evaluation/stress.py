@@ -79,6 +79,7 @@ def score_recording(predictor, signal: np.ndarray, fs: float, r_peaks: np.ndarra
             "beats": int(len(r_peaks)), "scored": int(classified.sum()),
             "per_class_recall": [c["recall"] for c in metrics["per_class"]],
             "unfamiliar": float(np.mean(result.flags[match[found]] == "unfamiliar")) if found.any() else 0.0,
+            "familiarity": result.familiarity(),
             "polarity": result.polarity.get("recording")}
 
 

@@ -14,10 +14,14 @@ from ..core.errors import EcgcnnError, optional_import
 from ..core.fileio import atomic_path, file_sha256, write_json_atomic
 from ..core.formats import runtime_for
 from ..core.layout import run_paths, shipped_file_name
+from ..core.novelty import fit_novelty
+from ..core.preprocess import normalize_beats
 from ..core.provenance import git_commit
 from ..data.dataset import load_dataset
+from ..data.ucr import INPUT_LENGTH
 from ..evaluation.metrics import evaluate_predictor
 from ..evaluation.noise import load_noise
+from ..evaluation.recut import recording_limit
 from ..evaluation.stress import run_stress, subset
 from ..runtimes import load_predictor
 from ..runtimes.checkpoint import read_checkpoint
@@ -36,12 +40,15 @@ from ..training.config import RECIPES
 STRESS_BEATS = 1500  # a stratified subset of the test beats: the stress rows of a file take minutes, not hours
 
 
-def describe_truly(path: Path, fmt: str, data_source: str) -> None:
+def describe_truly(path: Path, fmt: str, data_source: str, novelty: dict | None = None) -> None:
     """Rewrite a file's own metadata so that it states only what is true of that file: the data source as the
-    dataset describes it (no machine's path), and no test figures in an exported file (they were measured on the
-    PyTorch model it came from; the manifest holds each file's own). Weights and graph are untouched."""
+    dataset describes it (no machine's path), no test figures in an exported file (they were measured on the
+    PyTorch model it came from; the manifest holds each file's own) and, when given, the novelty reference of the
+    beats its model was fitted on (:func:`novelty_of`). Weights and graph are untouched."""
     metadata = dict(load_predictor(path).metadata)
     metadata["data_source"] = data_source
+    if novelty is not None:
+        metadata["novelty"] = novelty
     runtime = runtime_for(path)
     if runtime != "torch":
         metadata.pop("metrics", None)
@@ -58,6 +65,21 @@ def describe_truly(path: Path, fmt: str, data_source: str) -> None:
         onnx.save(proto, str(path))
     else:
         path.write_bytes(embed_metadata(path.read_bytes(), metadata))
+
+
+def novelty_of(checkpoint: Path, recipe: str, dataset) -> dict | None:
+    """The checkpoint's novelty reference, completed: a model trained before the reference (or its median residual)
+    was kept gets the one training stores now, fitted on the recipe's training beats, when those are the dataset's
+    beats as they are (no re-cut copies, which cannot be rebuilt exactly here); and a recording limit where the beats
+    follow ECG5000's convention (:func:`ecgcnn.evaluation.recut.recording_limit`). None when neither can be had."""
+    reference = load_predictor(checkpoint).metadata.get("novelty")
+    if not (reference and "median_residual" in reference):
+        if RECIPES.get(recipe, {}).get("recut"):
+            return reference
+        reference = fit_novelty(normalize_beats(dataset.x_train))
+    if "recording_limit" not in reference and dataset.length == INPUT_LENGTH:
+        reference = {**reference, "recording_limit": recording_limit(dataset.x_train, reference)}
+    return reference
 
 
 def repack_shipped(destination: Path = PRETRAINED_DIR, data_dir: str | None = None, noise_file=None,
@@ -104,12 +126,13 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
     # Everything is measured in a staging folder; the package's files change only once all of it succeeded.
     with tempfile.TemporaryDirectory(prefix=".pack.", dir=destination.parent) as staging:
         for name, files in sources.items():
+            novelty = novelty_of(files["pytorch"], name, dataset)
             entry = {"recipe": name, "seed": seed, "settings": dict(RECIPES[name]),
                      "command": f"ecgcnn pipeline --models {' '.join(names)} --seeds {seed}", "files": {}}
             for fmt, source in files.items():
                 staged = Path(staging) / shipped_file_name(name, fmt)
                 shutil.copyfile(source, staged)
-                describe_truly(staged, fmt, dataset.source)
+                describe_truly(staged, fmt, dataset.source, novelty)
                 predictor = load_predictor(staged)
                 metrics = evaluate_predictor(predictor, dataset.x_test, dataset.index_test)
                 stress = run_stress(predictor, dataset.x_test[chosen], dataset.index_test[chosen],
