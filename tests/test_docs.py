@@ -281,7 +281,7 @@ def test_robustness_diagnosis_figures_are_the_committed_measurement():
     recut_start = start["the same re-cut by annotate's cutter"]
     nearest = {r[0]: [pct(c) for c in r[1:]] for r in rows if r[0] in ("the dataset's windows", "the re-cut windows")}
     nearest_dataset, nearest_recut = nearest["the dataset's windows"], nearest["the re-cut windows"]
-    (shares,) = [[pct(c) for c in r[1:]] for r in rows if "best-recut" in r[0] and len(r) == 6]
+    (shares,) = [[pct(c) for c in r[1:]] for r in rows if "best-recut" in r[0] and len(r) == 7]
     annotate, clean, true = noise_row("best-recut", "ma-12dB")
     training = " ".join(_text(REPO / "docs" / "training.md").split())
     expected = [

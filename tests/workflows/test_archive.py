@@ -90,6 +90,9 @@ def test_every_record_gets_its_files_and_a_row(archive):
         assert summary["beats"] == int(row["beats"])
         mix = dict(item.split("=") for item in row["class_mix"].split("; "))
         assert sum(map(int, mix.values())) == int(row["classified"])
+        # the training patient's beats, re-cut from a recording: like the training beats, under the model's limit
+        assert row["familiar"] == "yes" and float(row["residual_ratio"]) == summary["familiarity"]["residual_ratio"]
+        assert summary["familiarity"]["residual_ratio"] < summary["familiarity"]["limit"]
     assert "1 failed" in done.stderr and "broken.csv" in done.stderr
 
 

@@ -43,7 +43,7 @@ from ..runtimes.pretrained import measured_figures
 RECORD_SUFFIXES = (".hea", ".npy", *sorted(TEXT_SUFFIXES))  # what a directory contributes (a WFDB record: its .hea)
 ARCHIVE_FILE = "archive.csv"
 ARCHIVE_COLUMNS = ("record", "status", "duration_s", "beats", "classified", "mean_heart_rate_bpm", "class_mix",
-                   "unfamiliar", "rejected", "model", "error")
+                   "unfamiliar", "residual_ratio", "familiar", "rejected", "model", "error")
 GLOB_CHARACTERS = set("*?[")
 
 
@@ -166,10 +166,14 @@ def annotate_record(record: str, name: str, output_dir: str, options: RecordOpti
 
 def archive_row(name: str, summary: dict) -> dict:
     mix = "; ".join(f"{class_name}={entry['count']}" for class_name, entry in summary["beats_per_class"].items())
+    familiarity = summary.get("familiarity") or {}  # none: the model has no novelty reference
+    familiar = familiarity.get("familiar")
     return {"record": name, "status": "ok", "duration_s": summary["duration_s"], "beats": summary["beats"],
             "classified": summary["classified"], "mean_heart_rate_bpm": summary["mean_heart_rate_bpm"],
-            "class_mix": mix, "unfamiliar": summary["unfamiliar"], "rejected": summary["rejected"],
-            "model": summary.get("model", ""), "error": ""}
+            "class_mix": mix, "unfamiliar": summary["unfamiliar"],
+            "residual_ratio": familiarity.get("residual_ratio", ""),
+            "familiar": "" if familiar is None else ("yes" if familiar else "no"),
+            "rejected": summary["rejected"], "model": summary.get("model", ""), "error": ""}
 
 
 def finished_row(record: Path, name: str, output_dir: Path, options: RecordOptions, model_sha256: str) -> dict | None:
