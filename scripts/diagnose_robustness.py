@@ -90,19 +90,20 @@ def record_208(predictors: dict, seed: int) -> list[str]:
     label_name = dict(zip(classes, (str(n) for n in data.class_names), strict=True))
     lines = [f"MIT-BIH 208, {len(signal) / fs / 60:.0f} minutes at {fs:g} Hz (the whole record: 54 % normal, 34 % "
              "ventricular, 13 % fusion beats; the excerpt's own labels do not ship).", "",
-             "| model | " + " | ".join(label_name[c] for c in classes) + " | shape residual / limit (annotate's "
-             "familiarity) |",
-             "|---|" + "---:|" * (len(classes) + 1)]
+             "| model | " + " | ".join(label_name[c] for c in classes) + " | shape residual | limit | flagged "
+             "unfamiliar |",
+             "|---|" + "---:|" * (len(classes) + 3)]
     windows = None
     for name, predictor in predictors.items():
         result = annotate_signal(signal, fs, predictor)
         called = result.class_index[result.class_index >= 0]
         shares = [100 * np.mean(called == i) for i in range(len(classes))]
-        familiarity = result.familiarity()
-        judged = ("no reference" if familiarity is None else
-                  f"{familiarity['residual_ratio']:.2f}x / " + (f"{familiarity['limit']:.2f}x" if familiarity["limit"]
-                                                                  else "none"))
-        lines.append(f"| `{name}` | " + " | ".join(f"{s:.1f} %" for s in shares) + f" | {judged} |")
+        familiarity = result.familiarity() or {}
+        ratio, limit = familiarity.get("residual_ratio"), familiarity.get("limit")
+        flagged = 100 * np.mean(result.flags[result.class_index >= 0] == "unfamiliar")
+        lines.append(f"| `{name}` | " + " | ".join(f"{s:.1f} %" for s in shares)
+                     + f" | {'-' if ratio is None else f'{ratio:.2f}x'} | {'-' if limit is None else f'{limit:.2f}x'}"
+                     + f" | {flagged:.1f} % |")
         if windows is None:  # the same detector and cutter for every model: one set of windows
             sign = -1.0 if result.polarity["negated"] else 1.0
             cut, flags = beat_windows(signal, fs, result.positions, sign)

@@ -281,7 +281,7 @@ def test_robustness_diagnosis_figures_are_the_committed_measurement():
     recut_start = start["the same re-cut by annotate's cutter"]
     nearest = {r[0]: [pct(c) for c in r[1:]] for r in rows if r[0] in ("the dataset's windows", "the re-cut windows")}
     nearest_dataset, nearest_recut = nearest["the dataset's windows"], nearest["the re-cut windows"]
-    (shares,) = [[pct(c) for c in r[1:]] for r in rows if "best-recut" in r[0] and len(r) == 7]
+    (shares,) = [[pct(c) for c in r[1:6]] for r in rows if "best-recut" in r[0] and len(r) == 9]
     annotate, clean, true = noise_row("best-recut", "ma-12dB")
     training = " ".join(_text(REPO / "docs" / "training.md").split())
     expected = [
@@ -301,3 +301,26 @@ def test_robustness_diagnosis_figures_are_the_committed_measurement():
     card = " ".join(_text(REPO / "docs" / "model-card.md").split())
     assert (f"cost `pretrained:best` {clean - annotate:.1f} points ({annotate:.1f} % -> {clean:.1f} % with them "
             f"taken out) and misplaced R-peaks {true - clean:.1f} more") in card
+
+
+def test_familiarity_figures_are_the_committed_measurement():
+    """annotate.md quotes the familiarity verdict on MIT-BIH 208 from results/stress/diagnosis.md; README and the
+    model card say the record is called unlike the training beats, which the file must show."""
+    table = _text(REPO / "results" / "stress" / "diagnosis.md")
+    (row,) = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()
+              if line.startswith("| `pretrained:best` |") and line.count("|") == 10]
+    ratio, limit, flagged = row[6], row[7], row[8]
+    assert float(ratio.rstrip("x")) > float(limit.rstrip("x"))  # what README and the model card claim
+    annotate = " ".join(_text(REPO / "docs" / "annotate.md").split())
+    assert (f"on MIT-BIH 208, `pretrained:best`'s ratio is {ratio} against a limit of {limit}, so the record is called "
+            f"unlike the training beats, while the per-beat flag marks {flagged} of its beats") in annotate
+    (best,) = [m for m in json.loads(_text(REPO / "results" / "stress" / "stress.json"))["models"]
+               if m["model_file"] == "pretrained:best"]
+    rows = {r["condition"]: r.get("familiarity") for r in best["rows"]}
+    verdicts = [(rows[c]["residual_ratio"], rows[c]["familiar"]) for c in ("recut-250", "ma-12dB", "em-12dB",
+                                                                             "rr-0.5-2")]
+    assert [v for _, v in verdicts] == [True, False, False, False]
+    recut, muscle, motion, slow = (f"{r:.2f}x" for r, _ in verdicts)
+    assert (f"test beats re-cut at 250 Hz sit at {recut} (like the training beats); with NSTDB muscle artifact and "
+            f"electrode motion at 12 dB at {muscle} and {motion}, and with RR intervals up to 2 s at {slow} (unlike)"
+            ) in annotate

@@ -139,6 +139,9 @@ def test_mit_bih_208(toy, toy_result, predictor):
     assert summary["beats_per_class"]["N (normal)"]["percent"] < 90
     rr = result.rr_s[:-1]
     assert np.median(rr) == pytest.approx(0.57, abs=0.05)
+    # another patient: the recording as a whole is judged unlike the training beats (the default model's reference)
+    assert summary["familiarity"]["familiar"] is False
+    assert summary["familiarity"]["residual_ratio"] > summary["familiarity"]["limit"]
 
     negated = annotate_signal(-ecg, fs, predictor)
     assert negated.polarity["recording"] == "inverted"
