@@ -47,6 +47,8 @@ def window_accuracy(predictor, signal: np.ndarray, fs: float, positions: np.ndar
     the last position and flagged windows are not scored)."""
     windows, flags = beat_windows(signal, fs, positions, sign)
     usable = np.flatnonzero(flags == "")
+    if not len(usable):
+        return float("nan")
     return float(np.mean(predictor.predict_indices(windows[usable]) == labels[usable]))
 
 
@@ -149,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
              "## Noise: what the detector costs and what the model costs", "",
              "Label accuracy through annotate's whole path (the stress table), with its false detections taken out, "
              "and at the true R-peaks of the beats it found; detection Se / PPV and the 90th percentile of the "
-             "R-peak position error.", "",
+             "R-peak position error. Each column scores the beats its own cut can classify: a false detection can "
+             "leave its neighbour's window too short to classify, and once it is taken out that beat is scored.", "",
              "| model | condition | annotate | no false detections | true R-peaks | Se / PPV | error p90 ms |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for name, predictor in predictors.items():

@@ -320,6 +320,7 @@ def test_familiarity_figures_are_the_committed_measurement():
     verdicts = [(rows[c]["residual_ratio"], rows[c]["familiar"]) for c in ("recut-250", "ma-12dB", "em-12dB",
                                                                              "rr-0.5-2")]
     assert [v for _, v in verdicts] == [True, False, False, False]
+    assert rows["bw-6dB"]["familiar"] is True  # "not to baseline wander, even at 6 dB"
     recut, muscle, motion, slow = (f"{r:.2f}x" for r, _ in verdicts)
     assert (f"test beats re-cut at 250 Hz sit at {recut} (like the training beats); with NSTDB muscle artifact and "
             f"electrode motion at 12 dB at {muscle} and {motion}, and with RR intervals up to 2 s at {slow} (unlike)"

@@ -83,6 +83,13 @@ def test_summary_counts_and_rates_worked_by_hand():
     assert judged.summary()["familiarity"] == {"residual_ratio": 2.5, "limit": 2.4, "familiar": False}
     judged.novelty = {"median_residual": 0.25, "recording_limit": 2.4}
     assert judged.summary()["familiarity"] == {"residual_ratio": 2.0, "limit": 2.4, "familiar": True}
+    # the verdict follows the figures as reported (2 decimals), so the JSON never contradicts itself
+    judged.novelty = {"median_residual": 0.5 / 2.4011, "recording_limit": 2.4049}  # under the limit
+    assert judged.summary()["familiarity"] == {"residual_ratio": 2.4, "limit": 2.4, "familiar": True}
+    judged.novelty = {"median_residual": 0.5 / 2.4049, "recording_limit": 2.4011}  # above it, equal as shown
+    assert judged.summary()["familiarity"] == {"residual_ratio": 2.4, "limit": 2.4, "familiar": True}
+    judged.class_index = np.full(5, -1)  # nothing classified: nothing to judge
+    assert judged.summary()["familiarity"] is None
     bare = _hand_made().summary()
     assert "source" not in bare and "model" not in bare
     precise = AnnotationResult(fs=300.0, n_samples=1001, positions=np.array([10.0, 310.5, 650.0]),

@@ -68,15 +68,15 @@ def test_summary_names_unfamiliar_beats_and_what_the_model_file_was_measured_on(
 def test_summary_says_how_familiar_the_recording_is():
     unlike = writers.format_summary(_summary(familiarity={"residual_ratio": 7.04, "limit": 3.74, "familiar": False}))
     assert unlike.splitlines()[3] == (
-        "these beats are unlike the training beats (another patient or lead, or noise): their median shape residual "
-        "is 7.0x the training beats' (the training beats re-cut from clean recordings: at most 3.7x); treat the "
-        "labels as unverified guesses")
+        "these beats are unlike the training beats (another patient or lead, noise or an unusual rate): their median "
+        "shape residual is 7.04x the training beats' (the training beats re-cut from clean recordings: at most 3.74x); "
+        "treat the labels as unverified guesses")
     like = writers.format_summary(_summary(familiarity={"residual_ratio": 1.55, "limit": 3.74, "familiar": True}))
-    assert like.splitlines()[3] == ("beats like the training beats: median shape residual 1.6x the training beats' "
-                                    "(re-cut training beats: up to 3.7x)")
+    assert like.splitlines()[3] == ("beats like the training beats: median shape residual 1.55x the training beats' "
+                                    "(re-cut training beats: up to 3.74x)")
     unjudged = writers.format_summary(_summary(familiarity={"residual_ratio": 2.0, "limit": None, "familiar": None}))
-    assert unjudged.splitlines()[3] == ("median shape residual 2.0x the training beats' (1 = like them; this model "
-                                        "records no limit to judge it by)")
+    assert unjudged.splitlines()[3] == ("median shape residual 2.00x the training beats' (1 = the training beats as "
+                                        "the dataset holds them; this model records no limit to judge it by)")
     assert "residual" not in writers.format_summary(_summary(familiarity=None))
 
 

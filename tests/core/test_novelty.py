@@ -15,7 +15,7 @@ from ecgcnn.annotate.pipeline import annotate_signal
 from ecgcnn.annotate.windows import beat_windows
 from ecgcnn.core.novelty import fit_novelty, novelty_flags, novelty_scores, residual_ratio, unfamiliar
 from ecgcnn.core.preprocess import normalize_beats
-from ecgcnn.evaluation.recut import recording_limit, recut_windows, stitch
+from ecgcnn.evaluation.recut import recording_limit, recording_reference, recut_windows, stitch
 
 
 def test_residual_is_the_distance_to_the_subspace():
@@ -122,6 +122,26 @@ def test_recording_limit_is_the_largest_ratio_of_the_training_beats_recut(datase
         ratios.append(np.median(residual) / reference["median_residual"])
     assert recording_limit(x, reference, seed=7) == pytest.approx(max(ratios), rel=1e-12)
     assert 1.0 < max(ratios) < 6.0  # re-cutting moves the beats a little: not 1, but far from another patient's 7
+    assert recording_limit(x, reference, seed=8) == pytest.approx(max(ratios), rel=0.15)  # not a lucky draw
+    assert recording_limit(x[:1], reference) is None  # one beat: no window to score
+
+
+def test_a_reference_fitted_on_noisy_copies_still_judges_the_clean_training_beats_familiar(dataset):
+    """A recipe that trains on noisy re-cut copies fits its reference on them too; the recording-level median must
+    come from the dataset's own beats, or the limit falls below 1 and the training patient's clean beats, re-cut
+    from a recording, would be called unlike."""
+    x = dataset.x_train[:300]
+    noisy, _ = recut_windows(x, 250.0, (0.5, 1.5), seed=1, snr_db=8.0)
+    reference = fit_novelty(normalize_beats(np.concatenate([x, noisy, noisy])))
+    completed = recording_reference(reference, x, seed=0)
+    clean_median = np.median(novelty_scores(normalize_beats(x), reference)[0])
+    assert completed["median_residual"] == pytest.approx(clean_median, rel=1e-12)
+    assert completed["median_residual"] < 0.5 * reference["median_residual"]  # the copies had raised it
+    assert completed["recording_limit"] > 1.0
+    windows, _ = recut_windows(dataset.x_test[:300], 250.0, (0.68, 0.92), seed=5)
+    ratio = residual_ratio(novelty_scores(normalize_beats(windows), completed)[0], completed)
+    assert ratio <= completed["recording_limit"]  # the training patient's test beats, re-cut: familiar
+    assert "recording_limit" not in recording_reference(reference, x, recut=False)
 
 
 def test_annotate_judges_a_whole_recording_against_the_training_beats(dataset):
@@ -135,7 +155,7 @@ def test_annotate_judges_a_whole_recording_against_the_training_beats(dataset):
     judged = {}
     for name, x in (("same", beats), ("smeared", smeared)):
         signal, _, _ = stitch(x, 250.0, (0.7, 0.9), seed=3)
-        result = annotate_signal(signal, 250.0, Constant(reference))
+        result = annotate_signal(signal, 250.0, Constant(reference), chunk_seconds=7.0)  # ~35 chunks: indexing
         familiarity = result.summary()["familiarity"]
         classified = result.class_index >= 0
         # independent of the summary: the windows' residuals recomputed from annotate's own windows

@@ -12,7 +12,7 @@ import torch
 
 from ecgcnn.core.novelty import fit_novelty
 from ecgcnn.core.preprocess import normalize_beats
-from ecgcnn.evaluation.recut import recording_limit
+from ecgcnn.evaluation.recut import recording_reference
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.runtimes.checkpoint import read_checkpoint
 from ecgcnn.runtimes.pretrained import PRETRAINED_DIR
@@ -46,10 +46,9 @@ def test_a_model_packed_before_the_novelty_reference_gets_the_one_training_store
     payload = read_checkpoint(checkpoint)
     payload["metadata"].pop("novelty", None)  # as the files shipped before the reference existed
     torch.save(payload, checkpoint)
-    reference = novelty_of(checkpoint, "edge", dataset)
-    expected = fit_novelty(normalize_beats(dataset.x_train))
-    assert {k: v for k, v in reference.items() if k != "recording_limit"} == expected
-    assert reference["recording_limit"] == recording_limit(dataset.x_train, expected)
+    reference = novelty_of(checkpoint, "edge", dataset)  # the run's seed: 0
+    assert reference == recording_reference(fit_novelty(normalize_beats(dataset.x_train)), dataset.x_train, seed=0)
+    assert reference["recording_limit"] != novelty_of(checkpoint, "edge", dataset, seed=1)["recording_limit"]
     assert novelty_of(checkpoint, "edge-recut", dataset) is None
     onnx_copy = tmp_path / "edge.onnx"
     shutil.copyfile(PRETRAINED_DIR / "edge.onnx", onnx_copy)
@@ -67,3 +66,19 @@ def checkpoint_with(tmp_path, reference):
     payload["metadata"]["novelty"] = reference
     torch.save(payload, path)
     return path
+
+
+def test_every_shipped_file_carries_the_same_reference_training_would_store(dataset):
+    """All six shipped files: one reference, the one `pretrained pack` completes for the seed-0 run of recipes that
+    train on the dataset's beats as they are."""
+    references = [load_predictor(f"pretrained:{name}{suffix}").metadata.get("novelty")
+                  for name in ("best", "edge") for suffix in ("", ".onnx", ".tflite")]
+    assert all(reference == references[0] for reference in references)
+    expected = recording_reference(fit_novelty(normalize_beats(dataset.x_train)), dataset.x_train, seed=0)
+    shipped = references[0]
+    assert sorted(shipped) == sorted(expected)
+    for key in ("median_residual", "recording_limit", "threshold", "variance"):  # another CPU: the last bits
+        np.testing.assert_allclose(shipped[key], expected[key], rtol=1e-6)
+    np.testing.assert_allclose(shipped["mean"], expected["mean"], atol=2e-5)
+    alignment = np.abs(np.sum(np.asarray(shipped["basis"]) * np.asarray(expected["basis"]), axis=1))
+    np.testing.assert_allclose(alignment, 1.0, atol=1e-3)  # the same directions (an SVD may flip a sign)

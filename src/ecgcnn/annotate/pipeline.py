@@ -108,15 +108,17 @@ class AnnotationResult:
     def familiarity(self) -> dict | None:
         """How far this recording's classified beats sit from the training beats as a whole (docs/annotate.md):
         the median novelty residual over the training beats' median, and the largest such ratio of the training beats
-        re-cut from recordings (``limit``, when the model records it). None without a novelty reference."""
+        re-cut from recordings (``limit``, when the model records it); the verdict compares the two as reported (2
+        decimals). None without a novelty reference, or without a classified beat."""
         if self.residual is None:
             return None
         ratio = residual_ratio(self.residual[self.class_index >= 0], self.novelty)
         if ratio is None:
             return None
+        ratio = round(ratio, 2)
         limit = (self.novelty or {}).get("recording_limit")
-        return {"residual_ratio": round(ratio, 2), "limit": None if limit is None else round(float(limit), 2),
-                "familiar": None if limit is None else bool(ratio <= limit)}
+        limit = None if limit is None else round(float(limit), 2)
+        return {"residual_ratio": ratio, "limit": limit, "familiar": None if limit is None else ratio <= limit}
 
     def summary(self, source: str | None = None, model: str | None = None) -> dict:
         """Beats per class, mean heart rate, rejected beats: for printing and ``--json``."""
@@ -248,8 +250,9 @@ def annotate_signal(signal: np.ndarray, fs: float, predictor, polarity: str = "a
                 continue
             windows, window_flags = beat_windows(signal, fs, positions[first:stop + 1], sign, length)
             usable = np.flatnonzero(window_flags == "")
-            flagged, residual[first + usable] = novelty_flags(normalize_beats(windows[usable]), novelty)
+            flagged, beat_residual = novelty_flags(normalize_beats(windows[usable]), novelty)
             window_flags[usable[flagged]] = "unfamiliar"
+            residual[first + usable] = beat_residual
             flags[first:stop] = window_flags
             if len(usable):
                 pending.append((first + usable, windows[usable]))

@@ -35,15 +35,15 @@ def format_summary(summary: dict) -> str:
     if familiarity:
         ratio, limit = familiarity["residual_ratio"], familiarity["limit"]
         if familiarity["familiar"] is False:
-            lines.append(f"these beats are unlike the training beats (another patient or lead, or noise): their median "
-                         f"shape residual is {ratio:.1f}x the training beats' (the training beats re-cut from clean "
-                         f"recordings: at most {limit:.1f}x); treat the labels as unverified guesses")
+            lines.append(f"these beats are unlike the training beats (another patient or lead, noise or an unusual "
+                         f"rate): their median shape residual is {ratio:.2f}x the training beats' (the training beats "
+                         f"re-cut from clean recordings: at most {limit:.2f}x); treat the labels as unverified guesses")
         elif familiarity["familiar"]:
-            lines.append(f"beats like the training beats: median shape residual {ratio:.1f}x the training beats' "
-                         f"(re-cut training beats: up to {limit:.1f}x)")
+            lines.append(f"beats like the training beats: median shape residual {ratio:.2f}x the training beats' "
+                         f"(re-cut training beats: up to {limit:.2f}x)")
         else:
-            lines.append(f"median shape residual {ratio:.1f}x the training beats' (1 = like them; this model records "
-                         f"no limit to judge it by)")
+            lines.append(f"median shape residual {ratio:.2f}x the training beats' (1 = the training beats as the "
+                         f"dataset holds them; this model records no limit to judge it by)")
     measured = summary.get("model_measured")
     if measured:
         lines.append(f"this model file, measured by '{measured['command']}' on {measured['beats']} ECG5000 test beats "

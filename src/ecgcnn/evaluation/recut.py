@@ -166,18 +166,28 @@ def add_recut_copies(beats: np.ndarray, labels: np.ndarray, splits: list[tuple[n
 LIMIT_RATES = (250.0, 360.0, 500.0)  # the recordings of the training beats that recording_limit scores
 
 
-def recording_limit(beats: np.ndarray, reference: dict, seed: int = 0) -> float:
+def recording_limit(beats: np.ndarray, reference: dict, seed: int = 0) -> float | None:
     """The largest :func:`~ecgcnn.core.novelty.residual_ratio` of ``beats`` (the training beats, as the dataset
     holds them) stitched into clean recordings at each of :data:`LIMIT_RATES` (RR from :data:`TRAIN_RR_S`) and cut
     again by annotate's cutter: how far the training patient's own beats drift from the reference when a recording
-    delivers them. A recording beyond it is unlike the training beats: another patient or lead, or noise (synthetic
-    noise at 18 dB already doubles the ratio of the training beats, at 12 dB more)."""
+    delivers them. None when no recording gives a ratio (too few beats to window)."""
     ratios = []
     for k, fs in enumerate(LIMIT_RATES):
         windows, _ = recut_windows(beats, fs, TRAIN_RR_S, seed=seed + k)
         residual, _ = novelty_scores(normalize_beats(windows), reference)
         ratios.append(residual_ratio(residual, reference))
-    return float(max(r for r in ratios if r is not None))
+    known = [r for r in ratios if r is not None]
+    return float(max(known)) if known else None
+
+
+def recording_reference(reference: dict, beats: np.ndarray, seed: int = 0, recut: bool = True) -> dict:
+    """``reference`` made ready to judge whole recordings: the median residual of ``beats``, the dataset's own
+    training beats (not the re-cut or noisy copies a recipe may have fitted the reference on too, which would raise
+    the median), and, with ``recut`` (beats in ECG5000's convention), their :func:`recording_limit`."""
+    residual, _ = novelty_scores(normalize_beats(beats), reference)
+    completed = {**reference, "median_residual": float(np.median(residual))}
+    limit = recording_limit(beats, completed, seed) if recut else None
+    return {**completed, "recording_limit": limit} if limit is not None else completed
 
 
 # ------------------------------------------- the first construction (kept for scripts/bench_annotate.py and tests)

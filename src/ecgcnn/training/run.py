@@ -25,7 +25,7 @@ from ..data import dataset as data_mod
 from ..data.ucr import INPUT_LENGTH
 from ..evaluation.metrics import classification_metrics, evaluate_predictor
 from ..evaluation.plots import plot_confusion_matrix, plot_training_curves
-from ..evaluation.recut import add_recut_copies, recording_limit
+from ..evaluation.recut import add_recut_copies, recording_reference
 from ..models import build_model, fold_for_export, model_accepts
 from ..runtimes.checkpoint import model_from_checkpoint, save_checkpoint
 from ..runtimes.metadata import build_metadata
@@ -191,9 +191,9 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     # 4. Only now is the test split read, once, to score the final model.
     test_split = data_mod.load_dataset(cfg.data, load_test=True)
     best_epoch = finished[0]["best_epoch"] if cfg.folds == 1 else None
-    novelty = fit_novelty(beats[:, 0].cpu().numpy())
-    if dataset.length == INPUT_LENGTH:  # beats in ECG5000's convention can be re-cut as annotate cuts recordings
-        novelty["recording_limit"] = recording_limit(dataset.x_train, novelty, seed=cfg.seed)
+    # beats in ECG5000's convention can be re-cut as annotate cuts recordings: a recording limit too
+    novelty = recording_reference(fit_novelty(beats[:, 0].cpu().numpy()), dataset.x_train, seed=cfg.seed,
+                                  recut=dataset.length == INPUT_LENGTH)
     metadata = build_metadata(final_name, final_kwargs, cfg.as_dict(), best_epoch,
                               {**data_fields, "dataset": test_split.describe()}, novelty=novelty)
     predictor = TorchPredictor.from_model(model, metadata, device=str(device))

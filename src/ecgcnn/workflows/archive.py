@@ -1,7 +1,8 @@
 """Many recordings in one run: ``ecgcnn annotate A B C --output-dir DIR`` (paths, globs, directories or a manifest).
 
 Each record gets ``<name>.csv`` (one row per beat, as for one record) and ``<name>.json`` (its summary), and the run
-writes ``archive.csv``: one row per record (status, duration, beats, heart rate, class mix, flagged beats, model).
+writes ``archive.csv``: one row per record (status, duration, beats, heart rate, class mix, flagged beats, whether
+its beats are like the training beats, model).
 
 **Resumable.** A record is finished when its summary exists and records the same input (size and modification time
 of its files), the same model file (sha256) and the same options; a rerun skips it. Every file is written atomically

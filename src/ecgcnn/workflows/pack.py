@@ -21,7 +21,7 @@ from ..data.dataset import load_dataset
 from ..data.ucr import INPUT_LENGTH
 from ..evaluation.metrics import evaluate_predictor
 from ..evaluation.noise import load_noise
-from ..evaluation.recut import recording_limit
+from ..evaluation.recut import recording_reference
 from ..evaluation.stress import run_stress, subset
 from ..runtimes import load_predictor
 from ..runtimes.checkpoint import read_checkpoint
@@ -67,19 +67,19 @@ def describe_truly(path: Path, fmt: str, data_source: str, novelty: dict | None 
         path.write_bytes(embed_metadata(path.read_bytes(), metadata))
 
 
-def novelty_of(checkpoint: Path, recipe: str, dataset) -> dict | None:
-    """The checkpoint's novelty reference, completed: a model trained before the reference (or its median residual)
-    was kept gets the one training stores now, fitted on the recipe's training beats, when those are the dataset's
-    beats as they are (no re-cut copies, which cannot be rebuilt exactly here); and a recording limit where the beats
-    follow ECG5000's convention (:func:`ecgcnn.evaluation.recut.recording_limit`). None when neither can be had."""
+def novelty_of(checkpoint: Path, recipe: str, dataset, seed: int = 0) -> dict | None:
+    """The checkpoint's novelty reference, completed as training completes it now
+    (:func:`~ecgcnn.evaluation.recut.recording_reference`, the run's ``seed``): a model trained before the reference
+    existed gets one fitted on the recipe's training beats when those are the dataset's beats as they are (no re-cut
+    copies, which cannot be rebuilt exactly here; such a model keeps what it has)."""
     reference = load_predictor(checkpoint).metadata.get("novelty")
-    if not (reference and "median_residual" in reference):
+    if reference and "median_residual" in reference:
+        return reference
+    if reference is None:
         if RECIPES.get(recipe, {}).get("recut"):
-            return reference
+            return None
         reference = fit_novelty(normalize_beats(dataset.x_train))
-    if "recording_limit" not in reference and dataset.length == INPUT_LENGTH:
-        reference = {**reference, "recording_limit": recording_limit(dataset.x_train, reference)}
-    return reference
+    return recording_reference(reference, dataset.x_train, seed, recut=dataset.length == INPUT_LENGTH)
 
 
 def repack_shipped(destination: Path = PRETRAINED_DIR, data_dir: str | None = None, noise_file=None,
@@ -126,7 +126,7 @@ def pack_pretrained(run_root: str | os.PathLike, seed: int, names=("best", "edge
     # Everything is measured in a staging folder; the package's files change only once all of it succeeded.
     with tempfile.TemporaryDirectory(prefix=".pack.", dir=destination.parent) as staging:
         for name, files in sources.items():
-            novelty = novelty_of(files["pytorch"], name, dataset)
+            novelty = novelty_of(files["pytorch"], name, dataset, seed)
             entry = {"recipe": name, "seed": seed, "settings": dict(RECIPES[name]),
                      "command": f"ecgcnn pipeline --models {' '.join(names)} --seeds {seed}", "files": {}}
             for fmt, source in files.items():
