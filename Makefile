@@ -47,9 +47,12 @@ results: setup
 # Mutation testing of the core modules against the fast test tier (docs/mutation.md): mutmut, one worker, niced,
 # from scratch each time (about 8,500 mutants: hours on 2 cores; one module: `mutmut run "ecgcnn.models.*"`).
 # Prints the surviving mutants and the score per module.
+# A mutant can write wherever a test points it, so mutmut runs with a private HOME (a noise_path mutant once
+# overwrote ~/.cache/ecgcnn/nstdb.npz with a test's fake).
 mutation: setup
 	rm -rf mutants
-	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/mutmut run --max-children 1
+	sandbox=$$(mktemp -d) && HOME=$$sandbox XDG_CACHE_HOME=$$sandbox/.cache OMP_NUM_THREADS=1 nice -n 10 \
+		$(BIN)/mutmut run --max-children 1
 	$(BIN)/mutmut results
 	$(BIN)/python -c "import json, pathlib; \
 	codes = {str(m)[12:-5]: list(json.loads(m.read_text())['exit_code_by_key'].values()) \
