@@ -17,8 +17,11 @@ WAVES = {  # (centre s from the R-peak, amplitude mV, width s)
 }
 
 
-def synthetic_record(seconds: float, seed: int, fs: float = FS) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(signal in mV, R-peak sample indices, beat symbols N/A/V); 20 % A and 20 % V, never two in a row."""
+def synthetic_record(seconds: float, seed: int, fs: float = FS,
+                     interpolated: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(signal in mV, R-peak sample indices, beat symbols N/A/V); 20 % A and 20 % V, never two in a row.
+    ``interpolated``: every PVC sits halfway between two normal beats (no compensatory pause), so it splits one
+    normal interval in two, as a false detection between two beats would."""
     rng = np.random.default_rng(seed)
     base_rr, gain = rng.uniform(0.75, 0.95), rng.uniform(0.8, 1.2)
     times, symbols, t, previous = [], [], 0.6, "N"
@@ -30,9 +33,9 @@ def synthetic_record(seconds: float, seed: int, fs: float = FS) -> tuple[np.ndar
         if following == "A":
             rr = 0.65 * base_rr
         elif following == "V":
-            rr = 0.6 * base_rr
+            rr = (0.5 if interpolated else 0.6) * base_rr
         elif previous == "V":  # compensatory pause: the two intervals around the PVC make two normal ones
-            rr = 2 * base_rr - 0.6 * base_rr
+            rr = 0.5 * base_rr if interpolated else 2 * base_rr - 0.6 * base_rr
         t += rr
         previous = following
     n = int(seconds * fs)

@@ -269,14 +269,87 @@ def test_the_reference_follows_the_recording_not_its_overall_median():
     assert 200 * 20 in kept
 
 
-def test_r_peaks_is_refine_then_drop_faint(toy):
+def _faint_dropped(ecg, fs):
+    first, second = detection.detect_grid_marks(ecg, fs, 1.0)
+    merged = detection.refine_peaks(ecg, fs, np.concatenate([first, second]), -1.0)
+    return merged, detection.drop_faint(ecg, fs, merged, detection.refine_marks(ecg, fs, first, -1.0)[0],
+                                        detection.refine_marks(ecg, fs, second, -1.0)[0])
+
+
+def test_r_peaks_is_refine_then_drop_faint_then_drop_interposed(toy):
     ecg, fs = toy
     first, second = detection.detect_grid_marks(ecg, fs, 1.0)
     np.testing.assert_array_equal(np.concatenate([first, second]), detection.detect_r_peaks(ecg, fs, 1.0))
-    merged = detection.refine_peaks(ecg, fs, np.concatenate([first, second]), -1.0)
-    expected = detection.drop_faint(ecg, fs, merged, detection.refine_marks(ecg, fs, first, -1.0)[0],
-                                    detection.refine_marks(ecg, fs, second, -1.0)[0])
+    _, faint_dropped = _faint_dropped(ecg, fs)
+    expected = detection.drop_interposed(ecg, fs, faint_dropped)
     np.testing.assert_array_equal(detection.r_peaks(ecg, fs, -1.0), expected)
+
+
+def _with_bursts(signal, truth, symbols, fs, every, seed):
+    """``signal`` with a burst of white noise (100 ms, Hann-shaped, 0.9x the QRS's peak-to-peak) halfway between
+    every ``every``-th pair of neighbouring normal beats: a muscle-artifact burst splitting one interval. Returns
+    the signal and the bursts' centres."""
+    rng = np.random.default_rng(seed)
+    signal = signal.copy()
+    half = int(0.05 * fs)
+    qrs = np.ptp(signal[truth[1] - half:truth[1] + half])
+    # not among the first or last beats: a detection needs 4 neighbours on each side to be judged
+    normal_pairs = [i for i in range(5, len(truth) - 6) if symbols[i] == symbols[i + 1] == "N"]
+    bursts = []
+    for i in normal_pairs[::every]:
+        centre = (truth[i] + truth[i + 1]) // 2
+        burst = np.hanning(2 * half + 1) * rng.standard_normal(2 * half + 1)
+        signal[centre - half:centre + half + 1] += 0.9 * qrs * burst / np.ptp(burst)
+        bursts.append(centre)
+    return signal, np.array(bursts, dtype=float)
+
+
+def test_bursts_that_split_an_interval_are_interposed_and_no_beat_is():
+    # a construction with a known answer: the R-peaks of synthetic records (N/A/V beats; PVCs with compensatory
+    # pauses, or interpolated halfway between two normal beats, which split an interval as a burst does) plus noise
+    # bursts halfway between normal beats
+    from ..synthetic_ecg import FS, synthetic_record  # noqa: PLC0415
+
+    for seed in (0, 5):
+        signal, truth, symbols = synthetic_record(300.0, seed)
+        signal, bursts = _with_bursts(signal, truth, symbols, float(FS), 7, seed)
+        positions = np.sort(np.r_[truth.astype(float), bursts])
+        flagged = detection.interposed(signal, float(FS), positions)
+        assert len(bursts) >= 20
+        np.testing.assert_array_equal(positions[flagged], bursts)  # every burst, and not one beat
+    for seed in (3, 7):  # a PVC every few beats, none with a pause: the bursts flagged are never a beat
+        signal, truth, symbols = synthetic_record(300.0, seed, interpolated=True)
+        signal, bursts = _with_bursts(signal, truth, symbols, float(FS), 7, seed)
+        positions = np.sort(np.r_[truth.astype(float), bursts])
+        flagged = positions[detection.interposed(signal, float(FS), positions)]
+        assert len(flagged) >= 5 and set(flagged) <= set(bursts)
+        assert not detection.interposed(signal, float(FS), truth.astype(float)).any()  # without bursts: none
+
+
+def test_each_interposed_bound_decides():
+    from ..synthetic_ecg import FS, synthetic_record  # noqa: PLC0415
+
+    signal, truth, symbols = synthetic_record(300.0, 0)
+    signal, bursts = _with_bursts(signal, truth, symbols, float(FS), 7, 0)
+    positions = np.sort(np.r_[truth.astype(float), bursts])
+    assert detection.interposed(signal, float(FS), positions).sum() == len(bursts) >= 20
+    # no waveform correlates below -1; the bursts are larger than 0.1x the median QRS; with no RR tolerance no split
+    # interval sums to the median exactly
+    assert detection.interposed(signal, float(FS), positions, correlation=-1.0).sum() == 0
+    assert detection.interposed(signal, float(FS), positions, size=0.1).sum() == 0
+    assert detection.interposed(signal, float(FS), positions, rr=0.0).sum() == 0
+
+
+def test_the_interposed_marks_of_mit_bih_208_are_not_found_by_xqrs(toy):
+    # the one mark the step drops in the excerpt sits in an electrode artifact ~99 s in, 0.25 s after and before
+    # two large deflections; XQRS, an independent detector, finds nothing within 50 ms of it
+    wfdb_processing = pytest.importorskip("wfdb.processing")
+    ecg, fs = toy
+    _, kept = _faint_dropped(ecg, fs)
+    dropped = kept[detection.interposed(ecg, fs, kept)]
+    assert 1 <= len(dropped) <= 2
+    xqrs = np.asarray(wfdb_processing.xqrs_detect(ecg, fs, verbose=False))
+    assert np.abs(xqrs[None, :] - dropped[:, None]).min() > 0.05 * fs
 
 
 def test_every_beat_of_a_record_with_pvcs_and_pauses_is_found_and_nothing_else():
@@ -296,8 +369,8 @@ def test_every_beat_of_a_record_with_pvcs_and_pauses_is_found_and_nothing_else()
 def test_the_dropped_marks_of_mit_bih_208_are_found_by_no_other_detector(toy):
     wfdb_processing = pytest.importorskip("wfdb.processing")
     ecg, fs = toy
-    merged = detection.refine_peaks(ecg, fs, detection.detect_r_peaks(ecg, fs, 1.0), -1.0)
-    dropped = merged[~np.isin(merged, detection.r_peaks(ecg, fs, -1.0))]
+    merged, kept = _faint_dropped(ecg, fs)
+    dropped = merged[~np.isin(merged, kept)]
     assert 1 <= len(dropped) <= 3
     others = [wfdb_processing.xqrs_detect(ecg, fs, verbose=False), sleepecg.detect_heartbeats(ecg, fs)]
     for other in others:  # XQRS and one SleepECG pass over the whole excerpt: nothing within 50 ms

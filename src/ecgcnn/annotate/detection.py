@@ -31,6 +31,16 @@ DEFAULT_CHUNK_S = 600.0
 FAINT_ALONE, FAINT_AGREED = 0.4, 0.2
 FAINT_HALF_S = 0.06
 FAINT_BEATS = 31
+# A detection is dropped as interposed when it splits one beat-to-beat interval in two - its two RR intervals sum to
+# the local median RR within INTERPOSED_RR (a fraction of it) - its QRS is no larger than INTERPOSED_SIZE times the
+# local median peak-to-peak, and its +-INTERPOSED_HALF_S waveform correlates below INTERPOSED_CORRELATION with the
+# median of its INTERPOSED_NEIGHBOURS neighbours on each side: a muscle-artifact burst or a T wave between two
+# beats, not a beat. The size bound keeps interpolated PVCs, which also split an interval but are large. Chosen on
+# training beats, NSTDB's second channel and synthetic records, never on test beats (scripts/choose_interposed.py).
+INTERPOSED_RR, INTERPOSED_SIZE, INTERPOSED_CORRELATION = 0.2, 1.5, 0.5
+INTERPOSED_HALF_S = 0.1
+INTERPOSED_NEIGHBOURS = 4
+RR_BEATS = 31  # the local median RR and QRS size: over this many neighbouring intervals / detections
 REFINE_BATCH = 4096  # R-peaks refined per vectorised step (bounds memory; the result does not depend on it)
 
 Progress = Callable[[str, int, int], None]
@@ -284,7 +294,8 @@ def r_peaks(signal: np.ndarray, fs: float, sign: float, progress: Progress | Non
     marks = np.unique(np.concatenate([first, second]))
     refined, depth = refine_marks(signal, fs, marks, sign)  # each mark's refinement does not depend on the others
     positions = _merge_close(refined, depth, fs)
-    return drop_faint(signal, fs, positions, refined[np.isin(marks, first)], refined[np.isin(marks, second)])
+    positions = drop_faint(signal, fs, positions, refined[np.isin(marks, first)], refined[np.isin(marks, second)])
+    return drop_interposed(signal, fs, positions)
 
 
 def drop_faint(signal: np.ndarray, fs: float, positions: np.ndarray, first: np.ndarray, second: np.ndarray,
@@ -304,6 +315,46 @@ def drop_faint(signal: np.ndarray, fs: float, positions: np.ndarray, first: np.n
     nearest = np.clip(np.searchsorted(positions[agreed], positions), 0, int(agreed.sum()) - 1)
     keep = size >= np.where(agreed, both, alone) * reference[nearest]
     return positions[keep]
+
+
+def interposed(signal: np.ndarray, fs: float, positions: np.ndarray, rr: float = INTERPOSED_RR,
+               size: float = INTERPOSED_SIZE, correlation: float = INTERPOSED_CORRELATION) -> np.ndarray:
+    """A boolean mask of the interposed detections among sorted ``positions`` (see :data:`INTERPOSED_RR`)."""
+    positions = np.asarray(positions, dtype=np.float64)
+    mask = np.zeros(len(positions), dtype=bool)
+    if len(positions) < 2 * INTERPOSED_NEIGHBOURS + 1:
+        return mask
+    intervals = np.diff(positions)
+    median_rr = _rolling_median(intervals, RR_BEATS)
+    # position i lies between intervals i - 1 and i; the median RR around it is that of interval i - 1
+    split = intervals[:-1] + intervals[1:]
+    sizes = peak_to_peak(signal, fs, positions)
+    relative_size = sizes / np.maximum(_rolling_median(sizes, RR_BEATS), np.finfo(np.float64).tiny)
+    inner = np.arange(INTERPOSED_NEIGHBOURS, len(positions) - INTERPOSED_NEIGHBOURS)
+    suspect = inner[(np.abs(split[inner - 1] - median_rr[inner - 1]) <= rr * median_rr[inner - 1])
+                    & (relative_size[inner] <= size)]
+    if len(suspect) == 0:
+        return mask
+    half = max(int(round(INTERPOSED_HALF_S * fs)), 1)
+    offsets = np.arange(-half, half + 1)
+    centre = np.round(positions).astype(np.int64)
+    neighbours = np.r_[-INTERPOSED_NEIGHBOURS:0, 1:INTERPOSED_NEIGHBOURS + 1]
+    for i in range(0, len(suspect), REFINE_BATCH):
+        part = suspect[i:i + REFINE_BATCH]
+        own = gather(signal, centre[part, None] + offsets)  # (n, w)
+        template = np.median(gather(signal, centre[part[:, None] + neighbours][:, :, None] + offsets), axis=1)
+        own = own - own.mean(axis=1, keepdims=True)
+        template = template - template.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(own, axis=1) * np.linalg.norm(template, axis=1)
+        r = np.einsum("ij,ij->i", own, template) / np.where(norm > 0, norm, 1.0)
+        mask[part[r < correlation]] = True
+    return mask
+
+
+def drop_interposed(signal: np.ndarray, fs: float, positions: np.ndarray, **fractions) -> np.ndarray:
+    """``positions`` without the interposed ones (:func:`interposed`; ``fractions`` override its three bounds)."""
+    positions = np.asarray(positions, dtype=np.float64)
+    return positions[~interposed(signal, fs, positions, **fractions)]
 
 
 def peak_to_peak(signal: np.ndarray, fs: float, positions: np.ndarray) -> np.ndarray:
