@@ -285,10 +285,10 @@ def test_r_peaks_is_refine_then_drop_faint_then_drop_interposed(toy):
     np.testing.assert_array_equal(detection.r_peaks(ecg, fs, -1.0), expected)
 
 
-def _with_bursts(signal, truth, symbols, fs, every, seed):
+def _with_bursts(signal, truth, symbols, fs, every, seed, pairs=None):
     """``signal`` with a burst of white noise (100 ms, Hann-shaped, 0.9x the QRS's peak-to-peak) halfway between
-    every ``every``-th pair of neighbouring normal beats: a muscle-artifact burst splitting one interval. Returns
-    the signal and the bursts' centres."""
+    every ``every``-th pair of neighbouring normal beats (or between beats ``i`` and ``i + 1`` for each ``i`` of
+    ``pairs``): a muscle-artifact burst splitting one interval. Returns the signal and the bursts' centres."""
     rng = np.random.default_rng(seed)
     signal = signal.copy()
     half = int(0.05 * fs)
@@ -296,7 +296,7 @@ def _with_bursts(signal, truth, symbols, fs, every, seed):
     # not among the first or last beats: a detection needs 4 neighbours on each side to be judged
     normal_pairs = [i for i in range(5, len(truth) - 6) if symbols[i] == symbols[i + 1] == "N"]
     bursts = []
-    for i in normal_pairs[::every]:
+    for i in normal_pairs[::every] if pairs is None else pairs:
         centre = (truth[i] + truth[i + 1]) // 2
         burst = np.hanning(2 * half + 1) * rng.standard_normal(2 * half + 1)
         signal[centre - half:centre + half + 1] += 0.9 * qrs * burst / np.ptp(burst)
@@ -338,6 +338,36 @@ def test_each_interposed_bound_decides():
     assert detection.interposed(signal, float(FS), positions, correlation=-1.0).sum() == 0
     assert detection.interposed(signal, float(FS), positions, size=0.1).sum() == 0
     assert detection.interposed(signal, float(FS), positions, rr=0.0).sum() == 0
+
+
+def test_drop_interposed_removes_exactly_the_flagged_marks_whatever_the_units():
+    from ..synthetic_ecg import FS, synthetic_record  # noqa: PLC0415
+
+    signal, truth, symbols = synthetic_record(300.0, 0)
+    signal, bursts = _with_bursts(signal, truth, symbols, float(FS), 7, 0)
+    positions = np.sort(np.r_[truth.astype(float), bursts])
+    for gain in (1.0, 1e-3, 2e3):  # volts, millivolts or ADC units: the same marks go
+        np.testing.assert_array_equal(detection.drop_interposed(gain * signal, float(FS), positions), truth)
+    # the bounds reach the rule: no correlation is below -1, so nothing goes
+    np.testing.assert_array_equal(detection.drop_interposed(signal, float(FS), positions, correlation=-1.0),
+                                  positions)
+
+
+def test_a_single_burst_among_nine_detections_is_judged():
+    # the smallest case the rule judges: 4 neighbours on each side of one burst
+    from ..synthetic_ecg import FS, synthetic_record  # noqa: PLC0415
+
+    signal, truth, symbols = synthetic_record(60.0, 0)
+    start = next(i for i in range(1, len(truth) - 9) if symbols[i + 3] == symbols[i + 4] == "N")
+    beats = truth[start:start + 8]  # 8 beats (some premature, perhaps) with a normal pair in the middle
+    signal, bursts = _with_bursts(signal, beats, symbols[start:start + 8], float(FS), 1, 0, pairs=[3])
+    positions = np.sort(np.r_[beats.astype(float), bursts])
+    assert len(positions) == 9 and positions[4] == bursts[0]
+    np.testing.assert_array_equal(detection.interposed(signal, float(FS), positions), np.arange(9) == 4)
+    assert not detection.interposed(signal, float(FS), positions[1:]).any()  # 8 detections: none judged
+    # among the first 4 detections (here the third of 9) a burst has too few neighbours on one side to be judged
+    assert not detection.interposed(signal, float(FS), np.r_[positions[2:], beats[-1] + np.diff(beats)[:2].cumsum()]
+                                    ).any()
 
 
 def test_the_interposed_marks_of_mit_bih_208_are_not_found_by_xqrs(toy):
