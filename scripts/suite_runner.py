@@ -30,6 +30,11 @@ def run_child(measure: Callable[[], dict]) -> int:
     return 0
 
 
+def _partial(out: Path, name: str, system: str) -> dict:
+    partial = partial_path(out, name)
+    return json.loads(partial.read_text()) if partial.is_file() else {"dataset": name, "system": system}
+
+
 def run_all(script: str, names: list[str], out: Path, time_box: float, system: str,
             extra: tuple[str, ...] = ()) -> None:
     """``python script --one NAME *extra`` for each dataset without a result in ``out``."""
@@ -43,12 +48,11 @@ def run_all(script: str, names: list[str], out: Path, time_box: float, system: s
                                    *extra], capture_output=True, text=True, timeout=time_box, check=False)
             if done.returncode == 0:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
-            else:
+            else:  # what finished before the failure is kept, as after a timeout
                 tail = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:]
-                result = {"dataset": name, "system": system, "status": "failed", "reason": " ".join(tail)}
+                result = {**_partial(out, name, system), "status": "failed", "reason": " ".join(tail)}
         except subprocess.TimeoutExpired:
-            partial = partial_path(out, name)
-            result = json.loads(partial.read_text()) if partial.is_file() else {"dataset": name, "system": system}
+            result = _partial(out, name, system)
             result.update(status="timed out", reason=f"not finished within the time box of {time_box:g} s"
                           + (" (the runs that finished are kept)" if result.get("runs") else ""))
         partial_path(out, name).unlink(missing_ok=True)

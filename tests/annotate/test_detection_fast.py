@@ -326,6 +326,27 @@ def test_bursts_that_split_an_interval_are_interposed_and_no_beat_is():
         assert not detection.interposed(signal, float(FS), truth.astype(float)).any()  # without bursts: none
 
 
+def test_large_interpolated_pvcs_unlike_the_normal_beats_are_kept_by_the_size_bound():
+    # normal beats 0.9 s apart and, halfway between every 5th pair, an interpolated PVC drawn upside down (the
+    # synthetic PVC's waves negated: it correlates negatively with the normal beats, and its peak-to-peak is about
+    # 1.7x theirs). It splits an interval as a burst does; only its size keeps it.
+    from ..synthetic_ecg import FS, WAVES  # noqa: PLC0415
+
+    fs, rng = float(FS), np.random.default_rng(2)
+    normal = 0.6 + 0.9 * np.arange(120)
+    pvcs = (normal[5:-5:5] + normal[6:-4:5]) / 2
+    clock = np.arange(int((normal[-1] + 1.0) * fs)) / fs
+    signal = rng.normal(0.0, 0.01, len(clock))
+    for times, waves in ((normal, WAVES["N"]), (pvcs, [(c, -a, w) for c, a, w in WAVES["V"]])):
+        for at in times:
+            for centre, amplitude, width in waves:
+                signal += amplitude * np.exp(-0.5 * ((clock - at - centre) / width) ** 2)
+    positions = np.round(np.sort(np.r_[normal, pvcs]) * fs)
+    is_pvc = np.isin(positions, np.round(pvcs * fs))
+    assert not detection.interposed(signal, fs, positions).any()
+    np.testing.assert_array_equal(detection.interposed(signal, fs, positions, size=np.inf), is_pvc)
+
+
 def test_each_interposed_bound_decides():
     from ..synthetic_ecg import FS, synthetic_record  # noqa: PLC0415
 

@@ -35,8 +35,9 @@ FAINT_BEATS = 31
 # the local median RR within INTERPOSED_RR (a fraction of it) - its QRS is no larger than INTERPOSED_SIZE times the
 # local median peak-to-peak, and its +-INTERPOSED_HALF_S waveform correlates below INTERPOSED_CORRELATION with the
 # median of its INTERPOSED_NEIGHBOURS neighbours on each side: a muscle-artifact burst or a T wave between two
-# beats, not a beat. The size bound keeps interpolated PVCs, which also split an interval but are large. Chosen on
-# training beats, NSTDB's second channel and synthetic records, never on test beats (scripts/choose_interposed.py).
+# beats, not a beat. An interpolated PVC also splits an interval; it is kept when it is large (the size bound) or
+# like its neighbours in shape (the synthetic ones correlate at 0.5-0.7). Chosen on training beats, synthetic noise
+# and synthetic records, never on test beats or NSTDB records (scripts/choose_interposed.py).
 INTERPOSED_RR, INTERPOSED_SIZE, INTERPOSED_CORRELATION = 0.2, 1.5, 0.5
 INTERPOSED_HALF_S = 0.1
 INTERPOSED_NEIGHBOURS = 4
@@ -288,7 +289,8 @@ def _merge_close(positions: np.ndarray, depth: np.ndarray, fs: float) -> np.ndar
 
 def r_peaks(signal: np.ndarray, fs: float, sign: float, progress: Progress | None = None) -> np.ndarray:
     """The R-peaks ``annotate`` uses (sorted sub-sample positions): both grids' marks refined and merged (as
-    :func:`refine_peaks`), then faint detections dropped (:func:`drop_faint`). ``sign`` orients the QRS downwards
+    :func:`refine_peaks`), then faint detections dropped (:func:`drop_faint`), then interposed ones
+    (:func:`drop_interposed`). ``sign`` orients the QRS downwards
     (ECG5000's convention); SleepECG gets it upright."""
     first, second = detect_grid_marks(signal, fs, -sign, progress)
     marks = np.unique(np.concatenate([first, second]))
