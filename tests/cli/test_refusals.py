@@ -81,6 +81,34 @@ def test_training_data_a_model_cannot_take_is_one_line_and_nothing_is_made(cli, 
     assert not out.exists()
 
 
+def test_a_closed_form_model_refit_on_every_beat_trains_on_one_beat_per_class(cli, tmp_path):
+    """With one beat per class nothing can be held out; a network cannot choose its epoch (refused above), but
+    `best` (Hydra, ridge alpha by leave-one-out, refit on every beat) has nothing to choose on held-out beats. The
+    classes are six sinusoids; the test beats are noisy copies, so their labels are the construction's."""
+    import json  # noqa: PLC0415 - this test only
+
+    from ecgcnn.runtimes import load_predictor  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 64)
+    shapes = {c: np.sin(2 * np.pi * (k + 1) * t + k) for k, c in enumerate("ABCDEF")}
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    train.write_text("".join(f"{c}," + ",".join(f"{v:.6f}" for v in s) + "\n" for c, s in shapes.items()))
+    noisy = [(c, s + rng.normal(0, 0.1, len(s))) for c, s in shapes.items() for _ in range(5)]
+    test.write_text("".join(f"{c}," + ",".join(f"{v:.6f}" for v in s) + "\n" for c, s in noisy))
+    out = tmp_path / "runs"
+    result = cli("train", "--recipe", "best", "--train", train, "--test", test, "--output-dir", out, "--no-progress")
+    assert result.code == 0, result
+    metrics = json.loads((out / "best" / "metrics.json").read_text())
+    assert metrics["val"] == {} and metrics["split"]["val"] == 0 and metrics["split"]["train"] == 6
+    predicted = load_predictor(out / "best" / "best_best.pth").predict(np.array([s for _, s in noisy]))
+    assert list(predicted) == [c for c, _ in noisy]
+    # a network still needs held-out beats to choose its epoch: refused, nothing made
+    assert_one_line_error(cli("train", "--recipe", "edge", "--train", train, "--test", test, "--output-dir",
+                              tmp_path / "edge"), "no validation beats can be held out of 6 training beats")
+    assert not (tmp_path / "edge").exists()
+
+
 def test_a_reader_that_goes_away_is_no_error(tmp_path):
     """`ecgcnn pretrained list | head -1`: the command stops quietly when its reader closes the pipe (`true` closes
     it before the command has written anything)."""

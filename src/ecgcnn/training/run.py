@@ -79,6 +79,14 @@ def splits_for(cfg: TrainConfig, y: np.ndarray,
     return [data_mod.stratified_split(y, cfg.val_fraction, cfg.seed)]
 
 
+def needs_validation(cfg: TrainConfig, num_classes: int, length: int) -> bool:
+    """False for a closed-form model refit on every beat (Hydra, MiniRocket with ``--refit``): it has no epoch to
+    choose, so held-out beats would only report a validation score. A network picks its epoch on them."""
+    if not cfg.refit or cfg.folds > 1:
+        return True
+    return not hasattr(build_model(cfg.model, **model_kwargs_for(cfg, num_classes, length)), "fit_closed_form")
+
+
 def check_training_data(cfg: TrainConfig, dataset: data_mod.Dataset) -> None:
     """One line, before any work, for data this run cannot train on."""
     counts = np.bincount(dataset.index_train, minlength=dataset.num_classes)
@@ -92,10 +100,11 @@ def check_training_data(cfg: TrainConfig, dataset: data_mod.Dataset) -> None:
             raise EcgcnnError(f"--group-by {dataset.spec.group_by}: the training beats hold {groups} group(s); "
                               + (f"--folds {cfg.folds} needs as many" if cfg.folds > 1 else
                                  "validation by group needs at least 2"))
-    if any(len(val) == 0 for _, val in splits_for(cfg, dataset.index_train, dataset.groups_train)):
+    if (any(len(val) == 0 for _, val in splits_for(cfg, dataset.index_train, dataset.groups_train))
+            and needs_validation(cfg, dataset.num_classes, dataset.length)):
         raise EcgcnnError(f"no validation beats can be held out of {len(dataset.index_train)} training beats in "
                           f"{dataset.num_classes} classes (each class keeps one training beat); give more beats "
-                          f"per class")
+                          f"per class, or a closed-form model refit on every beat (--recipe best)")
     if cfg.recut and dataset.length != INPUT_LENGTH:
         raise EcgcnnError(f"--recut re-cuts beats of {INPUT_LENGTH} samples cut at the R-peak as annotate cuts them; "
                           f"these beats have {dataset.length}")
@@ -167,6 +176,10 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     for member, (train_idx, val_idx) in enumerate(splits):
         if member < len(finished):
             continue
+        if len(val_idx) == 0:  # nothing to hold out (checked: a closed-form model refit below on every beat)
+            finished.append({"state": None, "best_epoch": None, "history": [], "val": {},
+                             "val_predictions": np.zeros(0, np.int64)})
+            continue
         job = MemberJob(cfg, member, model_kwargs, beats, labels, train_idx, val_idx, device,
                         tag=f"{cfg.run_name} fold {member + 1}/{cfg.folds}" if cfg.folds > 1 else "",
                         teacher=teacher, dist=dist, use_amp=use_amp,
@@ -230,9 +243,12 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     }
     write_json_atomic(metrics_path(cfg.output_dir, cfg.run_name), metrics)
     _write_figures(cfg, finished, test, best_epoch)
-    log(f"validation accuracy {val_metrics['accuracy']:.4f} macro-F1 {val_metrics['macro_f1']:.4f}"
-        + (" (out-of-fold)" if cfg.folds > 1 else
-           f" (best epoch {best_epoch})" if best_epoch is not None else " (closed-form fit)"))
+    if val_metrics:
+        log(f"validation accuracy {val_metrics['accuracy']:.4f} macro-F1 {val_metrics['macro_f1']:.4f}"
+            + (" (out-of-fold)" if cfg.folds > 1 else
+               f" (best epoch {best_epoch})" if best_epoch is not None else " (closed-form fit)"))
+    else:
+        log("validation: none (no class has a beat to spare; the closed-form model is fitted on every beat)")
     log(report)
     log(f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}  -> {best_path}")
     return metrics
