@@ -248,7 +248,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
             + (" (out-of-fold)" if cfg.folds > 1 else
                f" (best epoch {best_epoch})" if best_epoch is not None else " (closed-form fit)"))
     else:
-        log("validation: none (no class has a beat to spare; the closed-form model is fitted on every beat)")
+        log("validation: none (the split holds out no beat; the closed-form model is fitted on every beat)")
     log(report)
     log(f"test accuracy {test['accuracy']:.4f}  macro-F1 {test['macro_f1']:.4f}  -> {best_path}")
     return metrics
