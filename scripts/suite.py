@@ -24,6 +24,7 @@ from suite_runner import run_all, run_child
 from ecgcnn.core.errors import EcgcnnError
 from ecgcnn.core.fileio import write_json_atomic
 from ecgcnn.core.layout import checkpoint_path
+from ecgcnn.core.provenance import git_commit
 from ecgcnn.data import ucr
 from ecgcnn.data.dataset import DataSpec, load_dataset
 from ecgcnn.evaluation.metrics import evaluate_predictor
@@ -67,7 +68,7 @@ def run_one(name: str, work: Path, partial: Path | None = None) -> dict:
     """Everything for one dataset, in this process (one thread: the time box is per dataset)."""
     torch.set_num_threads(1)
     spec = DataSpec(dataset=name)
-    result: dict = {"dataset": name, "system": "ecgcnn", "runs": {}}
+    result: dict = {"dataset": name, "system": "ecgcnn", "commit": git_commit(), "runs": {}}
     try:
         data = load_dataset(spec)
     except EcgcnnError as exc:

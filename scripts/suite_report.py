@@ -53,6 +53,19 @@ def ranks(row: list[float]) -> list[float]:
     return result
 
 
+def provenance(ours: dict) -> str:
+    """Which commits ecgcnn's results were measured at: a page assembled over several runs says so."""
+    counts: dict[str, int] = {}
+    for entry in ours.values():
+        counts[entry.get("commit", "")] = counts.get(entry.get("commit", ""), 0) + 1
+    recorded = [f"`{c}` ({n} datasets)" for c, n in sorted(counts.items()) if c]
+    unrecorded = counts.get("", 0)
+    return ("ecgcnn's results were measured at commit " + ", ".join(recorded) if recorded else "") + (
+        ("; " if recorded else "")
+        + f"{unrecorded} ecgcnn result files, written before 2026-12-07, do not record their commit"
+        if unrecorded else "") + "."
+
+
 def render(ours: dict, peers: dict) -> str:
     names = sorted(set(ours) | set(peers), key=str.lower)
     per = {n: {"ecgcnn": ours.get(n, {}), "aeon": peers.get(n, {})} for n in names}
@@ -68,7 +81,7 @@ def render(ours: dict, peers: dict) -> str:
              "(base-cnn-small, 80 epochs, class-balanced), every choice made on training beats; aeon 1.6: "
              "`HydraClassifier` and `MiniRocketClassifier` with their defaults. Accuracy on the test split. ecgcnn "
              "trains and scores both recipes before it exports either, so a time box that ends during the exports "
-             "keeps both accuracies and lists the exports as unfinished.", ""]
+             "keeps both accuracies and lists the exports as unfinished.", "", provenance(ours), ""]
     if n:
         mean_acc, mean_rank = matrix.mean(axis=0), rank_matrix.mean(axis=0)
         lines += [f"## Summary over the {n} datasets every system finished", "",
