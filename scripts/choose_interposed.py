@@ -134,6 +134,16 @@ def main() -> None:
         mark = " (chosen)" if r is chosen else (" (excluded: Se)" if r not in allowed else "")
         bounds = ("off", "", "") if r[0] is None else (f"{r[0][0]:g}", f"{r[0][1]:g}", f"{r[0][2]:g}")
         print(f"| {' | '.join(bounds)} | {r[1]:.4f} | {r[2]:.4f} | {r[3]:.4f} | {r[4]:.4f} | {r[5]:.5f}{mark} |")
+    if chosen[0] is not None:  # the rule bounds the mean: where the chosen step costs or gains, group by group
+        print("\nThe chosen bounds per group of records: mean Se / mean PPV without -> with the step")
+        kept = {}
+        for group, signal, fs, peaks, positions in prepared:
+            after = detection.drop_interposed(signal, fs, positions, rr=chosen[0][0], size=chosen[0][1],
+                                              correlation=chosen[0][2])
+            kept.setdefault(group, []).append((*score(positions, peaks, fs), *score(after, peaks, fs)))
+        for group, values in kept.items():
+            se0, ppv0, se1, ppv1 = np.asarray(values).mean(axis=0)
+            print(f"- {group} ({len(values)}): {se0:.4f} / {ppv0:.4f} -> {se1:.4f} / {ppv1:.4f}")
     if chosen[0] is not None and noise_path().is_file():
         second_channel_check(chosen[0])
     if chosen[0] is not None:
