@@ -78,11 +78,7 @@ def selection_records() -> list[tuple[str, np.ndarray, float, np.ndarray]]:
 def without_step(signal: np.ndarray, fs: float) -> np.ndarray:
     """The R-peaks of :func:`detection.r_peaks` up to (not including) the interposed step."""
     sign = -1.0 if detection.upright_fraction(signal, fs) >= 0.5 else 1.0  # as annotate orients it
-    first, second = detection.detect_grid_marks(signal, fs, -sign)
-    marks = np.unique(np.concatenate([first, second]))
-    refined, depth = detection.refine_marks(signal, fs, marks, sign)
-    union = detection._merge_close(refined, depth, fs)
-    return detection.drop_faint(signal, fs, union, refined[np.isin(marks, first)], refined[np.isin(marks, second)])
+    return detection.candidate_peaks(signal, fs, sign)
 
 
 def score(kept: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[float, float]:

@@ -288,16 +288,20 @@ def _merge_close(positions: np.ndarray, depth: np.ndarray, fs: float) -> np.ndar
 
 
 def r_peaks(signal: np.ndarray, fs: float, sign: float, progress: Progress | None = None) -> np.ndarray:
-    """The R-peaks ``annotate`` uses (sorted sub-sample positions): both grids' marks refined and merged (as
-    :func:`refine_peaks`), then faint detections dropped (:func:`drop_faint`), then interposed ones
-    (:func:`drop_interposed`). ``sign`` orients the QRS downwards
-    (ECG5000's convention); SleepECG gets it upright."""
+    """The R-peaks ``annotate`` uses (sorted sub-sample positions): :func:`candidate_peaks`, then interposed
+    detections dropped (:func:`drop_interposed`). ``sign`` orients the QRS downwards (ECG5000's convention);
+    SleepECG gets it upright."""
+    return drop_interposed(signal, fs, candidate_peaks(signal, fs, sign, progress))
+
+
+def candidate_peaks(signal: np.ndarray, fs: float, sign: float, progress: Progress | None = None) -> np.ndarray:
+    """Both grids' marks refined and merged (as :func:`refine_peaks`), then faint detections dropped
+    (:func:`drop_faint`): :func:`r_peaks` before its last step."""
     first, second = detect_grid_marks(signal, fs, -sign, progress)
     marks = np.unique(np.concatenate([first, second]))
     refined, depth = refine_marks(signal, fs, marks, sign)  # each mark's refinement does not depend on the others
     positions = _merge_close(refined, depth, fs)
-    positions = drop_faint(signal, fs, positions, refined[np.isin(marks, first)], refined[np.isin(marks, second)])
-    return drop_interposed(signal, fs, positions)
+    return drop_faint(signal, fs, positions, refined[np.isin(marks, first)], refined[np.isin(marks, second)])
 
 
 def drop_faint(signal: np.ndarray, fs: float, positions: np.ndarray, first: np.ndarray, second: np.ndarray,
