@@ -11,12 +11,18 @@
    to ECG5000's training beats per class, as the dataset cut them and as annotate re-cuts them
    (:func:`recut_windows`, the construction ``--recut`` trains on); and the class of each 208 window's nearest
    training window (1-NN, Euclidean on z-normalised windows), among the dataset's windows and among the re-cut
-   ones: a model-free view of which training beats 208's beats resemble.
+   ones: a model-free view of which training beats 208's beats resemble. Then the one check of the labels that
+   needs no labels: each beat's QRS extent (:mod:`ecgcnn.evaluation.qrs`), narrow (< 100 ms) or wide (>= 120 ms,
+   ventricular origin), against what each model calls it. Models given with ``--208-only`` appear in the 208 tables
+   only.
 
 Nothing here chooses anything; test beats are only scored. Writes the markdown that results/stress/diagnosis.md holds:
 
     .venv/bin/ecgcnn train --recipe best-recut --seed 0 --output-dir outputs/seed0 --no-progress
+    .venv/bin/ecgcnn train --recipe best-recut --tail-swap 30 --seed 0 --output-dir outputs/seed0-tail-swap \\
+        --no-progress
     .venv/bin/python scripts/diagnose_robustness.py pretrained:best outputs/seed0/best-recut/best-recut_best.pth \\
+        --208-only pretrained:edge.tflite outputs/seed0-tail-swap/best-recut/best-recut_best.pth \\
         --markdown results/stress/diagnosis.md
 """
 
@@ -33,9 +39,12 @@ from ecgcnn.core.fileio import check_output_file, write_text_atomic
 from ecgcnn.core.preprocess import normalize_beats
 from ecgcnn.data.dataset import load_dataset
 from ecgcnn.evaluation.noise import load_noise
+from ecgcnn.evaluation.qrs import qrs_extent_ms
 from ecgcnn.evaluation.recut import TRAIN_RR_S, match_peaks, recut_windows
 from ecgcnn.evaluation.stress import TOLERANCE_S, Condition, condition_recording, subset
 from ecgcnn.runtimes import load_predictor
+
+NARROW_MS, WIDE_MS = 100.0, 120.0  # QRS extent: narrow below, wide (ventricular origin) from
 
 CONDITIONS = [Condition("recut-250", "recut")] + [
     Condition(f"{kind}-{snr}dB", "noise", noise=kind, snr_db=snr) for snr in (12, 6) for kind in ("bw", "ma", "em")]
@@ -95,9 +104,10 @@ def record_208(predictors: dict, seed: int) -> list[str]:
              "| model | " + " | ".join(label_name[c] for c in classes) + " | shape residual | limit | flagged "
              "unfamiliar |",
              "|---|" + "---:|" * (len(classes) + 3)]
-    windows = None
+    windows, calls = None, {}
     for name, predictor in predictors.items():
         result = annotate_signal(signal, fs, predictor)
+        calls[name] = result
         called = result.class_index[result.class_index >= 0]
         shares = [100 * np.mean(called == i) for i in range(len(classes))]
         familiarity = result.familiarity() or {}
@@ -126,12 +136,36 @@ def record_208(predictors: dict, seed: int) -> list[str]:
     for title, x, y in (("the dataset's windows", x_train, y_train), ("the re-cut windows", recut, y_train[which])):
         nearest = nearest_labels(windows, x, y)
         lines.append(f"| {title} | " + " | ".join(f"{100 * np.mean(nearest == c):.1f} %" for c in classes) + " |")
+    return lines + width_check(signal, fs, calls, label_name)
+
+
+def width_check(signal: np.ndarray, fs: float, calls: dict, label_name: dict) -> list[str]:
+    """What each model calls 208's narrow and wide complexes (QRS extent, model-free)."""
+    first = next(iter(calls.values()))
+    widths = qrs_extent_ms(signal, fs, first.positions)  # every model sees the same detections and windows
+    classified = first.class_index >= 0
+    narrow, wide = classified & (widths < NARROW_MS), classified & (widths >= WIDE_MS)
+    names = list(label_name.values())  # ECG5000's class names, in the models' class order
+    normal, ventricular = names.index("N (normal)"), [names.index("R-on-T PVC"), names.index("PVC")]
+    lines = ["", f"QRS extent of each classified beat (`ecgcnn.evaluation.qrs`, no model): {narrow.sum()} narrow "
+             f"(< {NARROW_MS:.0f} ms), {wide.sum()} wide (>= {WIDE_MS:.0f} ms, ventricular origin), "
+             f"{(classified & ~narrow & ~wide).sum()} between; what each model calls them:", "",
+             "| model | narrow called normal | wide called normal | wide called R-on-T PVC or PVC |",
+             "|---|---:|---:|---:|"]
+    for name, result in calls.items():
+        if not np.array_equal(result.positions, first.positions):
+            raise SystemExit(f"{name}: annotate found other beats than {next(iter(calls))}; the split does not apply")
+        k = result.class_index
+        shares = (np.mean(k[narrow] == normal), np.mean(k[wide] == normal), np.mean(np.isin(k[wide], ventricular)))
+        lines.append(f"| `{name}` | " + " | ".join(f"{100 * v:.1f} %" for v in shares) + " |")
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="model files or pretrained:NAME")
+    parser.add_argument("--208-only", dest="only_208", nargs="+", default=[],
+                        help="more models, scored in the MIT-BIH 208 tables only")
     parser.add_argument("--beats", type=int, default=1500, help="stratified test beats (ecgcnn stress's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", default=None, help="write the tables here (else print them)")
@@ -145,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = np.searchsorted(np.asarray(first.labels), np.asarray(data.y_test)[index])  # class indices
     beats = np.asarray(data.x_test, dtype=np.float64)[index]
     noise = load_noise()
-    command = "python scripts/diagnose_robustness.py " + " ".join(args.models)
+    command = "python scripts/diagnose_robustness.py " + " ".join(args.models) + (
+        " --208-only " + " ".join(args.only_208) if args.only_208 else "")
     lines = [f"Generated by `{command}` ({len(index)} official test beats, seed {args.seed}; "
              "see the script's docstring).", "",
              "## Noise: what the detector costs and what the model costs", "",
@@ -161,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{100 * row['no_false']:.1f} % | {100 * row['true_peaks']:.1f} % | "
                          f"{row['se']:.3f} / {row['ppv']:.3f} | {row['error_p90_ms']:.1f} |")
             print(lines[-1], file=sys.stderr, flush=True)
-    lines += ["", "## Another patient: MIT-BIH 208", ""] + record_208(predictors, args.seed)
+    everyone = {**predictors, **{name: load_predictor(name) for name in args.only_208}}
+    lines += ["", "## Another patient: MIT-BIH 208", ""] + record_208(everyone, args.seed)
     text = "\n".join(lines) + "\n"
     if args.markdown:
         write_text_atomic(args.markdown, text)

@@ -281,7 +281,8 @@ def test_robustness_diagnosis_figures_are_the_committed_measurement():
     recut_start = start["the same re-cut by annotate's cutter"]
     nearest = {r[0]: [pct(c) for c in r[1:]] for r in rows if r[0] in ("the dataset's windows", "the re-cut windows")}
     nearest_dataset, nearest_recut = nearest["the dataset's windows"], nearest["the re-cut windows"]
-    (shares,) = [[pct(c) for c in r[1:6]] for r in rows if "best-recut" in r[0] and len(r) == 9]
+    (shares,) = [[pct(c) for c in r[1:6]] for r in rows
+                 if r[0] == "`outputs/seed0/best-recut/best-recut_best.pth`" and len(r) == 9]
     annotate, clean, true = noise_row("best-recut", "ma-12dB")
     training = " ".join(_text(REPO / "docs" / "training.md").split())
     expected = [
@@ -301,6 +302,52 @@ def test_robustness_diagnosis_figures_are_the_committed_measurement():
     card = " ".join(_text(REPO / "docs" / "model-card.md").split())
     assert (f"cost `pretrained:best` {clean - annotate:.1f} points ({annotate:.1f} % -> {clean:.1f} % with them "
             f"taken out) and misplaced R-peaks {true - clean:.1f} more") in card
+
+
+def test_qrs_width_figures_are_the_committed_measurement():
+    """training.md's QRS-extent table is diagnosis.md's, and training.md, the model card and README quote its figures
+    and the round-3 ablation's (results/ablation/robust_round3.md) as those files have them."""
+    table = _text(REPO / "results" / "stress" / "diagnosis.md")
+    intro = re.search(r"no model\): (\d+) narrow \(< 100 ms\), (\d+) wide", table)
+    width_rows = [line for line in table.splitlines() if line.startswith("| `") and line.count("|") == 5]
+    by_model = {r.split("|")[1].strip().strip("`"): [float(c.strip(" %")) for c in r.strip("|").split("|")[1:]]
+                for r in width_rows}
+    best, edge = by_model["pretrained:best"], by_model["pretrained:edge.tflite"]
+    swap = by_model["outputs/seed0-tail-swap/best-recut/best-recut_best.pth"]
+    (best_share,) = [float(line.split("|")[2].strip(" %")) for line in table.splitlines()
+                     if line.startswith("| `pretrained:best` |") and line.count("|") == 10]
+    training_raw = _text(REPO / "docs" / "training.md")
+    assert "\n".join(width_rows) in training_raw
+    training = " ".join(training_raw.split())
+    card = " ".join(_text(REPO / "docs" / "model-card.md").split())
+    narrow, wide = intro.group(1), intro.group(2)
+    assert f"{narrow} narrow complexes (< 100 ms) and {wide} wide ones (>= 120 ms)" in training
+    assert f"{narrow} narrow complexes (< 100 ms) and {wide} wide ones (>= 120 ms)" in card
+    assert (f"follows the widths in part ({edge[0]:.1f} % of the narrow complexes called normal, {edge[1]:.1f} % of "
+            f"the wide ones); `pretrained:best` does not: it calls {best[1]:.1f} % of the wide complexes normal, so "
+            f"its {best_share:.1f} % normal share") in training
+    assert (f"calls {edge[0]:.1f} % of the narrow ones normal and {edge[1]:.1f} % of the wide ones. `pretrained:best` "
+            f"calls {best[1]:.1f} % of the wide complexes normal") in card
+    assert f"plausible-looking {best_share:.1f} % normal share" in card
+    assert f"follows the widths ({swap[0]:.1f} % / {swap[1]:.1f} %)" in card
+    assert (f"call {swap[0]:.1f} % of the narrow complexes normal and {swap[2]:.1f} % of the wide ones ventricular"
+            in training)
+    assert best[1] > 50  # README: "calls most wide, ventricular complexes normal"
+    assert "`pretrained:best` calls most wide, ventricular complexes normal" in " ".join(_text(README).split())
+    # round 3 against round 1's winner, as robust_round3.md has them
+    round3 = _text(REPO / "results" / "ablation" / "robust_round3.md")
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in round3.splitlines()
+             if line.startswith("| +")]
+    (base,) = [c for c in cells if "recipe best-recut" in c[0]]
+    (tail,) = [c for c in cells if "tail-swapped" in c[0]]
+    robust = lambda c: float(c[5].strip(" %"))  # noqa: E731
+    f1 = lambda c: float(c[2])  # noqa: E731
+    gap, f1_gap = robust(base) - robust(tail), f1(base) - f1(tail)
+    assert gap > 1 or f1_gap > 0.02  # "not kept" by the rule fixed before scoring
+    assert (f"Robust score {robust(tail):.2f} % against {robust(base):.2f} % ({gap:.2f} pp lower), macro-F1 "
+            f"{f1(tail):.3f} against {f1(base):.3f} ({f1_gap:.3f} lower): **not kept**") in training
+    assert f"worth {gap:.2f} points on the training patient" in training
+    assert f"lost {gap:.2f} points of robust nested-CV accuracy" in card
 
 
 def test_familiarity_figures_are_the_committed_measurement():

@@ -118,3 +118,14 @@ def test_a_reader_that_goes_away_is_no_error(tmp_path):
     result = subprocess.run(f"'{sys.executable}' -m ecgcnn pretrained list | true; echo ${{PIPESTATUS[0]}}",
                             shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "141" and result.stderr == "", result
+
+
+def test_training_settings_that_do_not_fit_the_beats_are_one_line_and_leave_no_run_folder(cli, tmp_path):
+    """ECG200's beats have 96 samples: a tail swap from sample 95 on has no tail, and re-cutting needs ECG5000's
+    convention (140 samples cut at the R-peak)."""
+    out = tmp_path / "out"
+    result = cli("train", "--model", "hydra", "--dataset", "ECG200", "--tail-swap", "95", "--output-dir", out)
+    assert_one_line_error(result, "--tail-swap 95", "from 1 to 94", "96 samples")
+    result = cli("train", "--model", "hydra", "--dataset", "ECG200", "--recut", "1", "--output-dir", out)
+    assert_one_line_error(result, "--recut", "140 samples", "these beats have 96")
+    assert not out.exists() or not any(out.iterdir())

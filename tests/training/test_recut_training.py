@@ -62,3 +62,27 @@ def test_nested_cv_inner_fit_recuts_only_its_subset(dataset):
         run_mod.fit_member = original
     rows = captured["rows"]
     assert len(rows) >= 250 + 246 and np.isfinite(rows).all()  # 200 + 50 beats, each side's copy minus 1-2
+
+
+def test_train_with_tail_swaps_fits_on_the_copies_but_the_novelty_reference_holds_real_beats(tmp_path, monkeypatch,
+                                                                                           dataset):
+    seen = {}
+    original = run_mod.fit_member
+
+    def spy(job):
+        seen["train"], seen["val"], seen["rows"] = len(job.train_idx), len(job.val_idx), len(job.labels)
+        return original(job)
+
+    monkeypatch.setattr(run_mod, "fit_member", spy)
+    cfg = TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False, recut=1, tail_swap=30,
+                      output_dir=str(tmp_path))
+    metrics = train(cfg)
+    n_train, n_val = metrics["split"]["train"], metrics["split"]["val"]
+    recut = metrics["recut_rows"]
+    assert n_train + n_val == 500 and n_train - 2 <= recut["train"] <= n_train - 1  # one re-cut copy per side
+    # one tail-swapped copy of every training row (the beats and their re-cut copies), none of validation rows
+    assert metrics["tail_swap_rows"] == {"train": n_train + recut["train"], "val": 0}
+    assert seen["train"] == 2 * (n_train + recut["train"]) and seen["val"] == n_val + recut["val"]
+    metadata = read_checkpoint(tmp_path / "base-cnn-small" / "base-cnn-small_best.pth")["metadata"]
+    assert metadata["novelty"]["beats"] == seen["rows"] - metrics["tail_swap_rows"]["train"]
+    assert metadata["config"]["tail_swap"] == 30

@@ -63,6 +63,10 @@ class TrainConfig:
     recut_noise: float = setting(0.0, "re-cut copies after the first get synthetic noise (baseline wander, muscle, "
                                       "electrode motion) at an SNR drawn from [X, 30] dB (0: none)",
                                  kind=float, low=0, high=30)
+    tail_swap: int = setting(0, "tail-swapped copies: add a copy of every training window whose samples from N on "
+                                "come from another training window of any class, so that the label rests on the "
+                                "beat's own QRS (0: none; see ecgcnn.training.augment.add_tail_swaps)",
+                             kind=int, low=0)
     class_balance: float = setting(0.0, "loss weight per class = count ** -X (0: plain, 1: inverse frequency)",
                                    kind=float, low=0)
     label_smoothing: float = setting(0.0, "label smoothing", kind=float, low=0, high=1, high_inclusive=False)

@@ -31,6 +31,7 @@ from ..runtimes.checkpoint import model_from_checkpoint, save_checkpoint
 from ..runtimes.metadata import build_metadata
 from ..runtimes.pretrained import resolve_model_path
 from ..runtimes.torch import TorchPredictor, resolve_device
+from .augment import add_tail_swaps
 from .config import TrainConfig
 from .distributed import Distributed
 from .lock import RunLock
@@ -105,6 +106,9 @@ def check_training_data(cfg: TrainConfig, dataset: data_mod.Dataset) -> None:
         raise EcgcnnError(f"no validation beats can be held out of {len(dataset.index_train)} training beats in "
                           f"{dataset.num_classes} classes (each class keeps one training beat); give more beats "
                           f"per class, or a closed-form model refit on every beat (--recipe best)")
+    if cfg.tail_swap and not 1 <= cfg.tail_swap <= dataset.length - 2:
+        raise EcgcnnError(f"--tail-swap {cfg.tail_swap}: expected a sample index from 1 to {dataset.length - 2} "
+                          f"(these beats have {dataset.length} samples), or 0 for none")
     if cfg.recut and dataset.length != INPUT_LENGTH:
         raise EcgcnnError(f"--recut re-cuts beats of {INPUT_LENGTH} samples cut at the R-peak as annotate cuts them; "
                           f"these beats have {dataset.length}")
@@ -160,6 +164,8 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     dataset_splits = splits_for(cfg, dataset.index_train, dataset.groups_train)  # the dataset's own beats
     x_train, y_train, splits = add_recut_copies(dataset.x_train, dataset.index_train, dataset_splits, cfg.recut,
                                                 cfg.seed, cfg.recut_noise)
+    recut_splits, real_rows = splits, len(x_train)  # rows after here are tail-swapped chimeras, not real beats
+    x_train, y_train, splits = add_tail_swaps(x_train, y_train, splits, cfg.tail_swap, cfg.seed)
     beats = torch.from_numpy(normalize_beats(x_train)).unsqueeze(1).to(device)
     labels = torch.from_numpy(y_train).to(device)
     teacher = load_teacher(cfg.teacher, device, dataset) if cfg.teacher else None
@@ -205,7 +211,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
     test_split = data_mod.load_dataset(cfg.data, load_test=True)
     best_epoch = finished[0]["best_epoch"] if cfg.folds == 1 else None
     # beats in ECG5000's convention can be re-cut as annotate cuts recordings: a recording limit too
-    novelty = recording_reference(fit_novelty(beats[:, 0].cpu().numpy()), dataset.x_train, seed=cfg.seed,
+    novelty = recording_reference(fit_novelty(beats[:real_rows, 0].cpu().numpy()), dataset.x_train, seed=cfg.seed,
                                   recut=dataset.length == INPUT_LENGTH)
     metadata = build_metadata(final_name, final_kwargs, cfg.as_dict(), best_epoch,
                               {**data_fields, "dataset": test_split.describe()}, novelty=novelty)
@@ -225,8 +231,10 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         "best_epoch": best_epoch,
         "split": {"train": int(len(dataset_splits[0][0])), "val": int(len(dataset_splits[0][1])), "folds": cfg.folds,
                   "test": int(len(test_split.index_test))},
-        "recut_rows": {"train": int(len(splits[0][0]) - len(dataset_splits[0][0])),  # added by --recut
-                       "val": int(len(splits[0][1]) - len(dataset_splits[0][1]))},
+        "recut_rows": {"train": int(len(recut_splits[0][0]) - len(dataset_splits[0][0])),  # added by --recut
+                       "val": int(len(recut_splits[0][1]) - len(dataset_splits[0][1]))},
+        "tail_swap_rows": {"train": int(len(splits[0][0]) - len(recut_splits[0][0])),  # added by --tail-swap
+                           "val": int(len(splits[0][1]) - len(recut_splits[0][1]))},
         "val": val_metrics,
         "test": test,
         "checkpoint": best_path.name,
@@ -290,6 +298,10 @@ def fit_on_subset(cfg: TrainConfig, beats: torch.Tensor, labels: torch.Tensor, s
         x, y, inner = add_recut_copies(beats[:, 0].cpu().numpy(), labels.cpu().numpy(), inner, cfg.recut, cfg.seed,
                                        cfg.recut_noise)
         beats = torch.from_numpy(normalize_beats(x)).unsqueeze(1).to(beats.device)
+        labels = torch.from_numpy(y).to(labels.device)
+    if cfg.tail_swap:  # tail-swapped copies of the subset's beats only, donors from the same side of each split
+        x, y, inner = add_tail_swaps(beats[:, 0].cpu().numpy(), labels.cpu().numpy(), inner, cfg.tail_swap, cfg.seed)
+        beats = torch.from_numpy(x).unsqueeze(1).to(beats.device)
         labels = torch.from_numpy(y).to(labels.device)
     jobs = [MemberJob(cfg, member, model_kwargs, beats, labels, train_idx, val_idx, device,
                       tag=f"{cfg.run_name} member {member + 1}", teacher=teacher, log=log)
