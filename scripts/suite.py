@@ -67,7 +67,7 @@ def _keep(partial: Path | None, result: dict) -> None:
 def run_one(name: str, work: Path, partial: Path | None = None) -> dict:
     """Everything for one dataset, in this process (one thread: the time box is per dataset)."""
     torch.set_num_threads(1)
-    spec = DataSpec(dataset=name)
+    spec = DataSpec(dataset=name, missing="fill")  # variable-length datasets: NaN padding stretched (docs/data.md)
     result: dict = {"dataset": name, "system": "ecgcnn", "commit": git_commit(), "runs": {}}
     try:
         data = load_dataset(spec)

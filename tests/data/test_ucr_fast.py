@@ -87,9 +87,13 @@ def test_parse_float_shows_long_tokens_shortened(tmp_path):
         f"{p}, line 3, column 7: expected a number, found {twenty!r}"
     assert _raises(DataError, data_tables._parse_float, "y" * 21, p, 3, 7) == \
         f"{p}, line 3, column 7: expected a number, found {'y' * 17 + '...'!r}"
-    for token in ("nan", "inf", "-Infinity"):
+    hint = " (missing values, e.g. a variable-length UCR dataset's padding: --missing fill)"
+    for token, said in (("nan", hint), ("inf", ""), ("-Infinity", "")):  # NaN may be a missing value, inf never
         assert _raises(DataError, data_tables._parse_float, token, p, 2, 4) == \
-            f"{p}, line 2, column 4: expected a finite number, found {token!r}"
+            f"{p}, line 2, column 4: expected a finite number, found {token!r}{said}"
+    assert np.isnan(data_tables._parse_float(" NaN ", p, 2, 4, missing="fill"))
+    assert _raises(DataError, data_tables._parse_float, "inf", p, 2, 4, missing="fill") == \
+        f"{p}, line 2, column 4: expected a finite number, found 'inf'"
 
 
 def test_numeric_table_values_line_numbers_and_width(tmp_path):
@@ -156,7 +160,8 @@ def test_ucr_file_delimiter_follows_the_suffix(tmp_path):
     assert x.tolist() == [[0.5, -0.5], [1.5, 0.0]] and y.tolist() == [0, 1]
     tsv = _write(tmp_path / "f.tsv", ["1\t0.5\t\t-0.5"])  # an empty cell is an error, not a merged separator
     assert _raises(DataError, data.read_ucr_file, tsv, length=3) == \
-        f"{tsv}, line 1, column 3: expected a number, found ''"
+        f"{tsv}, line 1, column 3: expected a number, found '' (missing values, e.g. a variable-length UCR " \
+        "dataset's padding: --missing fill)"
 
 
 def test_ucr_file_unknown_label_names_the_first_bad_row(tmp_path):

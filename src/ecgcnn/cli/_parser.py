@@ -7,6 +7,7 @@ import argparse
 
 from ..core.validation import argparse_type
 from ..data.dataset import DataSpec
+from ..data.missing import MISSING_MODES
 
 POSITIVE_INT = argparse_type(int, low=1)
 NONNEGATIVE_INT = argparse_type(int, low=0)
@@ -49,7 +50,7 @@ def number_or_name(text: str) -> int | str:
 
 
 DATA_FLAGS = ("dataset", "data_dir", "train", "test", "label_column", "group_by", "class_names", "test_fraction",
-              "split_seed")
+              "split_seed", "missing")
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +89,10 @@ def add_data_options(parser: argparse.ArgumentParser, model_default: bool = Fals
                        help="share of --train held out for test when there is no --test file (default: 0.25)")
     group.add_argument("--split-seed", type=NONNEGATIVE_INT, default=None,
                        help="seed of that test split (default: 0; the training --seed does not change it)")
+    group.add_argument("--missing", default=None, choices=MISSING_MODES,
+                       help="NaN or empty cells in a beat: refuse them, or fill: the span from the first to the last "
+                            "value, gaps interpolated, stretched to the full length (variable-length UCR datasets; "
+                            "docs/data.md) (default: refuse)")
 
 
 def data_spec(args: argparse.Namespace, recorded: dict | None = None) -> DataSpec:

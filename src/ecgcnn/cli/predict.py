@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.fileio import check_output_file, write_text_atomic
 from ..data.beats import FLAT_WARNING, OUTLIER_WARNING, flat_beats, outlier_beats, read_beats_csv
+from ..data.missing import MISSING_MODES
 from ..runtimes import load_predictor
 from ..runtimes.pretrained import DEFAULT_MODEL
 from ._parser import add_device
@@ -29,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-column", choices=("none", "first", "last"), default="none",
                         help="'first' (a UCR file) or 'last' (the Kaggle layout): that column holds labels; they are "
                              "read and ignored")
+    parser.add_argument("--missing", choices=MISSING_MODES, default="refuse",
+                        help="NaN or empty cells: refuse them, or fill each beat as training does with --missing "
+                             "fill (docs/data.md)")
     add_device(parser, "cpu")
 
 
@@ -37,7 +41,7 @@ def run(args) -> int:
         check_output_file(args.output, "--output", inputs=(args.input,))
     predictor = load_predictor(args.model_file, device=args.device)
     beats = read_beats_csv(args.input, length=predictor.input_length, resample=args.resample,
-                                label_column=args.label_column)
+                                label_column=args.label_column, missing=args.missing)
     probabilities = predictor.predict_proba(beats.values)
     flat, odd = flat_beats(beats.values), outlier_beats(beats.values)
     names = predictor.class_names

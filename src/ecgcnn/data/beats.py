@@ -3,6 +3,7 @@ a request body), optional header, optionally resampled to the model's length; fl
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DataError
+from .missing import MIN_VALUES, fill_missing
 from .tables import numeric_rows
 from .ucr import INPUT_LENGTH
 
@@ -30,7 +32,7 @@ class Beats:
 
 
 def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample: bool = False,
-                   label_column: str = "none", data: bytes | None = None) -> Beats:
+                   label_column: str = "none", data: bytes | None = None, missing: str = "refuse") -> Beats:
     """Beats to classify: one per row, comma separated (tab for ``.tsv``, whitespace for ``.txt``), optional header.
 
     Without ``resample`` every row must hold exactly ``length`` values. With it, rows of any length >= 2 (they may
@@ -39,12 +41,13 @@ def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample
     column is (the common Kaggle layout). A file that looks like either (a first or last column of small whole
     numbers in rows of one length) without that option is refused rather than misread, with or without
     ``resample``. Values beyond float32 are refused. ``data``: the file's bytes (a request body), ``path`` then only
-    names it in errors.
+    names it in errors. ``missing="fill"``: ``NaN`` and empty cells are missing values, each beat made whole as
+    training data is (:func:`ecgcnn.data.missing.fill_missing`; a beat needs two values).
     """
     path = Path(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else None if path.suffix.lower() == ".txt" else ","
     rows, line_numbers = numeric_rows(path, delimiter, allow_header=True, expected_columns=None, ragged=resample,
-                                      data=data)
+                                      data=data, missing=missing)
     labels = None
     if label_column in ("first", "last"):
         short = next((i for i, row in enumerate(rows) if len(row) < 2), None)
@@ -53,6 +56,13 @@ def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample
         at = 0 if label_column == "first" else -1
         labels = np.asarray([row[at] for row in rows])
         rows = [row[1:] if at == 0 else row[:-1] for row in rows]
+    if missing == "fill":
+        for i, row in enumerate(rows):
+            if any(math.isnan(v) for v in row):
+                if sum(not math.isnan(v) for v in row) < MIN_VALUES:
+                    raise DataError(f"{path}, line {line_numbers[i]}: fewer than {MIN_VALUES} values, the rest "
+                                    f"missing (expected a beat)")
+                rows[i] = fill_missing(np.asarray([row]))[0].tolist()
     widths = {len(row) for row in rows}
     if label_column == "none" and len(widths) == 1 and (widths == {length + 1} or resample):
         for side, at in (("first", 0), ("last", -1)):

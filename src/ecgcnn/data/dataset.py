@@ -18,6 +18,7 @@ from ..core.errors import DataError
 from ..core.fileio import shorten
 from . import ucr
 from .files import LabelledBeats, read_labelled_file
+from .missing import MISSING_MODES
 
 DEFAULT_DATASET = ucr.ECG5000
 
@@ -39,6 +40,7 @@ class DataSpec:
     class_names: str | None = None
     test_fraction: float = 0.25
     split_seed: int = 0
+    missing: str = "refuse"
 
     def validate(self) -> DataSpec:
         """One line for options that do not go together."""
@@ -49,6 +51,8 @@ class DataSpec:
                                 ("--group-by", self.group_by)):
                 if value is not None:
                     raise DataError(f"{flag} applies to your own files: give the training file with --train FILE")
+        if self.missing not in MISSING_MODES:
+            raise DataError(f"--missing {self.missing!r}: expected one of {', '.join(MISSING_MODES)}")
         if not 0.0 < self.test_fraction < 1.0:
             raise DataError(f"--test-fraction {self.test_fraction!r}: expected a value strictly between 0 and 1")
         return self
@@ -156,7 +160,7 @@ def _load_ucr(spec: DataSpec, load_test: bool) -> Dataset:
             x, index = ucr.read_split(path, split, verify_packaged)
             _check_two_classes(path, [ucr.ORIGINAL_LABELS[i] for i in np.unique(index)])
             return x, index
-        return read_labelled_file(path, "first")
+        return read_labelled_file(path, "first", missing=spec.missing)
 
     if spec.dataset == ucr.ECG5000:
         x_train, i_train = read("train")
@@ -171,12 +175,12 @@ def _load_ucr(spec: DataSpec, load_test: bool) -> Dataset:
 
 def _load_files(spec: DataSpec, load_test: bool) -> Dataset:
     assert spec.train is not None
-    train = read_labelled_file(spec.train, spec.label_column, spec.group_by)
+    train = read_labelled_file(spec.train, spec.label_column, spec.group_by, spec.missing)
     files = {"train": spec.train}
     test: LabelledBeats | None = None
     if spec.test is not None:
         if load_test:
-            test = read_labelled_file(spec.test, spec.label_column, spec.group_by)
+            test = read_labelled_file(spec.test, spec.label_column, spec.group_by, spec.missing)
             files["test"] = spec.test
         source = f"files {spec.train} and {spec.test}"
     else:

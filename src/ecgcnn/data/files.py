@@ -24,6 +24,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.fileio import is_number, shorten
+from .missing import MIN_VALUES, MISSING_MODES, fill_missing, too_short_rows
 from .tables import _open_text_lines, _parse_float, _split_line, delimiter_for
 
 Label = int | str
@@ -42,9 +43,12 @@ class LabelledBeats:
 
 
 def read_labelled_file(path: str | os.PathLike, label_column: str | int | None = None,
-                       group_column: str | int | None = None) -> LabelledBeats:
+                       group_column: str | int | None = None, missing: str = "refuse") -> LabelledBeats:
     """Read a labelled-beats file (see the module docstring for the layout); one-line :class:`DataError` on any
-    problem."""
+    problem. ``missing="fill"``: a beat's ``NaN`` or empty cells are missing values, made whole by
+    :func:`~ecgcnn.data.missing.fill_missing` (a beat needs two values); ``"refuse"``: they are errors."""
+    if missing not in MISSING_MODES:
+        raise DataError(f"--missing {missing!r}: expected one of {', '.join(MISSING_MODES)}")
     path = Path(path)
     delimiter = delimiter_for(path)
     rows = [(number, _split_line(line.strip(), delimiter))
@@ -83,21 +87,28 @@ def read_labelled_file(path: str | os.PathLike, label_column: str | int | None =
                 raise DataError(f"{path}, line {line_no}, column {group_at + 1}: the group is empty")
             groups.append(cells[group_at])
         try:
-            values[i] = [_parse_float(cells[c], path, line_no, c + 1) for c in value_columns]
+            values[i] = [_parse_float(cells[c], path, line_no, c + 1, missing) for c in value_columns]
         except DataError as exc:
             if header is None:
                 raise
-            column = next(c for c in value_columns if not _is_finite_number(cells[c]))
+            column = next(c for c in value_columns if not _parses(cells[c], missing))
             raise DataError(f"{exc} in column {header[column]!r}, read as part of the beat (the beat is every "
                             f"column beside the label's: name a record column with --group-by, or remove it)"
                             ) from None
     line_numbers = [line_no for line_no, _ in rows]
+    if missing == "fill":
+        short = too_short_rows(values)
+        if len(short):
+            raise DataError(f"{path}, line {line_numbers[short[0]]}: fewer than {MIN_VALUES} values, the rest "
+                            f"missing (expected a beat)")
+        values = fill_missing(values)
     labels = typed_labels(tokens, path, line_numbers, label_at + 1)
     return LabelledBeats(path, values, labels, groups if group_at is not None else None, line_numbers)
 
 
-def _is_finite_number(token: str) -> bool:
-    return is_number(token) and math.isfinite(float(token))
+def _parses(token: str, missing: str) -> bool:
+    return (is_number(token) and math.isfinite(float(token))) or (
+        missing == "fill" and token.strip().lower() in ("nan", ""))
 
 
 def typed_labels(tokens: list[str], path: Path, line_numbers: list[int], column: int) -> list[Label]:

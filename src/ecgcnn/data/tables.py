@@ -43,20 +43,29 @@ def _split_line(line: str, delimiter: str | None) -> list[str]:
     return [token.strip() for token in line.split(delimiter)]
 
 
-def _parse_float(token: str, path: Path, line_no: int, column: int) -> float:
+def _parse_float(token: str, path: Path, line_no: int, column: int, missing: str = "refuse") -> float:
+    """One finite number; with ``missing="fill"`` a ``NaN`` or empty cell is NaN (a missing value, filled later by
+    :func:`ecgcnn.data.missing.fill_missing`). The refusal of such a cell says how to read it."""
+    absent = token.strip().lower() in ("nan", "")
+    if absent and missing == "fill":
+        return math.nan
+    hint = " (missing values, e.g. a variable-length UCR dataset's padding: --missing fill)" if absent else ""
     try:
         value = float(token)
     except ValueError:
         shown = shorten(token)
-        raise DataError(f"{path}, line {line_no}, column {column}: expected a number, found {shown!r}") from None
+        raise DataError(f"{path}, line {line_no}, column {column}: expected a number, found {shown!r}{hint}"
+                        ) from None
     if not math.isfinite(value):
-        raise DataError(f"{path}, line {line_no}, column {column}: expected a finite number, found {token!r}")
+        raise DataError(f"{path}, line {line_no}, column {column}: expected a finite number, found {token!r}{hint}")
     return value
 
 
 def numeric_rows(path: Path, delimiter: str | None, allow_header: bool, expected_columns: int | None,
-                 ragged: bool, data: bytes | None = None) -> tuple[list[list[float]], list[int]]:
-    """Rows of numbers (lists; ``ragged``: of any width) and the 1-based line number of each."""
+                 ragged: bool, data: bytes | None = None,
+                 missing: str = "refuse") -> tuple[list[list[float]], list[int]]:
+    """Rows of numbers (lists; ``ragged``: of any width) and the 1-based line number of each; ``missing="fill"``
+    reads ``NaN`` and empty cells as NaN."""
     lines = _open_text_lines(path, data)
     rows: list[list[float]] = []
     line_numbers: list[int] = []
@@ -74,7 +83,7 @@ def numeric_rows(path: Path, delimiter: str | None, allow_header: bool, expected
             width = len(tokens)
         if not ragged and len(tokens) != width:
             raise DataError(f"{path}, line {line_no}: expected {width} columns, found {len(tokens)}")
-        rows.append([_parse_float(tok, path, line_no, col) for col, tok in enumerate(tokens, start=1)])
+        rows.append([_parse_float(tok, path, line_no, col, missing) for col, tok in enumerate(tokens, start=1)])
         line_numbers.append(line_no)
     if not rows:
         raise DataError(f"{path}: no data rows (expected one beat per line)")
