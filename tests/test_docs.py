@@ -329,7 +329,8 @@ def test_qrs_width_figures_are_the_committed_measurement():
     assert (f"calls {edge[0]:.1f} % of the narrow ones normal and {edge[1]:.1f} % of the wide ones. `pretrained:best` "
             f"calls {best[1]:.1f} % of the wide complexes normal") in card
     assert f"plausible-looking {best_share:.1f} % normal share" in card
-    assert f"follows the widths ({swap[0]:.1f} % / {swap[1]:.1f} %)" in card
+    assert (f"follows the widths ({swap[0]:.1f} % of the narrow complexes called normal, {swap[1]:.1f} % of the wide "
+            f"ones)") in card
     assert (f"call {swap[0]:.1f} % of the narrow complexes normal and {swap[2]:.1f} % of the wide ones ventricular"
             in training)
     assert best[1] > 50  # README: "calls most wide, ventricular complexes normal"

@@ -107,3 +107,45 @@ def test_a_variable_length_ucr_dataset_loads_filled_and_its_spec_says_so():
 def test_an_unknown_mode_is_one_line(cli):
     assert_one_line_error(cli("train", "--model", "hydra", "--dataset", "GesturePebbleZ1", "--missing", "zero"),
                           "--missing", "zero")
+
+
+def test_empty_cells_at_the_end_of_a_tab_separated_row_are_missing_values_too(tmp_path):
+    """pandas writes NaN as an empty cell: a short row of a .tsv ends in tabs, which are cells, not padding."""
+    path = tmp_path / "beats.tsv"
+    path.write_text("1\t0.0\t1.0\t2.0\t3.0\n2\t5.0\t3.0\t\t\n\t\t\t\t\n")
+    with pytest.raises(DataError, match=r"beats.tsv, line 3, column 1: the label is empty"):  # a row, not a blank
+        read_labelled_file(path, "first", missing="fill")
+    path.write_text("1\t0.0\t1.0\t2.0\t3.0\n2\t5.0\t3.0\t\t\n")
+    beats = read_labelled_file(path, "first", missing="fill")
+    np.testing.assert_allclose(beats.values[1], _line(5.0, -2.0, 4), atol=1e-6)
+    with pytest.raises(DataError, match=r"line 2, column 4: expected a number, found ''"):
+        read_labelled_file(path, "first")
+
+
+def test_ecg5000_files_with_a_missing_value_follow_the_same_option(tmp_path, official_tables):
+    from tests.conftest import write_ucr
+
+    train, test = official_tables["train"].copy(), official_tables["test"]
+    expected = train[3, 1:].astype(np.float64).copy()
+    train[3, 70:] = np.nan  # beat 4 stops after 69 of its 140 values
+    for name, table in (("ECG5000_TRAIN.txt", train), ("ECG5000_TEST.txt", test)):
+        write_ucr(tmp_path / name, table[:, 1:], table[:, 0])
+    with pytest.raises(DataError, match=r"ECG5000_TRAIN.txt, line 4, column 71: .*--missing fill"):
+        load_dataset(DataSpec(data_dir=str(tmp_path)), load_test=False)
+    data = load_dataset(DataSpec(data_dir=str(tmp_path), missing="fill"), load_test=False)
+    stretched = np.interp(np.linspace(0, 68, 140), np.arange(69), expected[:69])
+    np.testing.assert_allclose(data.x_train[3], stretched, atol=1e-5)
+
+
+def test_a_label_that_is_not_a_finite_number_is_one_line(tmp_path):
+    path = tmp_path / "beats.csv"
+    path.write_text("1,0.5,0.2\nnan,0.1,0.3\n")
+    with pytest.raises(DataError, match=r"beats.csv, line 2, column 1: label 'nan' is not a finite number"):
+        read_labelled_file(path, missing="fill")
+
+
+def test_a_first_row_of_empty_cells_is_a_beat_without_values_not_a_header(tmp_path):
+    path = tmp_path / "beats.csv"
+    path.write_text(",,,\n1.0,2.0,3.0,4.0\n")
+    with pytest.raises(DataError, match=r"beats.csv, line 1: fewer than 2 values"):
+        read_beats_csv(path, length=4, missing="fill")

@@ -44,3 +44,7 @@ def test_the_search_stops_halfway_to_a_neighbour():
     widths = qrs_extent_ms(signal, fs, np.array([0.5 * fs, 0.56 * fs]))
     assert (widths < 70).all()
     assert qrs_extent_ms(signal, fs, np.array([0.5 * fs]))[0] > 110
+
+
+def test_no_r_peaks_no_extents():
+    assert qrs_extent_ms(np.zeros(1000), 250.0, np.zeros(0)).shape == (0,)

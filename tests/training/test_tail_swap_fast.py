@@ -68,3 +68,10 @@ def test_copies_depend_on_the_seed_only():
     a = add_tail_swaps(beats, labels, splits, 10, seed=4)[0]
     assert np.array_equal(a, add_tail_swaps(beats, labels, splits, 10, seed=4)[0])
     assert not np.array_equal(a, add_tail_swaps(beats, labels, splits, 10, seed=5)[0])
+
+
+def test_a_swap_point_without_a_head_or_a_tail_is_refused():
+    beats, labels = np.zeros((4, 20)), np.zeros(4, int)
+    for at in (20, 19, 25):
+        with pytest.raises(ValueError, match=f"tail swap at sample {at}: expected 1 to 18"):
+            add_tail_swaps(beats, labels, [(np.arange(4), np.arange(0))], at, seed=0)

@@ -56,13 +56,6 @@ def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample
         at = 0 if label_column == "first" else -1
         labels = np.asarray([row[at] for row in rows])
         rows = [row[1:] if at == 0 else row[:-1] for row in rows]
-    if missing == "fill":
-        for i, row in enumerate(rows):
-            if any(math.isnan(v) for v in row):
-                if sum(not math.isnan(v) for v in row) < MIN_VALUES:
-                    raise DataError(f"{path}, line {line_numbers[i]}: fewer than {MIN_VALUES} values, the rest "
-                                    f"missing (expected a beat)")
-                rows[i] = fill_missing(np.asarray([row]))[0].tolist()
     widths = {len(row) for row in rows}
     if label_column == "none" and len(widths) == 1 and (widths == {length + 1} or resample):
         for side, at in (("first", 0), ("last", -1)):
@@ -73,6 +66,13 @@ def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample
                 raise DataError(f"{path}, line {line_numbers[0]}: {len(rows[0])} columns whose {side} holds small "
                                 f"whole numbers: a label column? use --label-column {side} (or remove it)")
     _check_float32(path, rows, line_numbers, offset=1 if label_column == "first" else 0)
+    if missing == "fill":  # after the check above, whose columns are the file's
+        for i, row in enumerate(rows):
+            if any(math.isnan(v) for v in row):
+                if sum(not math.isnan(v) for v in row) < MIN_VALUES:
+                    raise DataError(f"{path}, line {line_numbers[i]}: fewer than {MIN_VALUES} values, the rest "
+                                    f"missing (expected a beat)")
+                rows[i] = fill_missing(np.asarray([row]))[0].tolist()
     if not resample:
         width = widths.pop()
         if width != length:

@@ -157,7 +157,7 @@ def _load_ucr(spec: DataSpec, load_test: bool) -> Dataset:
         path = ucr.split_file(directory, split, spec.dataset)
         files[split] = str(path)
         if spec.dataset == ucr.ECG5000:  # its five labels are known: a file with a sixth is refused
-            x, index = ucr.read_split(path, split, verify_packaged)
+            x, index = ucr.read_split(path, split, verify_packaged, spec.missing)
             _check_two_classes(path, [ucr.ORIGINAL_LABELS[i] for i in np.unique(index)])
             return x, index
         return read_labelled_file(path, "first", missing=spec.missing)

@@ -25,7 +25,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.fileio import is_number, shorten
 from .missing import MIN_VALUES, MISSING_MODES, fill_missing, too_short_rows
-from .tables import _open_text_lines, _parse_float, _split_line, delimiter_for
+from .tables import _is_header, _open_text_lines, _parse_float, _split_line, delimiter_for, is_blank
 
 Label = int | str
 
@@ -51,9 +51,9 @@ def read_labelled_file(path: str | os.PathLike, label_column: str | int | None =
         raise DataError(f"--missing {missing!r}: expected one of {', '.join(MISSING_MODES)}")
     path = Path(path)
     delimiter = delimiter_for(path)
-    rows = [(number, _split_line(line.strip(), delimiter))
-            for number, line in enumerate(_open_text_lines(path), start=1) if line.strip()]
-    header = rows[0][1] if not any(is_number(cell) for cell in rows[0][1]) else None
+    rows = [(number, _split_line(line, delimiter))
+            for number, line in enumerate(_open_text_lines(path), start=1) if not is_blank(line, delimiter)]
+    header = rows[0][1] if _is_header(rows[0][1]) else None
     if header is not None:
         _check_header(path, rows[0][0], header)
         rows = rows[1:]
@@ -115,6 +115,11 @@ def typed_labels(tokens: list[str], path: Path, line_numbers: list[int], column:
     """Labels as whole numbers when every token is one (``1``, ``-1``, ``2.0``), else as text; a file mixing numbers
     and text is refused at the first row whose kind differs from the first row's."""
     numeric = [is_number(token) for token in tokens]
+    odd_number = next((i for i, (token, flag) in enumerate(zip(tokens, numeric, strict=True))
+                       if flag and not math.isfinite(float(token))), None)
+    if odd_number is not None:
+        raise DataError(f"{path}, line {line_numbers[odd_number]}, column {column}: label "
+                        f"{shorten(tokens[odd_number])!r} is not a finite number (expected a class label)")
     if all(numeric):
         floats = [float(token) for token in tokens]
         fractional = next((i for i, v in enumerate(floats) if v != round(v)), None)

@@ -38,9 +38,17 @@ def _open_text_lines(path: Path, data: bytes | None = None) -> list[str]:
 
 
 def _split_line(line: str, delimiter: str | None) -> list[str]:
+    """The cells of a line. With a delimiter, empty cells at either end are cells (a missing value written by
+    pandas is an empty cell), except that a delimiter-free line is one cell; whitespace splitting has no empty
+    cells."""
     if delimiter is None:
         return line.split()
-    return [token.strip() for token in line.split(delimiter)]
+    return [token.strip() for token in line.strip(" \r\n").split(delimiter)]
+
+
+def is_blank(line: str, delimiter: str | None) -> bool:
+    """A line to skip: nothing but whitespace, and (with a delimiter) not even one delimiter."""
+    return not line.strip() and (delimiter is None or delimiter not in line)
 
 
 def _parse_float(token: str, path: Path, line_no: int, column: int, missing: str = "refuse") -> float:
@@ -72,9 +80,9 @@ def numeric_rows(path: Path, delimiter: str | None, allow_header: bool, expected
     width = expected_columns
     first = True
     for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
+        if is_blank(line, delimiter):
             continue
-        tokens = _split_line(line.strip(), delimiter)
+        tokens = _split_line(line, delimiter)
         if first and allow_header and _is_header(tokens):
             first = False
             continue  # a header: a first row in which no cell is a number
@@ -91,19 +99,21 @@ def numeric_rows(path: Path, delimiter: str | None, allow_header: bool, expected
 
 
 def read_numeric_table(path: str | os.PathLike, delimiter: str | None, *, allow_header: bool = False,
-                       expected_columns: int | None = None) -> tuple[np.ndarray, list[int]]:
+                       expected_columns: int | None = None, missing: str = "refuse") -> tuple[np.ndarray, list[int]]:
     """Parse a delimited numeric table into float64 ``(rows, columns)`` plus the 1-based line number of each row.
 
     ``delimiter=None`` splits on any whitespace. Blank lines are skipped. With ``allow_header`` a first non-blank
     line in which no cell is a number is a header; any other line is data and must parse (file, line, column).
-    All rows must have the same number of columns.
+    All rows must have the same number of columns. ``missing="fill"``: ``NaN`` and empty cells are NaN.
     """
-    rows, line_numbers = numeric_rows(Path(path), delimiter, allow_header, expected_columns, ragged=False)
+    rows, line_numbers = numeric_rows(Path(path), delimiter, allow_header, expected_columns, ragged=False,
+                                      missing=missing)
     return np.asarray(rows, dtype=np.float64), line_numbers
 
 
 def _is_header(tokens: list[str]) -> bool:
-    return not any(is_number(token) for token in tokens)
+    """No cell is a number and some cell holds text (a row of empty cells is a row of missing values)."""
+    return not any(is_number(token) for token in tokens) and any(tokens)
 
 
 def delimiter_for(path: Path) -> str | None:

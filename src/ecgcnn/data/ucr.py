@@ -22,6 +22,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.fileio import atomic_path, file_sha256
 from .files import read_labelled_file
+from .missing import MIN_VALUES, fill_missing, too_short_rows
 from .tables import delimiter_for, read_numeric_table
 
 ECG5000 = "ECG5000"
@@ -53,10 +54,13 @@ DATA_DIR_ENV = "ECGCNN_DATA_DIR"
 
 
 def read_ucr_file(path: str | os.PathLike, length: int = INPUT_LENGTH,
-                  known_labels: tuple[int, ...] = ORIGINAL_LABELS) -> tuple[np.ndarray, np.ndarray]:
-    """Read one UCR split file: returns beats ``(N, length)`` float32 and class indices ``(N,)`` int64."""
+                  known_labels: tuple[int, ...] = ORIGINAL_LABELS, missing: str = "refuse",
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Read one UCR split file: returns beats ``(N, length)`` float32 and class indices ``(N,)`` int64;
+    ``missing="fill"`` makes beats with missing values whole (:func:`~ecgcnn.data.missing.fill_missing`)."""
     path = Path(path)
-    table, line_numbers = read_numeric_table(path, delimiter_for(path), expected_columns=length + 1)
+    table, line_numbers = read_numeric_table(path, delimiter_for(path), expected_columns=length + 1,
+                                             missing=missing)
     labels = table[:, 0]
     known = np.asarray(known_labels, dtype=np.float64)
     bad = ~np.isin(labels, known)
@@ -66,7 +70,14 @@ def read_ucr_file(path: str | os.PathLike, length: int = INPUT_LENGTH,
                         f"labels {', '.join(str(v) for v in known_labels)}")
     index = {float(v): i for i, v in enumerate(known_labels)}
     y = np.asarray([index[float(v)] for v in labels], dtype=np.int64)
-    return table[:, 1:].astype(np.float32), y
+    values = table[:, 1:]
+    if missing == "fill":
+        short = too_short_rows(values)
+        if len(short):
+            raise DataError(f"{path}, line {line_numbers[short[0]]}: fewer than {MIN_VALUES} values, the rest "
+                            f"missing (expected a beat)")
+        values = fill_missing(values)
+    return values.astype(np.float32), y
 
 
 def array_sha256(path: str | os.PathLike) -> str:
@@ -145,12 +156,12 @@ def data_source(data_dir: str | os.PathLike | None, name: str = ECG5000) -> tupl
                     f"or run 'ecgcnn data download'")
 
 
-def read_split(path: Path, split: str, verify_packaged: bool) -> tuple[np.ndarray, np.ndarray]:
+def read_split(path: Path, split: str, verify_packaged: bool, missing: str = "refuse") -> tuple[np.ndarray, np.ndarray]:
     """One ECG5000 split file: beats and class indices (labels checked against the five known ones; the packaged
     files also against their sha256)."""
     if verify_packaged and file_sha256(path) != PACKAGED_SHA256[split]:
         raise DataError(f"{path}: sha256 does not match the official UCR-2018 release")
-    return read_ucr_file(path)
+    return read_ucr_file(path, missing=missing)
 
 
 # --------------------------------------------------------------------------------------------------------- download

@@ -5,10 +5,10 @@ ms). On a recording of another patient with no reference annotations (MIT-BIH 20
 one check of a classifier's labels that needs no labels: a model that calls wide complexes normal, or most narrow
 ones abnormal, is not reading the beats (scripts/diagnose_robustness.py).
 
-The extent is the span around each R-peak where the 5-30 Hz band-passed signal (zero phase) stays above
-:data:`THRESHOLD` of its largest magnitude there, searched no further than :data:`SEARCH_S` and never past half the
-way to a neighbouring R-peak. It is not a clinical QRS duration (no onset/offset delineation); it ranks and splits
-complexes by width.
+The extent is the span around each R-peak from the first to the last sample where the 5-30 Hz band-passed signal
+(zero phase) reaches :data:`THRESHOLD` of its largest magnitude there (dips between them included), searched no
+further than :data:`SEARCH_S` and never past half the way to a neighbouring R-peak. It is not a clinical QRS
+duration (no onset/offset delineation); it ranks and splits complexes by width.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def qrs_extent_ms(signal: np.ndarray, fs: float, r_peaks: np.ndarray) -> np.ndar
     import scipy.signal  # noqa: PLC0415 - only this diagnostic needs it here
 
     x = np.asarray(signal, dtype=np.float64)
+    if len(r_peaks) == 0:
+        return np.zeros(0)
     sos = scipy.signal.butter(2, BAND_HZ, btype="bandpass", output="sos", fs=fs)
     band = np.abs(scipy.signal.sosfiltfilt(sos, x))
     peaks = np.round(np.asarray(r_peaks, dtype=np.float64)).astype(np.int64)

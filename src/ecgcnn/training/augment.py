@@ -51,7 +51,6 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
     return x
 
 
-
 def add_tail_swaps(beats: np.ndarray, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], at: int,
                    seed: int) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """One tail-swapped copy of every training beat of every split, appended: samples ``at`` onwards come from
@@ -67,6 +66,9 @@ def add_tail_swaps(beats: np.ndarray, labels: np.ndarray, splits: list[tuple[np.
     beats = np.asarray(beats)
     if at <= 0:
         return beats, labels, splits
+    if not 1 <= at <= beats.shape[1] - 2:
+        raise ValueError(f"tail swap at sample {at}: expected 1 to {beats.shape[1] - 2} for beats of "
+                         f"{beats.shape[1]} samples")
     z = normalize_beats(beats).astype(np.float64)
     x, y, total, extended = [z], [np.asarray(labels)], len(z), []
     rng = np.random.default_rng([seed, 7])
