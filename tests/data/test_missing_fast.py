@@ -15,7 +15,7 @@ from ecgcnn.data.dataset import DataSpec, load_dataset
 from ecgcnn.data.files import read_labelled_file
 from ecgcnn.data.missing import fill_missing
 from ecgcnn.data.ucr import packaged_root
-from tests.conftest import assert_one_line_error
+from tests.conftest import assert_one_line_error, write_ucr
 
 pytestmark = pytest.mark.fast
 
@@ -123,8 +123,6 @@ def test_empty_cells_at_the_end_of_a_tab_separated_row_are_missing_values_too(tm
 
 
 def test_ecg5000_files_with_a_missing_value_follow_the_same_option(tmp_path, official_tables):
-    from tests.conftest import write_ucr
-
     train, test = official_tables["train"].copy(), official_tables["test"]
     expected = train[3, 1:].astype(np.float64).copy()
     train[3, 70:] = np.nan  # beat 4 stops after 69 of its 140 values
