@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DataError
-from .missing import MIN_VALUES, fill_missing
+from .missing import made_whole
 from .tables import numeric_rows
 from .ucr import INPUT_LENGTH
 
@@ -66,13 +66,10 @@ def read_beats_csv(path: str | os.PathLike, length: int = INPUT_LENGTH, resample
                 raise DataError(f"{path}, line {line_numbers[0]}: {len(rows[0])} columns whose {side} holds small "
                                 f"whole numbers: a label column? use --label-column {side} (or remove it)")
     _check_float32(path, rows, line_numbers, offset=1 if label_column == "first" else 0)
-    if missing == "fill":  # after the check above, whose columns are the file's
+    if missing == "fill":  # after the check above, whose columns are the file's; rows may differ in length
         for i, row in enumerate(rows):
             if any(math.isnan(v) for v in row):
-                if sum(not math.isnan(v) for v in row) < MIN_VALUES:
-                    raise DataError(f"{path}, line {line_numbers[i]}: fewer than {MIN_VALUES} values, the rest "
-                                    f"missing (expected a beat)")
-                rows[i] = fill_missing(np.asarray([row]))[0].tolist()
+                rows[i] = made_whole(np.asarray([row]), path, [line_numbers[i]])[0].tolist()
     if not resample:
         width = widths.pop()
         if width != length:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.fileio import is_number, shorten
-from .missing import MIN_VALUES, MISSING_MODES, fill_missing, too_short_rows
+from .missing import MISSING_MODES, made_whole
 from .tables import _is_header, _open_text_lines, _parse_float, _split_line, delimiter_for, is_blank
 
 Label = int | str
@@ -97,11 +97,7 @@ def read_labelled_file(path: str | os.PathLike, label_column: str | int | None =
                             ) from None
     line_numbers = [line_no for line_no, _ in rows]
     if missing == "fill":
-        short = too_short_rows(values)
-        if len(short):
-            raise DataError(f"{path}, line {line_numbers[short[0]]}: fewer than {MIN_VALUES} values, the rest "
-                            f"missing (expected a beat)")
-        values = fill_missing(values)
+        values = made_whole(values, path, line_numbers)
     labels = typed_labels(tokens, path, line_numbers, label_at + 1)
     return LabelledBeats(path, values, labels, groups if group_at is not None else None, line_numbers)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import DataError
+
 MISSING_MODES = ("refuse", "fill")
 MIN_VALUES = 2  # a row needs at least two values to be stretched
 
@@ -39,3 +41,13 @@ def fill_missing(values: np.ndarray) -> np.ndarray:
 def too_short_rows(values: np.ndarray) -> np.ndarray:
     """Indices of the rows that have fewer than :data:`MIN_VALUES` finite values."""
     return np.flatnonzero((~np.isnan(np.asarray(values))).sum(axis=1) < MIN_VALUES)
+
+
+def made_whole(values: np.ndarray, path, line_numbers: list[int]) -> np.ndarray:
+    """:func:`fill_missing` for the rows of a file: a row with too few values is a :class:`DataError` naming the
+    file and its line."""
+    short = too_short_rows(values)
+    if len(short):
+        raise DataError(f"{path}, line {line_numbers[short[0]]}: fewer than {MIN_VALUES} values, the rest missing "
+                        f"(expected a beat)")
+    return fill_missing(values)

@@ -22,7 +22,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.fileio import atomic_path, file_sha256
 from .files import read_labelled_file
-from .missing import MIN_VALUES, fill_missing, too_short_rows
+from .missing import made_whole
 from .tables import delimiter_for, read_numeric_table
 
 ECG5000 = "ECG5000"
@@ -72,11 +72,7 @@ def read_ucr_file(path: str | os.PathLike, length: int = INPUT_LENGTH,
     y = np.asarray([index[float(v)] for v in labels], dtype=np.int64)
     values = table[:, 1:]
     if missing == "fill":
-        short = too_short_rows(values)
-        if len(short):
-            raise DataError(f"{path}, line {line_numbers[short[0]]}: fewer than {MIN_VALUES} values, the rest "
-                            f"missing (expected a beat)")
-        values = fill_missing(values)
+        values = made_whole(values, path, line_numbers)
     return values.astype(np.float32), y
 
 
