@@ -349,6 +349,13 @@ def test_qrs_width_figures_are_the_committed_measurement():
             f"{f1(tail):.3f} against {f1(base):.3f} ({f1_gap:.3f} lower): **not kept**") in training
     assert f"worth {gap:.2f} points on the training patient" in training
     assert f"lost {gap:.2f} points of robust nested-CV accuracy" in card
+    edge_rows = [[c.strip() for c in line.strip("|").split("|")] for line in
+                 _text(REPO / "results" / "ablation" / "robust_round3_edge.md").splitlines() if line.startswith("| ")]
+    (edge_base,) = [c for c in edge_rows if "tail swap" not in c[0] and c[0] != "variant"]
+    (edge_tail,) = [c for c in edge_rows if "tail swap" in c[0]]
+    assert robust(edge_base) - robust(edge_tail) > 1 or f1(edge_base) - f1(edge_tail) > 0.02 or f1(edge_tail) < 0.5
+    assert (f"scored a robust score of {robust(edge_tail):.2f} % against {robust(edge_base):.2f} % and macro-F1 "
+            f"{f1(edge_tail):.3f} against {f1(edge_base):.3f}: not kept either") in training
 
 
 def test_familiarity_figures_are_the_committed_measurement():
