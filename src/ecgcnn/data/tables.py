@@ -38,9 +38,8 @@ def _open_text_lines(path: Path, data: bytes | None = None) -> list[str]:
 
 
 def _split_line(line: str, delimiter: str | None) -> list[str]:
-    """The cells of a line. With a delimiter, empty cells at either end are cells (a missing value written by
-    pandas is an empty cell), except that a delimiter-free line is one cell; whitespace splitting has no empty
-    cells."""
+    """The cells of a line. With a delimiter, empty cells at either end count (pandas writes a missing value as an
+    empty cell); splitting on whitespace has no empty cells."""
     if delimiter is None:
         return line.split()
     return [token.strip() for token in line.strip(" \r\n").split(delimiter)]
