@@ -37,6 +37,9 @@ def _open_text_lines(path: Path, data: bytes | None = None) -> list[str]:
     return lines
 
 
+MISSING_HINT = " (missing values, e.g. a variable-length UCR dataset's padding: --missing fill)"
+
+
 def _split_line(line: str, delimiter: str | None) -> list[str]:
     """The cells of a line. With a delimiter, empty cells at either end count (pandas writes a missing value as an
     empty cell); splitting on whitespace has no empty cells."""
@@ -56,7 +59,7 @@ def _parse_float(token: str, path: Path, line_no: int, column: int, missing: str
     absent = token.strip().lower() in ("nan", "")
     if absent and missing == "fill":
         return math.nan
-    hint = " (missing values, e.g. a variable-length UCR dataset's padding: --missing fill)" if absent else ""
+    hint = MISSING_HINT if absent else ""
     try:
         value = float(token)
     except ValueError:

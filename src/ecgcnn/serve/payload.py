@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.errors import DataError, EcgcnnError
 from ..data.beats import flat_beats, outlier_beats, read_beats_csv, resample_beats
+from ..data.tables import MISSING_HINT
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
@@ -107,7 +108,8 @@ def beats_from_csv(body: bytes, length: int, resample: bool) -> np.ndarray:
     try:
         beats = read_beats_csv("CSV body", length=length, resample=resample, data=body)
     except DataError as exc:
-        raise RequestError(422, str(exc).replace("--resample", "?resample=true")) from None
+        # the service's own words for the command line's options: ?resample=true, and no missing values at all
+        raise RequestError(422, str(exc).replace("--resample", "?resample=true").replace(MISSING_HINT, "")) from None
     return np.asarray(beats.values)
 
 
