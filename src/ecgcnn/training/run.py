@@ -299,7 +299,7 @@ def fit_on_subset(cfg: TrainConfig, beats: torch.Tensor, labels: torch.Tensor, s
                                        cfg.recut_noise)
         beats = torch.from_numpy(normalize_beats(x)).unsqueeze(1).to(beats.device)
         labels = torch.from_numpy(y).to(labels.device)
-    if cfg.tail_swap:  # tail-swapped copies of the subset's beats only, donors from the same side of each split
+    if cfg.tail_swap:  # copies of each inner split's training beats only, donors from that training side
         x, y, inner = add_tail_swaps(beats[:, 0].cpu().numpy(), labels.cpu().numpy(), inner, cfg.tail_swap, cfg.seed)
         beats = torch.from_numpy(x).unsqueeze(1).to(beats.device)
         labels = torch.from_numpy(y).to(labels.device)
