@@ -480,8 +480,15 @@ def test_peak_to_peak_at_a_low_rate_and_beyond_one_batch():
 @pytest.fixture
 def fresh_detector_cache():
     detection._fast_detector.cache_clear()
+    detection._EXTENSIONS.clear()
     yield
     detection._fast_detector.cache_clear()
+    detection._EXTENSIONS.clear()
+
+
+def _kernels_loaded_afresh():
+    detection._EXTENSIONS.clear()  # each extension is loaded once per process: load it again under this test's patches
+    return detection._sleepecg_kernels()
 
 
 def test_the_detector_names_sleepecgs_installed_version():
@@ -507,7 +514,7 @@ def test_a_version_without_metadata_is_unknown_and_a_missing_package_names_the_e
                                 "pip install -c constraints.txt 'ecgcnn[annotate]'")
 
 
-def test_the_compiled_functions_come_from_the_extension_file(monkeypatch):
+def test_the_compiled_functions_come_from_the_extension_file(monkeypatch, fresh_detector_cache):
 
     name = "sleepecg._heartbeat_detection"
     monkeypatch.delitem(sys.modules, name, raising=False)  # loaded from its file, not from an import
@@ -535,16 +542,16 @@ def test_no_extension_file_or_one_that_does_not_load_means_no_fast_path(monkeypa
         spec.submodule_search_locations = locations
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, spec=spec: spec if name == "sleepecg" else
                             real_find_spec(name))
-        assert detection._sleepecg_kernels() is None, locations
+        assert _kernels_loaded_afresh() is None, locations
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "sleepecg" else real_find_spec(name))
-    assert detection._sleepecg_kernels() is None
+    assert _kernels_loaded_afresh() is None
     # a file by the extension's name in every suffix, none of them a shared library: each fails to load
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         (tmp_path / f"_heartbeat_detection{suffix}").write_bytes(b"not a shared library")
     spec = importlib.machinery.ModuleSpec("sleepecg", None, is_package=True)
     spec.submodule_search_locations = [str(tmp_path)]
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec if name == "sleepecg" else real_find_spec(name))
-    assert detection._sleepecg_kernels() is None
+    assert _kernels_loaded_afresh() is None
     assert detection._fast_detector(250.0) is None  # then the public function runs
 
 
@@ -700,3 +707,33 @@ def test_scipys_filter_kernel_loads_without_scipy_signal():
     imported, difference = done.stdout.split("\n")[:2]
     assert imported == "[]"
     assert float(difference) == 0.0
+
+
+def test_each_extension_is_loaded_once_when_two_threads_ask_at_once(monkeypatch, fresh_detector_cache):
+    """The detector's two grids set up the fast path from two threads at once: one load, one module for both."""
+    import threading  # noqa: PLC0415
+
+    loads = []
+    real = detection._load_extension
+    barrier = threading.Barrier(2)
+
+    def counted(package, name):
+        loads.append((package, name))
+        return real(package, name)
+
+    monkeypatch.setattr(detection, "_load_extension", counted)
+    for imported in ("sleepecg._heartbeat_detection", "scipy.signal._sosfilt"):  # as in a fresh annotate process
+        monkeypatch.delitem(sys.modules, imported, raising=False)
+    results = []
+
+    def ask():
+        barrier.wait()
+        results.append((detection._sleepecg_kernels(), detection._scipy_sosfilt_kernel()))
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(loads) == [("scipy.signal", "_sosfilt"), ("sleepecg", "_heartbeat_detection")]
+    assert results[0] == results[1] and results[0][0] is not None and results[0][1] is not None

@@ -8,6 +8,7 @@ import importlib.machinery
 import importlib.metadata
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -127,13 +128,25 @@ def _sleepecg_version() -> str:
         return "unknown"
 
 
+_EXTENSIONS: dict[str, object] = {}  # compiled modules loaded from their files, once per process
+_EXTENSIONS_LOCK = threading.Lock()  # the detector's two grids ask for them from two threads at once
+
+
 def _extension(package: str, name: str):
     """The compiled module ``package.name`` loaded from its file without running ``package``'s own ``__init__`` (an
     already imported one as it is); ``None`` where no such file is found, it does not load, or the import system
-    marks the module absent (``sys.modules[...] = None``)."""
+    marks the module absent (``sys.modules[...] = None``). Loaded once per process."""
     full = f"{package}.{name}"
     if full in sys.modules:
         return sys.modules[full]
+    with _EXTENSIONS_LOCK:
+        if full not in _EXTENSIONS:
+            _EXTENSIONS[full] = _load_extension(package, name)
+        return _EXTENSIONS[full]
+
+
+def _load_extension(package: str, name: str):
+    full = f"{package}.{name}"
     try:
         spec = importlib.util.find_spec(package)  # finds the package; imports only its parents
     except (ImportError, ValueError):
