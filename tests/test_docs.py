@@ -380,3 +380,27 @@ def test_familiarity_figures_are_the_committed_measurement():
     assert (f"test beats re-cut at 250 Hz sit at {recut} (like the training beats); with NSTDB muscle artifact and "
             f"electrode motion at 12 dB at {muscle} and {motion}, and with RR intervals up to 2 s at {slow} (unlike)"
             ) in annotate
+
+
+def test_annotate_throughput_prose_quotes_the_committed_tables():
+    """The figures under the annotate tables in docs/deployment.md are the tables' own cells (results/bench/)."""
+    prose = " ".join(_text(REPO / "docs" / "deployment.md").split("<!-- annotate-bench:end -->", 1)[1]
+                     .split("### Many records", 1)[0].split())
+
+    def cells(name: str, model: str) -> list[str]:
+        rows = [line for line in _text(REPO / "results" / "bench" / name).splitlines()
+                if line.startswith(f"| `{model}` |")]
+        return [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+
+    default = cells("annotate.md", "pretrained:edge.tflite")[0]
+    best = cells("annotate_best.md", "pretrained:best.onnx")[0]
+    assert f"`pretrained:edge.tflite`: {default[3]} for one record, {default[6]} with `--jobs 2`" in prose
+    assert f"(`.onnx`: {best[3]} for one record, {best[6]} with `--jobs 2`)" in prose
+    before, after = cells("annotate_scipy_signal.md", "pretrained:edge.tflite")
+    assert f"from {before[3]} to {after[3]} beats/s for one record and from {before[4]} to {after[4]} MB" in prose
+    peaks = [float(row[i]) for name in ("annotate.md", "annotate_best.md")
+             for model in ("pretrained:edge", "pretrained:edge.onnx", "pretrained:edge.tflite", "pretrained:best",
+                           "pretrained:best.onnx", "pretrained:best.tflite")
+             for row in cells(name, model) for i in (4, 7)]
+    assert peaks and max(peaks) <= 500 and "at most 500 MB per worker for every shipped file" in prose
+    assert float(default[6].replace(",", "")) >= 20_000 and float(best[3].replace(",", "")) < 3_000
