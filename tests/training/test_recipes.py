@@ -192,8 +192,13 @@ def test_validation_only_ablation_never_reads_the_test_split(cli, tmp_path, offi
     table = official_tables["train"]
     write_ucr(data / "ECG5000_TRAIN.txt", table[:, 1:], table[:, 0])
     (data / "ECG5000_TEST.txt").write_text("this is not a test split\n")  # any read of it would fail loudly
+    threads = torch.get_num_threads()
     result = cli("ablation", "--validation-only", "--variants", "plain", "--epochs", "1", "--outer-folds", "2",
-                 "--data-dir", data, "--output-dir", tmp_path / "out", "--results-dir", tmp_path / "res")
+                 "--data-dir", data, "--output-dir", tmp_path / "out", "--results-dir", tmp_path / "res",
+                 "--threads", "1")
     assert result.code == 0, result
     assert "| base-cnn, plain cross-entropy" in result.out and "not run" in result.out
+    # the thread count the rows were trained on is in the command and the table; the caller's count comes back
+    assert "--threads 1`" in result.out and "PyTorch trained on 1 CPU threads" in result.out
+    assert torch.get_num_threads() == threads
     assert not (tmp_path / "out").exists() and not (tmp_path / "res").exists()

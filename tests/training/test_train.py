@@ -269,3 +269,21 @@ def test_random_kernel_models_draw_their_kernels_from_the_run_seed():
     first, second = (build_model("hydra", **k).state_dict() for k in kwargs)
     kernels = [key for key in first if "feature" not in key and "head" not in key]
     assert kernels and any(not torch.equal(first[key], second[key]) for key in kernels)
+
+
+@pytest.mark.slow
+def test_a_seed_and_a_thread_count_give_the_same_network_bit_for_bit(tmp_path):
+    """--threads N: the run trains on N PyTorch threads, records them, and gives the caller's count back; two runs
+    with the same seed and count are equal to the last bit (what the ablation's reruns rely on)."""
+    before = torch.get_num_threads()
+    weights = {}
+    for name, threads in (("a", 2), ("b", 2), ("c", 1)):
+        metrics = train(TrainConfig(model="base-cnn-small", epochs=2, output_dir=str(tmp_path / name), progress=False,
+                                    seed=0, threads=threads))
+        assert metrics["torch_threads"] == threads and metrics["config"]["threads"] == threads
+        assert torch.get_num_threads() == before
+        weights[name] = read_checkpoint(tmp_path / name / "base-cnn-small" / "base-cnn-small_best.pth")["state_dict"]
+    first, again = weights["a"], weights["b"]
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
+    assert train(TrainConfig(model="base-cnn-small", epochs=1, output_dir=str(tmp_path / "d"), progress=False,
+                             seed=0))["torch_threads"] == before  # 0: PyTorch's own count, untouched

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                        "all rows ran (e.g. docs/results.md)")
     parser.add_argument("--validation-only", action="store_true",
                         help="nested cross-validation only; never train on all beats or read the test split")
+    parser.add_argument("--threads", type=NONNEGATIVE_INT, default=0,
+                        help="CPU threads PyTorch trains with (0: its default, one per core); a network's row "
+                             "reproduces bit for bit only with the same count, which the summary records")
     add_data_dir(parser)
 
 
@@ -32,6 +35,6 @@ def run(args) -> int:
     summary = run_ablation(seed=args.seed, outer_folds=args.outer_folds, epochs=args.epochs,
                            output_dir=args.output_dir, results_dir=args.results_dir, data_dir=args.data_dir,
                            variants=args.variants, readme=args.readme or None,
-                           validation_only=args.validation_only)
+                           validation_only=args.validation_only, threads=args.threads)
     print(render_ablation(summary))
     return 0

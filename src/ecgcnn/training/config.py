@@ -44,6 +44,10 @@ class TrainConfig:
                                defines_run=False)
     compile: bool = setting(False, "torch.compile the model", defines_run=False)
     seed: int = setting(42, "seed for weights, split and shuffling", kind=int, low=0)
+    threads: int = setting(0, "CPU threads PyTorch trains with (0: its default, one per core). A seed gives the same "
+                              "network bit for bit only with the same thread count (another count changes the last "
+                              "bits of the sums, and over the epochs the weights)", kind=int, low=0,
+                           defines_run=False)
     val_fraction: float = setting(0.2, "fraction of the training beats held out for validation (unused with "
                                        "--folds)", kind=float, low=0, high=1, low_inclusive=False,
                                   high_inclusive=False)

@@ -144,9 +144,13 @@ def train(cfg: TrainConfig) -> dict:
 def _train_ranked(cfg: TrainConfig, dist: Distributed, dataset: data_mod.Dataset) -> dict:
     started = time.perf_counter()
     device = dist.setup(resolve_device(cfg.device))
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     try:
         return _run(cfg, dist, device, started, dataset)
     finally:
+        torch.set_num_threads(threads)  # the caller's own setting back
         dist.teardown()
 
 
@@ -241,6 +245,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         "data_source": dataset.source,
         "device": str(device),
         "amp": use_amp,
+        "torch_threads": torch.get_num_threads(),  # with the seed, what makes a CPU run reproducible bit for bit
         "world_size": dist.world,
         "wall_time_s": round(time.perf_counter() - started, 2),
         "config": cfg.as_dict(),
