@@ -311,16 +311,19 @@ def test_bad_request(server, case):
     assert server.call("GET", "/healthz")[0] == 200
 
 
-def test_a_missing_value_in_a_csv_body_is_refused_without_the_command_lines_option(server):
-    """The command line reads missing values with --missing fill; the service has no such option and says only
-    what is wrong."""
+def test_a_missing_value_in_a_csv_body_is_refused_in_the_services_own_words(server):
+    """The command line fills missing values with --missing fill, the service with ?missing=fill; by default a missing
+    value is refused, and the refusal names the service's option, not the command line's."""
     for cell in ("NaN", ""):
         body = (",".join(["0.5"] * 139 + [cell])).encode()
         got, payload, _ = server.call("POST", "/v1/predict", body, "text/csv")
         assert got == 422
         found = "'NaN'" if cell else "''"
         kind = "a finite number" if cell else "a number"
-        assert payload["error"] == f"CSV body, line 1, column 140: expected {kind}, found {found}"
+        assert payload["error"] == (f"CSV body, line 1, column 140: expected {kind}, found {found} (missing values: "
+                                    f"add ?missing=fill)")
+        got, payload, _ = server.call("POST", "/v1/predict?missing=fill", body, "text/csv")
+        assert got == 200 and len(payload["labels"]) == 1
 
 
 def test_chunked_body_over_the_limit(server):

@@ -272,6 +272,65 @@ def test_resample_flag_in_any_spelling(app, beats, manifest):
     assert status == 422 and payload == {"error": "beat 1 has 1 value(s): cannot resample fewer than 2"}
 
 
+def _with_gaps(beat: np.ndarray) -> tuple[list, np.ndarray]:
+    """The beat with samples 40-59 missing and its expected fill: the gap bridged by a straight line between the
+    values around it (written here; the ends are present, so nothing is stretched)."""
+    row = [float(v) for v in beat]
+    left, right = row[39], row[60]
+    expected = np.array(row)
+    expected[40:60] = [left + (right - left) * (k + 1) / 21 for k in range(20)]
+    return [None if 40 <= k < 60 else v for k, v in enumerate(row)], expected
+
+
+def test_missing_values_are_filled_on_request_and_refused_otherwise(app, beats, manifest):
+    """?missing=fill: JSON null (and NaN) and empty CSV cells are made whole as 'ecgcnn predict --missing fill' makes
+    them; the answer is the reference model's on the beats filled by hand. Without it, or with missing=refuse, the
+    refusal names the option."""
+    rows, filled = zip(*(_with_gaps(beat) for beat in beats), strict=True)
+    expected = reference_proba(np.asarray(filled))
+    body = json.dumps({"beats": list(rows)}).encode()
+    for query in ("?missing=fill", "?missing=FILL", "?resample=true&missing=fill"):
+        status, payload, _ = call(app, "POST", "/v1/predict" + query, body, "application/json")
+        assert status == 200, (query, payload)
+        assert_answer(payload, expected, manifest)
+    nan_body = body.replace(b"null", b"NaN")  # Python's json writes and reads NaN; a missing value too
+    status, payload, _ = call(app, "POST", "/v1/predict?missing=fill", nan_body, "application/json")
+    assert status == 200
+    assert_answer(payload, expected, manifest)
+    csv = "\n".join(",".join("" if v is None else repr(v) for v in row) for row in rows).encode()
+    status, payload, _ = call(app, "POST", "/v1/predict?missing=fill", csv, "text/csv")
+    assert status == 200
+    assert_answer(payload, expected, manifest)
+    for query in ("", "?missing=refuse"):
+        status, payload, _ = call(app, "POST", "/v1/predict" + query, body, "application/json")
+        assert status == 422 and payload == {"error": "beat 1 is not a list of numbers (null for a missing value "
+                                                      "needs ?missing=fill)"}
+        status, payload, _ = call(app, "POST", "/v1/predict" + query, nan_body, "application/json")
+        assert status == 422 and payload == {"error": "beat 1 contains NaN or infinite values (NaN for a missing "
+                                                      "value needs ?missing=fill)"}
+    status, payload, _ = call(app, "POST", "/v1/predict?missing=maybe", body, "application/json")
+    assert status == 400 and payload == {"error": "query parameter missing='maybe' is not refuse or fill"}
+    few = json.dumps({"beats": [[1.0] + [None] * 139]}).encode()
+    status, payload, _ = call(app, "POST", "/v1/predict?missing=fill", few, "application/json")
+    assert status == 422 and payload == {"error": "beat 1 has fewer than 2 values, the rest missing"}
+    inf = json.dumps({"beats": [[1e400] + [0.5] * 139]}).encode()  # infinity is never a missing value
+    status, payload, _ = call(app, "POST", "/v1/predict?missing=fill", inf, "application/json")
+    assert status == 422 and payload == {"error": "beat 1 contains NaN or infinite values"}
+
+
+def test_a_shorter_beat_with_missing_ends_is_stretched_then_resampled(app, beats, manifest):
+    """Missing values at the ends: the span between the first and the last value is stretched to the row's width
+    (90 here), then ?resample=true brings it to the model's 140; both steps by hand."""
+    short = linear_resample(beats[:1], 90).astype(np.float64)[0]
+    row = [None] * 10 + [float(v) for v in short[10:80]] + [None] * 10
+    stretched = np.interp(np.linspace(0.0, 69.0, 90), np.arange(70), short[10:80])
+    expected = reference_proba(linear_resample(stretched[None, :], 140))
+    status, payload, _ = call(app, "POST", "/v1/predict?missing=fill&resample=true",
+                              json.dumps({"beats": [row]}).encode(), "application/json")
+    assert status == 200, payload
+    assert_answer(payload, expected, manifest)
+
+
 def test_flat_and_spiky_beats_are_answered_with_warnings(app, beats):
     spiky = beats[1].copy()
     spiky[70] += 1e4
@@ -317,7 +376,7 @@ REFUSALS = [
     ("a number", json.dumps({"beats": [ROW, ROW, 3]}).encode(), "application/json", 422,
      "beat 3 is not a list of numbers"),
     ("NaN", json.dumps({"beats": [ROW, [float("nan")] * 140]}).encode(), "application/json", 422,
-     "beat 2 contains NaN or infinite values"),
+     "beat 2 contains NaN or infinite values (NaN for a missing value needs ?missing=fill)"),
     ("overflow", b'{"beats": [[1e400' + b", 0" * 139 + b"]]}", "application/json", 422,
      "beat 1 contains NaN or infinite values"),
     ("huge integer", b'{"beats": [[' + b"9" * 400 + b", 0" * 139 + b"]]}", "application/json", 422,

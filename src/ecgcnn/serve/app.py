@@ -4,8 +4,9 @@
 ``GET /healthz``       ``{"status": "ok", "model", "format", "sha256"}``
 ``GET /v1/model``      labels, class names, input length, preprocessing, quantisation, recorded metrics, limits
 ``POST /v1/predict``   JSON ``{"beats": [[140 numbers], ...]}`` or a ``text/csv`` body (what ``ecgcnn predict``
-                       reads); ``?resample=true`` resamples other lengths → ``{"labels", "class_names",
-                       "probabilities", "probability_labels"}``
+                       reads); ``?resample=true`` resamples other lengths, ``?missing=fill`` fills missing
+                       values (JSON ``null``, empty CSV cells) as ``predict --missing fill`` → ``{"labels",
+                       "class_names", "probabilities", "probability_labels"}``
 ``GET /openapi.json``  the OpenAPI 3.1 document (also at ``/schema``, Starlette's usual path)
 ``GET /``              the page (``static/``: plain HTML, CSS and JavaScript shipped in the package, no CDN)
 =====================  ============================================================================================
@@ -52,6 +53,17 @@ def _flag(request: Request, name: str) -> bool:
     if value.lower() in _FALSE:
         return False
     raise RequestError(400, f"query parameter {name}={value!r} is not a boolean (use true or false)")
+
+
+def _missing(request: Request) -> bool:
+    """``?missing=fill``: missing values are made whole (as ``ecgcnn predict --missing fill``); ``refuse`` (the
+    default) keeps them an error."""
+    value = request.query_params.get("missing")
+    if value is None or value.lower() == "refuse":
+        return False
+    if value.lower() == "fill":
+        return True
+    raise RequestError(400, f"query parameter missing={value!r} is not refuse or fill")
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -135,12 +147,12 @@ def create_app(predictor, max_beats: int = DEFAULT_MAX_BEATS, max_bytes: int = D
     async def predict(request: Request) -> JSONResponse:
         try:
             kind = check_content_type(request.headers.get("content-type"))
-            resample = _flag(request, "resample")
+            resample, fill = _flag(request, "resample"), _missing(request)
             body = await read_body(request, max_bytes)
             if kind == "json" and len(body) <= _INLINE_PARSE_BYTES:
-                beats = parse_beats(kind, body, length, resample, max_beats)
+                beats = parse_beats(kind, body, length, resample, max_beats, fill)
             else:
-                beats = await run_in_threadpool(parse_beats, kind, body, length, resample, max_beats)
+                beats = await run_in_threadpool(parse_beats, kind, body, length, resample, max_beats, fill)
             probabilities = await queue.predict(beats)
         except RequestError as exc:
             return error_response(exc.status, str(exc))

@@ -49,7 +49,12 @@ PATHS = {
     "/v1/predict": {"post": {
         "summary": "class probabilities for beats",
         "parameters": [{"name": "resample", "in": "query", "required": False,
-                        "schema": {"type": "boolean", "default": False}, "description": "RESAMPLE"}],
+                        "schema": {"type": "boolean", "default": False}, "description": "RESAMPLE"},
+                       {"name": "missing", "in": "query", "required": False,
+                        "schema": {"type": "string", "enum": ["refuse", "fill"], "default": "refuse"},
+                        "description": "fill: missing values (JSON null or NaN, empty or NaN CSV cells) are made "
+                                       "whole as 'ecgcnn predict --missing fill' makes them (gaps interpolated, the "
+                                       "span from the first to the last value stretched to the beat's length)"}],
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}},
             "text/csv": {"schema": {"type": "string"}, "description": "one beat per row, comma separated, optional "
@@ -61,7 +66,8 @@ PATHS = {
             "400": {"description": "malformed body (not JSON, not UTF-8) or query", "content": _ERROR},
             "413": {"description": "LIMITS", "content": _ERROR},
             "415": {"description": "content type other than application/json or text/csv", "content": _ERROR},
-            "422": {"description": "unusable beats: wrong length, NaN or infinite values, none at all",
+            "422": {"description": "unusable beats: wrong length, NaN or infinite values (NaN allowed with "
+                                   "?missing=fill), none at all",
                     "content": _ERROR},
         }}},
     "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {
@@ -75,8 +81,9 @@ def openapi_document(predictor, max_beats: int, max_bytes: int) -> dict:
     """The document for ``predictor`` (its ``input_length``, ``labels``, ``name``, ``format``) and the limits."""
     length, classes = predictor.input_length, len(predictor.labels)
     label = {"type": "string"} if any(isinstance(v, str) for v in predictor.labels) else {"type": "integer"}
-    beat = {"type": "array", "items": {"type": "number"}, "minItems": length, "maxItems": length,
-            "description": f"{length} samples of one beat (other lengths with ?resample=true)"}
+    beat = {"type": "array", "items": {"type": ["number", "null"]}, "minItems": length, "maxItems": length,
+            "description": f"{length} samples of one beat (other lengths with ?resample=true; null for a missing "
+                           f"value with ?missing=fill)"}
     row = {"type": "array", "items": {"type": "number"}, "minItems": classes, "maxItems": classes}
     model, prediction, paths = copy.deepcopy(MODEL), copy.deepcopy(PREDICTION), copy.deepcopy(PATHS)
     model["properties"]["labels"]["items"] = label

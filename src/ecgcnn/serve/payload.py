@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.errors import DataError, EcgcnnError
 from ..data.beats import flat_beats, outlier_beats, read_beats_csv, resample_beats
+from ..data.missing import MIN_VALUES, fill_missing, too_short_rows
 from ..data.tables import MISSING_HINT
 
 JSON_TYPES = ("application/json",)
@@ -46,12 +47,15 @@ def check_content_type(content_type: str | None) -> str:
                             f"or text/csv (one beat per row)")
 
 
-def parse_beats(kind: str, body: bytes, length: int, resample: bool, max_beats: int) -> np.ndarray:
-    """The beats of a request body of ``kind`` (``"json"`` or ``"csv"``) as a float ``(N, length)`` array."""
+def parse_beats(kind: str, body: bytes, length: int, resample: bool, max_beats: int,
+                fill: bool = False) -> np.ndarray:
+    """The beats of a request body of ``kind`` (``"json"`` or ``"csv"``) as a float ``(N, length)`` array. ``fill``
+    (``?missing=fill``): missing values (JSON ``null`` or ``NaN``, empty or NaN CSV cells) are made whole as
+    ``ecgcnn predict --missing fill`` makes them (:func:`ecgcnn.data.missing.fill_missing`)."""
     if not body.strip():
         raise RequestError(400 if kind == "json" else 422, "the request body is empty")
-    beats = beats_from_json(body, length, resample, max_beats) if kind == "json" \
-        else beats_from_csv(body, length, resample)
+    beats = beats_from_json(body, length, resample, max_beats, fill) if kind == "json" \
+        else beats_from_csv(body, length, resample, fill)
     if len(beats) > max_beats:
         raise RequestError(413, f"too many beats: {len(beats)} in one request, at most {max_beats}")
     return beats
@@ -59,7 +63,7 @@ def parse_beats(kind: str, body: bytes, length: int, resample: bool, max_beats: 
 
 # ---------------------------------------------------------------------------------------------------------- JSON
 
-def beats_from_json(body: bytes, length: int, resample: bool, max_beats: int) -> np.ndarray:
+def beats_from_json(body: bytes, length: int, resample: bool, max_beats: int, fill: bool = False) -> np.ndarray:
     try:
         document = json.loads(body)
     except UnicodeDecodeError:
@@ -78,19 +82,26 @@ def beats_from_json(body: bytes, length: int, resample: bool, max_beats: int) ->
         raise RequestError(413, f"too many beats: {len(rows)} in one request, at most {max_beats}")
     out = np.empty((len(rows), length), dtype=np.float64)
     for i, row in enumerate(rows):
-        out[i] = _json_row(row, i, length, resample)
+        out[i] = _json_row(row, i, length, resample, fill)
     return out
 
 
-def _json_row(row, i: int, length: int, resample: bool) -> np.ndarray:
-    if not isinstance(row, list) or not {type(v) for v in row} <= _NUMBER_TYPES:
-        raise RequestError(422, f"beat {i + 1} is not a list of numbers")
+def _json_row(row, i: int, length: int, resample: bool, fill: bool = False) -> np.ndarray:
+    allowed = _NUMBER_TYPES | {type(None)} if fill else _NUMBER_TYPES
+    if not isinstance(row, list) or not {type(v) for v in row} <= allowed:
+        hint = " (null for a missing value needs ?missing=fill)" if isinstance(row, list) and None in row else ""
+        raise RequestError(422, f"beat {i + 1} is not a list of numbers{hint}")
     try:
-        values = np.asarray(row, dtype=np.float64)
+        values = np.asarray([np.nan if v is None else v for v in row], dtype=np.float64)
     except OverflowError:
         raise RequestError(422, f"beat {i + 1} contains NaN or infinite values") from None
-    if not np.isfinite(values).all():
-        raise RequestError(422, f"beat {i + 1} contains NaN or infinite values")
+    if np.isinf(values).any() or (not fill and np.isnan(values).any()):
+        hint = " (NaN for a missing value needs ?missing=fill)" if not fill and np.isnan(values).any() else ""
+        raise RequestError(422, f"beat {i + 1} contains NaN or infinite values{hint}")
+    if fill and np.isnan(values).any():
+        if len(values) < MIN_VALUES or too_short_rows(values[None, :]).size:
+            raise RequestError(422, f"beat {i + 1} has fewer than {MIN_VALUES} values, the rest missing")
+        values = fill_missing(values[None, :])[0]
     if len(values) == length:
         return values
     if not resample:
@@ -103,13 +114,15 @@ def _json_row(row, i: int, length: int, resample: bool) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------------------- CSV
 
-def beats_from_csv(body: bytes, length: int, resample: bool) -> np.ndarray:
+def beats_from_csv(body: bytes, length: int, resample: bool, fill: bool = False) -> np.ndarray:
     """Read the body with :func:`ecgcnn.data.beats.read_beats_csv`, the reader of ``ecgcnn predict``."""
     try:
-        beats = read_beats_csv("CSV body", length=length, resample=resample, data=body)
+        beats = read_beats_csv("CSV body", length=length, resample=resample, data=body,
+                               missing="fill" if fill else "refuse")
     except DataError as exc:
-        # the service's own words for the command line's options: ?resample=true, and no missing values at all
-        raise RequestError(422, str(exc).replace("--resample", "?resample=true").replace(MISSING_HINT, "")) from None
+        # the service's own words for the command line's options: ?resample=true and ?missing=fill
+        raise RequestError(422, str(exc).replace("--resample", "?resample=true")
+                           .replace(MISSING_HINT, " (missing values: add ?missing=fill)")) from None
     return np.asarray(beats.values)
 
 
