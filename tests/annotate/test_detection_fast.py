@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from ecgcnn.annotate import detection
+from ecgcnn.annotate import detection, kernels
 
 sleepecg = pytest.importorskip("sleepecg")
 pytestmark = pytest.mark.fast
@@ -480,14 +480,14 @@ def test_peak_to_peak_at_a_low_rate_and_beyond_one_batch():
 @pytest.fixture
 def fresh_detector_cache():
     detection._fast_detector.cache_clear()
-    detection._EXTENSIONS.clear()
+    kernels._LOADED.clear()
     yield
     detection._fast_detector.cache_clear()
-    detection._EXTENSIONS.clear()
+    kernels._LOADED.clear()
 
 
 def _kernels_loaded_afresh():
-    detection._EXTENSIONS.clear()  # each extension is loaded once per process: load it again under this test's patches
+    kernels._LOADED.clear()  # each extension is loaded once per process: load it again under this test's patches
     return detection._sleepecg_kernels()
 
 
@@ -676,16 +676,16 @@ def test_the_band_pass_design_is_scipys_bit_for_bit(band):
     rates = [fs for fs in [*range(61, 2001), 62.5, 99.9, 127.99, 44100.0] if high < fs / 2]
     for fs in rates:
         expected = scipy.signal.butter(N=2, Wn=band, btype="bandpass", output="sos", fs=fs)
-        ours = detection.butter_bandpass_sos(low, high, fs)
+        ours = kernels.butter_bandpass_sos(low, high, fs)
         np.testing.assert_array_equal(ours, expected, err_msg=f"{band} at {fs} Hz")
-        np.testing.assert_array_equal(detection.sosfilt_initial_state(ours), scipy.signal.sosfilt_zi(expected),
+        np.testing.assert_array_equal(kernels.sosfilt_initial_state(ours), scipy.signal.sosfilt_zi(expected),
                                       err_msg=f"{band} at {fs} Hz")
 
 
 @pytest.mark.parametrize("band, fs", [((30.0, 5.0), 250.0), ((0.0, 30.0), 250.0), ((5.0, 30.0), 60.0)])
 def test_a_band_outside_zero_to_nyquist_is_refused(band, fs):
     with pytest.raises(ValueError, match="expected 0 < low < high < fs / 2"):
-        detection.butter_bandpass_sos(*band, fs)
+        kernels.butter_bandpass_sos(*band, fs)
 
 
 def test_scipys_filter_kernel_loads_without_scipy_signal():
@@ -693,9 +693,9 @@ def test_scipys_filter_kernel_loads_without_scipy_signal():
     the kernel filters as SciPy's public sosfilt (computed afterwards, in the same process)."""
     code = (
         "import sys, numpy as np\n"
-        "from ecgcnn.annotate import detection\n"
-        "kernel = detection._scipy_sosfilt_kernel()\n"
-        "sos = detection.butter_bandpass_sos(5.0, 30.0, 250.0)\n"
+        "from ecgcnn.annotate import kernels\n"
+        "kernel = kernels.sosfilt_kernel()\n"
+        "sos = kernels.butter_bandpass_sos(5.0, 30.0, 250.0)\n"
         "x = np.random.default_rng(0).standard_normal(2000)\n"
         "y = x.copy()[None, :]\n"
         "kernel(sos, y, np.zeros((1, 2, 2)))\n"
@@ -714,21 +714,21 @@ def test_each_extension_is_loaded_once_when_two_threads_ask_at_once(monkeypatch,
     import threading  # noqa: PLC0415
 
     loads = []
-    real = detection._load_extension
+    real = kernels._load_from_file
     barrier = threading.Barrier(2)
 
     def counted(package, name):
         loads.append((package, name))
         return real(package, name)
 
-    monkeypatch.setattr(detection, "_load_extension", counted)
+    monkeypatch.setattr(kernels, "_load_from_file", counted)
     for imported in ("sleepecg._heartbeat_detection", "scipy.signal._sosfilt"):  # as in a fresh annotate process
         monkeypatch.delitem(sys.modules, imported, raising=False)
     results = []
 
     def ask():
         barrier.wait()
-        results.append((detection._sleepecg_kernels(), detection._scipy_sosfilt_kernel()))
+        results.append((detection._sleepecg_kernels(), kernels.sosfilt_kernel()))
 
     threads = [threading.Thread(target=ask) for _ in range(2)]
     for thread in threads:

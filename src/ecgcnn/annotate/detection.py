@@ -7,16 +7,14 @@ import functools
 import importlib.machinery
 import importlib.metadata
 import importlib.util
-import sys
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import optional_import
 from ..core.provenance import usable_cores
+from .kernels import butter_bandpass_sos, load_extension, sosfilt_initial_state, sosfilt_kernel
 
 REFRACTORY_S = 0.2  # two R-peaks closer than this are one beat
 SEARCH_S = 0.12  # the QRS extremum is searched within +-120 ms of the detector's mark
@@ -76,7 +74,7 @@ class _FastDetector:
         self.fs, self._integrate, self._threshold = fs, integrate, threshold
         # SciPy's compiled kernel loaded from its file: importing scipy.signal (and with it scipy.stats) costs about
         # 1.3 s and 100 MB per process, for one function; the public sosfilt only where the file is not there.
-        self._kernel = _scipy_sosfilt_kernel()
+        self._kernel = sosfilt_kernel()
         self.sos = butter_bandpass_sos(5.0, 30.0, fs)  # scipy.signal.butter(N=2, Wn=(5, 30), "bandpass", "sos", fs)
         self.zi = sosfilt_initial_state(self.sos)  # scipy.signal.sosfilt_zi(sos): (sections, 2)
         taps = 2 * len(self.sos) + 1 - min(int((self.sos[:, 2] == 0).sum()), int((self.sos[:, 5] == 0).sum()))
@@ -128,99 +126,15 @@ def _sleepecg_version() -> str:
         return "unknown"
 
 
-_EXTENSIONS: dict[str, object] = {}  # compiled modules loaded from their files, once per process
-_EXTENSIONS_LOCK = threading.Lock()  # the detector's two grids ask for them from two threads at once
-
-
-def _extension(package: str, name: str):
-    """The compiled module ``package.name`` loaded from its file without running ``package``'s own ``__init__`` (an
-    already imported one as it is); ``None`` where no such file is found, it does not load, or the import system
-    marks the module absent (``sys.modules[...] = None``). Loaded once per process."""
-    full = f"{package}.{name}"
-    if full in sys.modules:
-        return sys.modules[full]
-    with _EXTENSIONS_LOCK:
-        if full not in _EXTENSIONS:
-            _EXTENSIONS[full] = _load_extension(package, name)
-        return _EXTENSIONS[full]
-
-
-def _load_extension(package: str, name: str):
-    full = f"{package}.{name}"
-    try:
-        spec = importlib.util.find_spec(package)  # finds the package; imports only its parents
-    except (ImportError, ValueError):
-        return None
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    suffixes = importlib.machinery.EXTENSION_SUFFIXES
-    found = [Path(folder) / f"{name}{suffix}" for folder in folders for suffix in suffixes]
-    found = [path for path in found if path.is_file()]
-    if not found:
-        return None
-    try:
-        loader = importlib.machinery.ExtensionFileLoader(full, str(found[0]))
-        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(full, loader))
-        loader.exec_module(module)
-    except (ImportError, OSError):
-        return None
-    return module
-
-
 def _sleepecg_kernels() -> tuple | None:
     """SleepECG's compiled moving integration and thresholding, loaded from its extension module without running
     the ``sleepecg`` package's ``__init__`` (which imports its sleep-staging stack: about a second per process, for
     two functions). ``None`` where the extension is not found or does not load."""
-    module = _extension("sleepecg", "_heartbeat_detection")
+    module = load_extension("sleepecg", "_heartbeat_detection")
     try:
         return module._squared_moving_integration, module._thresholding
     except AttributeError:
         return None
-
-
-def _scipy_sosfilt_kernel():
-    """SciPy's compiled ``_sosfilt(sos, x, zi)`` (filters ``x`` in place; private, pinned in constraints.txt, checked
-    by the tests), loaded without importing ``scipy.signal``; ``None`` where it is not there."""
-    return getattr(_extension("scipy.signal", "_sosfilt"), "_sosfilt", None)
-
-
-def butter_bandpass_sos(low: float, high: float, fs: float) -> np.ndarray:
-    """Second-order Butterworth band-pass ``low``-``high`` Hz at ``fs`` as two second-order sections, the design of
-    ``scipy.signal.butter(N=2, Wn=(low, high), btype="bandpass", output="sos", fs=fs)`` (analogue prototype, band
-    transform, bilinear transform with pre-warped edges, poles paired with their nearest zeros, the section whose
-    poles lie nearest the unit circle last, the gain in the first), written out so that annotate need not import
-    scipy.signal."""
-    if not 0 < low < high < fs / 2:
-        raise ValueError(f"band {low}-{high} Hz: expected 0 < low < high < fs / 2 = {fs / 2}")
-    warped = 2 * 2.0 * np.tan(np.pi * (2 * np.array([low, high]) / fs) / 2.0)  # SciPy's steps: edges 2 f / fs at fs 2
-    bandwidth, centre = warped[1] - warped[0], np.sqrt(warped[0] * warped[1])
-    prototype = -np.exp(1j * np.pi * np.array([-1.0, 1.0]) / 4)  # second-order Butterworth poles
-    half = prototype * bandwidth / 2
-    root = np.sqrt(half ** 2 - centre ** 2)
-    analog = np.concatenate((half + root, half - root))  # band-pass poles; two zeros at 0, gain bandwidth^2
-    poles = (4.0 + analog) / (4.0 - analog)
-    gain = bandwidth ** 2 * np.real(16.0 / np.prod(4.0 - analog))
-    upper = sorted(poles[poles.imag > 0], key=lambda p: abs(1 - abs(p)))  # one pole of each conjugate pair
-    zeros = [-1.0, -1.0, 1.0, 1.0]  # the analogue zeros at infinity map to -1, those at 0 to +1 (SciPy's order)
-    sos = np.zeros((2, 6))
-    for index, pole in zip((1, 0), upper, strict=True):  # nearest the unit circle: its two nearest zeros, and last
-        pair = [zeros.pop(int(np.argmin([abs(z - pole) for z in zeros]))) for _ in range(2)]
-        sos[index, :3] = np.real(np.poly(pair))
-        sos[index, 3:] = np.real(np.poly([pole, np.conj(pole)]))
-    sos[0, :3] *= gain
-    return sos
-
-
-def sosfilt_initial_state(sos: np.ndarray) -> np.ndarray:
-    """``scipy.signal.sosfilt_zi(sos)``: each section's steady-state response to a unit step, scaled by the gains
-    of the sections before it."""
-    state = np.empty((len(sos), 2))
-    scale = 1.0
-    for index, (b, a) in enumerate(zip(sos[:, :3], sos[:, 3:], strict=True)):
-        b, a = b / a[0], a / a[0]
-        companion = np.array([[-a[1], -a[2]], [1.0, 0.0]])
-        state[index] = scale * np.linalg.solve(np.eye(2) - companion.T, b[1:] - a[1:] * b[0])
-        scale *= b.sum() / a.sum()
-    return state
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float, sign: float = 1.0,
