@@ -99,7 +99,7 @@ def _json_row(row, i: int, length: int, resample: bool, fill: bool = False) -> n
         hint = " (NaN for a missing value needs ?missing=fill)" if not fill and np.isnan(values).any() else ""
         raise RequestError(422, f"beat {i + 1} contains NaN or infinite values{hint}")
     if fill and np.isnan(values).any():
-        if len(values) < MIN_VALUES or too_short_rows(values[None, :]).size:
+        if too_short_rows(values[None, :]).size:
             raise RequestError(422, f"beat {i + 1} has fewer than {MIN_VALUES} values, the rest missing")
         values = fill_missing(values[None, :])[0]
     if len(values) == length:
