@@ -14,16 +14,21 @@ from ecgcnn.training import run as run_mod
 from ecgcnn.training.config import TrainConfig
 
 
-def test_train_with_recut_fits_on_the_copies_and_stores_a_novelty_reference(tmp_path, monkeypatch, dataset):
+def _spy_on_fit_member(monkeypatch) -> dict:
+    """What the training loop hands each member: its training and validation rows and all rows, filled in on the run."""
     seen = {}
     original = run_mod.fit_member
 
     def spy(job):
-        seen["train"], seen["val"] = len(job.train_idx), len(job.val_idx)
-        seen["rows"] = len(job.labels)
+        seen["train"], seen["val"], seen["rows"] = len(job.train_idx), len(job.val_idx), len(job.labels)
         return original(job)
 
     monkeypatch.setattr(run_mod, "fit_member", spy)
+    return seen
+
+
+def test_train_with_recut_fits_on_the_copies_and_stores_a_novelty_reference(tmp_path, monkeypatch, dataset):
+    seen = _spy_on_fit_member(monkeypatch)
     cfg = TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False, recut=2, recut_noise=6.0,
                       output_dir=str(tmp_path))
     metrics = train(cfg)
@@ -66,14 +71,7 @@ def test_nested_cv_inner_fit_recuts_only_its_subset(dataset):
 
 def test_train_with_tail_swaps_fits_on_the_copies_but_the_novelty_reference_holds_real_beats(tmp_path, monkeypatch,
                                                                                            dataset):
-    seen = {}
-    original = run_mod.fit_member
-
-    def spy(job):
-        seen["train"], seen["val"], seen["rows"] = len(job.train_idx), len(job.val_idx), len(job.labels)
-        return original(job)
-
-    monkeypatch.setattr(run_mod, "fit_member", spy)
+    seen = _spy_on_fit_member(monkeypatch)
     cfg = TrainConfig(model="base-cnn-small", epochs=1, seed=0, progress=False, recut=1, tail_swap=30,
                       output_dir=str(tmp_path))
     metrics = train(cfg)
