@@ -6,6 +6,7 @@ runs in its own process, killed after ``--time-box`` seconds (recorded as such).
 
     python scripts/suite.py --time-box 900            # all datasets, smallest first
     python scripts/suite.py --datasets ECG200 Coffee  # some
+    python scripts/suite.py --recipes best --replace  # best again where a result exists; edge's runs kept
 
 ``make suite`` runs this, the peers' side (scripts/peers_suite.py, in .venv-peers) and the page
 (scripts/suite_report.py).
@@ -14,6 +15,7 @@ runs in its own process, killed after ``--time-box`` seconds (recorded as such).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -64,7 +66,7 @@ def _keep(partial: Path | None, result: dict) -> None:
         write_json_atomic(partial, result)
 
 
-def run_one(name: str, work: Path, partial: Path | None = None) -> dict:
+def run_one(name: str, work: Path, partial: Path | None = None, recipes: tuple[str, ...] = RECIPES) -> dict:
     """Everything for one dataset, in this process (one thread: the time box is per dataset)."""
     torch.set_num_threads(1)
     spec = DataSpec(dataset=name, missing="fill")  # variable-length datasets: NaN padding stretched (docs/data.md)
@@ -78,8 +80,8 @@ def run_one(name: str, work: Path, partial: Path | None = None) -> dict:
     # Every recipe is trained and scored before anything is exported: the exports (full-INT8 calibration and parity
     # on every training beat) take longest, and a time box that ends during them keeps every recipe's accuracy.
     trained = {}
-    for recipe in RECIPES:
-        run: dict = {"files": {}, "failures": []}
+    for recipe in recipes:
+        run: dict = {"files": {}, "failures": [], "commit": result["commit"]}
         result["runs"][recipe] = run
         t0 = time.perf_counter()
         try:
@@ -118,14 +120,38 @@ def main() -> int:
     parser.add_argument("--out", default="results/suite/ours", help="one JSON per dataset")
     parser.add_argument("--work", default="outputs/suite", help="models and exports")
     parser.add_argument("--time-box", type=float, default=900.0, help="seconds per dataset (both recipes)")
+    parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
+    parser.add_argument("--replace", action="store_true",
+                        help="measure --recipes again on the datasets that have a result in --out and replace "
+                             "those recipes' runs (the other recipes' runs are kept)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--partial", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    recipes = tuple(args.recipes)
     if args.one:
-        return run_child(lambda: run_one(args.one, Path(args.work) / args.one, args.partial))
-    run_all(__file__, args.datasets or dataset_order(), Path(args.out), args.time_box, "ecgcnn",
-            ("--work", args.work))
+        return run_child(lambda: run_one(args.one, Path(args.work) / args.one, args.partial, recipes))
+    out, names = Path(args.out), args.datasets or dataset_order()
+    extra = ("--work", args.work, "--recipes", *recipes)
+    if not args.replace:
+        run_all(__file__, names, out, args.time_box, "ecgcnn", extra)
+        return 0
+    fresh = out / ".replace"
+    for name in [n for n in names if (out / f"{n}.json").is_file()]:  # each replaced as soon as it is measured
+        run_all(__file__, [name], fresh, args.time_box, "ecgcnn", extra)
+        replace_runs(out / f"{name}.json", fresh / f"{name}.json", recipes)
+    if fresh.is_dir():
+        fresh.rmdir()
     return 0
+
+
+def replace_runs(kept: Path, fresh: Path, recipes: tuple[str, ...]) -> None:
+    """``recipes``' runs of ``fresh`` written into ``kept`` (atomically); ``fresh`` is removed."""
+    old, new = json.loads(kept.read_text(encoding="utf-8")), json.loads(fresh.read_text(encoding="utf-8"))
+    for recipe in recipes:
+        old["runs"][recipe] = new.get("runs", {}).get(recipe) or {
+            "files": {}, "failures": [f"{new['status']}: {new.get('reason', '')}"], "commit": new.get("commit")}
+    write_json_atomic(kept, old)
+    fresh.unlink()
 
 if __name__ == "__main__":
     sys.exit(main())

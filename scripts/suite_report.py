@@ -54,15 +54,18 @@ def ranks(row: list[float]) -> list[float]:
 
 
 def provenance(ours: dict) -> str:
-    """Which commits ecgcnn's results were measured at: a page assembled over several runs says so."""
+    """Which commits ecgcnn's runs were measured at: a page assembled over several runs says so."""
     counts: dict[str, int] = {}
     for entry in ours.values():
-        counts[entry.get("commit", "")] = counts.get(entry.get("commit", ""), 0) + 1
-    recorded = [f"`{c}` ({n} datasets)" for c, n in sorted(counts.items()) if c]
+        for run in entry.get("runs", {}).values():  # a run replaced later (suite.py --replace) records its own
+            commit = run.get("commit") or entry.get("commit", "")
+            counts[commit] = counts.get(commit, 0) + 1
+    recorded = [f"`{c}` ({n} runs)" for c, n in sorted(counts.items()) if c]
     unrecorded = counts.get("", 0)
-    return ("ecgcnn's results were measured at commit " + ", ".join(recorded) if recorded else "") + (
+    return ("ecgcnn's runs (one per dataset and recipe) were measured at commit " + ", ".join(recorded)
+            if recorded else "") + (
         ("; " if recorded else "")
-        + f"{unrecorded} ecgcnn result files, written before 2026-12-07, do not record their commit"
+        + f"{unrecorded} ecgcnn runs, written before 2026-12-07, do not record their commit"
         if unrecorded else "") + "."
 
 
