@@ -126,9 +126,8 @@ class Hydra(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The head is applied block by block and summed (the same map as ``head(features(x))``, to rounding): in a
-        # full-INT8 file each tensor has one scale, and one concatenation of every block's features would share it
-        # between soft sums and hard counts of all dilations (on Adiac the int8 file kept ONNX Runtime's class on
-        # 84 % of the training beats with the concatenation, 90 % without; tests/models/test_hydra.py).
+        # full-INT8 file each tensor has one scale, and one concatenation of every block's features would make soft
+        # sums and hard counts of every dilation share it (export/competition.py tells the rest).
         logits = self.head.bias
         for first, block in self._blocks(x):
             columns = slice(first, first + self.k * self.g)
