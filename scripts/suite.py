@@ -135,7 +135,7 @@ def main() -> int:
     if not args.replace:
         run_all(__file__, names, out, args.time_box, "ecgcnn", extra)
         return 0
-    fresh = out / ".replace"
+    fresh = out / f".replace-{'-'.join(recipes)}"  # one per recipe set: two reruns may go on at once
     for name in [n for n in names if (out / f"{n}.json").is_file()]:  # each replaced as soon as it is measured
         run_all(__file__, [name], fresh, args.time_box, "ecgcnn", extra)
         replace_runs(out / f"{name}.json", fresh / f"{name}.json", recipes)

@@ -8,6 +8,8 @@ quantile the threshold was set at).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -35,6 +37,39 @@ def test_residual_is_the_distance_to_the_subspace():
     assert leverage[0] == pytest.approx(0.25 + 1 + 4, rel=0.25)
     assert unfamiliar(np.stack([member, stranger]), reference).tolist() == [False, True]
     assert not unfamiliar(np.stack([member]), None).any()
+
+
+def _bin_means(beats: np.ndarray, points: int) -> np.ndarray:
+    """Sample i of L goes to bin floor(i * points / L); each bin's mean, by a loop."""
+    length = beats.shape[1]
+    bins = np.arange(length) * points // length
+    return np.stack([beats[:, bins == j].mean(axis=1) for j in range(points)], axis=1)
+
+
+@pytest.mark.parametrize("length", [560, 1639])
+def test_long_beats_are_scored_on_140_points(length):
+    """A reference of beats longer than 140 samples holds 140-point shapes (about as many numbers as ECG5000's), and
+    its scores are those of a PCA of the bin means, computed here with NumPy's SVD."""
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 1, length)
+    shapes = np.stack([np.sin(2 * np.pi * k * t) for k in (1, 2, 3)])
+    beats = rng.standard_normal((300, 3)) @ shapes + 0.05 * rng.standard_normal((300, length))
+    reference = fit_novelty(beats, components=3)
+    assert len(reference["mean"]) == 140 and np.shape(reference["basis"]) == (3, 140)
+    short = fit_novelty(_bin_means(beats, 140), components=3)
+    assert len(json.dumps(reference)) <= len(json.dumps(short)) + 200
+    binned = _bin_means(beats, 140)
+    mean = binned.mean(axis=0)
+    _, _, vt = np.linalg.svd(binned - mean, full_matrices=False)
+    probes = np.stack([np.array([0.5, -1.0, 2.0]) @ shapes, np.cos(2 * np.pi * 9 * t), -beats[0]])
+    centred = _bin_means(probes, 140) - mean
+    coordinates = centred @ vt[:3].T
+    expected = np.mean((centred - coordinates @ vt[:3]) ** 2, axis=1)
+    residual, _ = novelty_scores(probes, reference)
+    np.testing.assert_allclose(residual, expected, rtol=1e-3, atol=1e-6)  # the reference is rounded to 5 decimals
+    assert unfamiliar(probes, reference).tolist() == [False, True, False]
+    with pytest.raises(ValueError, match="beats of 100 samples cannot be scored against a reference of 140 points"):
+        novelty_scores(beats[:, :100], reference)
 
 
 def test_ordinary_beats_are_rarely_flagged(dataset):

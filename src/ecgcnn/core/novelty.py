@@ -7,8 +7,11 @@ as in PCA process monitoring: its *residual* (Q: the mean squared distance from 
 the training beats never had) and its *leverage* (Hotelling's T^2: the squared Mahalanobis distance of its
 coordinates inside the subspace: familiar ingredients in unfamiliar amounts, e.g. an inverted lead). Each threshold is
 the :data:`QUANTILE` quantile of the training beats' own scores, so about 1 in 1,000 ordinary beats is flagged by
-construction. The reference (about 1,300 numbers) is stored in the model's metadata under ``novelty`` and follows it
-into ONNX and TFLite files; ``annotate`` flags beats above either threshold as ``unfamiliar`` (still labelled).
+construction. The reference is stored in the model's metadata under ``novelty`` and follows it into ONNX and TFLite
+files; ``annotate`` flags beats above either threshold as ``unfamiliar`` (still labelled). Beats longer than
+:data:`MAX_POINTS` are first averaged onto that many points (equal bins: a low-pass, so noise still counts), so the
+reference holds at most about 9 x 140 numbers at any beat length: written out in full it made a full-INT8 file of
+1,639-sample beats 201 KB, 141 KB of it this reference, where the network needs 45 KB.
 
 One beat far out is rare; a whole recording of another patient is the common case, and each of its beats can stay
 under the per-beat thresholds while the recording as a whole sits far from the training beats. So the reference also
@@ -25,11 +28,26 @@ import numpy as np
 
 COMPONENTS = 8
 QUANTILE = 0.9995  # per score; the two together flag about 0.1 % of the training beats
+MAX_POINTS = 140  # ECG5000's beat length: its references (and the shipped ones) are unchanged
+
+
+def on_points(beats: np.ndarray, points: int) -> np.ndarray:
+    """Each row of ``beats`` (N, L >= points) as the means of ``points`` bins: sample ``i`` in bin
+    ``floor(i * points / L)``."""
+    x = np.asarray(beats, dtype=np.float64)
+    length = x.shape[1]
+    if length == points:
+        return x
+    if length < points:
+        raise ValueError(f"beats of {length} samples cannot be scored against a reference of {points} points")
+    edges = -((-np.arange(points + 1) * length) // points)  # ceil(j * L / points): the first sample of bin j
+    return np.add.reduceat(x, edges[:-1], axis=1) / np.diff(edges)
 
 
 def fit_novelty(beats: np.ndarray, components: int = COMPONENTS, quantile: float = QUANTILE) -> dict:
     """The novelty reference of z-normalised ``beats`` (N, L), JSON-ready."""
     x = np.asarray(beats, dtype=np.float64)
+    x = on_points(x, min(x.shape[1], MAX_POINTS))
     mean = x.mean(axis=0)
     _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
     basis = vt[:components]
@@ -45,8 +63,9 @@ def fit_novelty(beats: np.ndarray, components: int = COMPONENTS, quantile: float
 
 
 def novelty_scores(beats: np.ndarray, reference: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(residual Q, leverage T^2) of each z-normalised beat against the reference."""
-    x = np.asarray(beats, dtype=np.float64) - np.asarray(reference["mean"], dtype=np.float64)
+    """(residual Q, leverage T^2) of each z-normalised beat against the reference (on the reference's points)."""
+    mean = np.asarray(reference["mean"], dtype=np.float64)
+    x = on_points(beats, len(mean)) - mean
     basis = np.asarray(reference["basis"], dtype=np.float64)
     coordinates = x @ basis.T
     residual = np.mean((x - coordinates @ basis) ** 2, axis=1)
