@@ -41,7 +41,8 @@ def on_points(beats: np.ndarray, points: int) -> np.ndarray:
     if length < points:
         raise ValueError(f"beats of {length} samples cannot be scored against a reference of {points} points")
     edges = -((-np.arange(points + 1) * length) // points)  # ceil(j * L / points): the first sample of bin j
-    return np.add.reduceat(x, edges[:-1], axis=1) / np.diff(edges)
+    means: np.ndarray = np.add.reduceat(x, edges[:-1], axis=1) / np.diff(edges)
+    return means
 
 
 def fit_novelty(beats: np.ndarray, components: int = COMPONENTS, quantile: float = QUANTILE) -> dict:
