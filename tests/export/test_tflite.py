@@ -31,6 +31,7 @@ from ecgcnn.core.preprocess import PREPROCESSING, normalize_beats
 from ecgcnn.data.ucr import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
 from ecgcnn.export import onnx as onnx_export
 from ecgcnn.export import tflite as exporter
+from ecgcnn.export.micro import model_ops
 from ecgcnn.export.onnx import export_onnx
 from ecgcnn.export.tflite import export_tflite
 from ecgcnn.models import build_model, fold_for_export
@@ -477,3 +478,29 @@ def test_evaluate_cli_on_full_int8(converted, cli, tmp_path):
     result = cli("evaluate", converted["checkpoint"], "--json", tmp_path / "p.json")
     reference = json.loads((tmp_path / "p.json").read_text())
     assert abs(metrics["accuracy"] - reference["accuracy"]) <= 0.02, (metrics["accuracy"], reference["accuracy"])
+
+
+@needs_tflite
+@pytest.mark.slow
+def test_hydra_full_int8_has_one_winner_per_competition(tmp_path, dataset, test_beats):
+    """Hydra through the product's export: the full-INT8 file computes every competition with ARG_MAX/ARG_MIN (the
+    ONNX file keeps its comparisons), says so in its metadata, and keeps ONNX Runtime's class on the test beats."""
+    model = build_model("hydra", seed=0, g=32).eval()
+    model.fit_closed_form(torch.from_numpy(normalize_beats(dataset.x_train)).unsqueeze(1),
+                          torch.from_numpy(dataset.index_train))
+    metadata = {**_metadata("vgg"), "model": "hydra",
+                "model_kwargs": {"num_classes": 5, "in_channels": 1, "dropout": 0.3, "g": 32}}
+    checkpoint = save_checkpoint(tmp_path / "hydra_best.pth", model, metadata)
+    onnx_file = export_onnx(checkpoint, tmp_path, reference_beats=dataset.x_train, log=lambda m: None)
+    path = export_tflite(onnx_file, tmp_path, quantize="int8-full", calibration_beats=dataset.x_train,
+                         log=lambda m: None)
+    ops, _ = model_ops(path.read_bytes())
+    competitions = 2 * len(model.dilations)  # the beat and its difference at each dilation
+    assert ops.get("ARG_MAX") == competitions and ops.get("ARG_MIN") == competitions, ops
+    onnx_ops = [node.op_type for node in pytest.importorskip("onnx").load(str(onnx_file)).graph.node]
+    assert "ArgMax" not in onnx_ops and onnx_ops.count("ReduceMax") == competitions
+    predictor = TFLitePredictor(path)
+    assert predictor.metadata["competitions"] == f"{2 * competitions} rewritten to one winner each (ArgMax/ArgMin)"
+    x, _ = test_beats
+    agreement = (predictor.predict_proba(x).argmax(1) == OnnxPredictor(onnx_file).predict_proba(x).argmax(1)).mean()
+    assert agreement >= exporter.MIN_INT8_AGREEMENT, agreement

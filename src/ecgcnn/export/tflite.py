@@ -168,12 +168,14 @@ def _fold_constants(ort, source: Path, target: Path) -> None:
     ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _single_winners(onnx, path: Path) -> int:
-    """Hydra's competitions in ``path`` rewritten for full INT8 (:mod:`ecgcnn.export.competition`); how many."""
-    proto = onnx.load(str(path))
+def _single_winners(onnx, source: Path, target: Path) -> int:
+    """Hydra's competitions of ``source`` rewritten for full INT8 (:mod:`ecgcnn.export.competition`) into ``target``
+    (written only where there are some); how many."""
+    proto = onnx.load(str(source))
     rewritten = single_winner_competitions(proto)
     if rewritten:
-        onnx.save(proto, str(path))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(proto, str(target))
     return rewritten
 
 
@@ -377,14 +379,16 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         del proto
         try:
             _fold_constants(ort, raw, folded)
-            competitions = _single_winners(onnx, folded) if quantize == "int8-full" else 0
-            expected = _onnx_logits(folded if competitions else raw, verify)  # what onnx2tf must reproduce
+            single = tmp / "single" / folded.name
+            competitions = _single_winners(onnx, folded, single) if quantize == "int8-full" else 0
+            source = single if competitions else folded  # what onnx2tf converts
+            expected = _onnx_logits(source if competitions else raw, verify)  # and must reproduce
             everything = calibration if calibration is not None else verify
             expected_all = _onnx_logits(raw, everything)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise ExportError(f"{onnx_path}: ONNX Runtime cannot load the model "
                               f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc!r})") from None
-        model, options, layout, keras_error = _convert_with_onnx2tf(onnx2tf, folded, verify, expected, length)
+        model, options, layout, keras_error = _convert_with_onnx2tf(onnx2tf, source, verify, expected, length)
         saved_model = tmp / "saved_model"
         calibration_nwc = _to_layout(calibration, layout) if quantize == "int8-full" else None
         with _captured_output() as captured:
