@@ -69,6 +69,19 @@ def provenance(ours: dict) -> str:
         if unrecorded else "") + "."
 
 
+def int8_summary(ours: dict) -> str:
+    """How many trained recipes also gave a full-INT8 file within the parity gates, and the largest edge file."""
+    parts, largest = [], 0
+    for recipe in ("best", "edge"):
+        runs = [entry["runs"][recipe] for entry in ours.values() if entry.get("runs", {}).get(recipe, {}).get("files")]
+        files = [run["files"]["tflite-int8-full"] for run in runs if "tflite-int8-full" in run["files"]]
+        parts.append(f"`{recipe}` on {len(files)} of the {len(runs)} datasets it trained on")
+        if recipe == "edge" and files:
+            largest = max(file["bytes"] for file in files)
+    return (f"Full-INT8 TFLite files within the parity gates: {parts[0]}, {parts[1]}; the largest `edge` file is "
+            f"{largest:,} bytes.")
+
+
 def render(ours: dict, peers: dict) -> str:
     names = sorted(set(ours) | set(peers), key=str.lower)
     per = {n: {"ecgcnn": ours.get(n, {}), "aeon": peers.get(n, {})} for n in names}
@@ -86,7 +99,9 @@ def render(ours: dict, peers: dict) -> str:
              "padding (and DodgerLoop*'s gaps) are made whole for every system by the same function, ecgcnn's "
              "`--missing fill` (docs/data.md). Accuracy on the test split. ecgcnn "
              "trains and scores both recipes before it exports either, so a time box that ends during the exports "
-             "keeps both accuracies and lists the exports as unfinished.", "", provenance(ours), ""]
+             "keeps both accuracies and lists the exports as unfinished. Full-INT8 files of `best` (Hydra) are "
+             "converted with one winner per competition (docs/deployment.md); a refused file's note says whether "
+             "the int8 input alone already changes the class.", "", provenance(ours), "", int8_summary(ours), ""]
     if n:
         mean_acc, mean_rank = matrix.mean(axis=0), rank_matrix.mean(axis=0)
         lines += [f"## Summary over the {n} datasets every system finished", "",
