@@ -60,7 +60,7 @@ def provenance(ours: dict) -> str:
         for run in entry.get("runs", {}).values():  # a run replaced later (suite.py --replace) records its own
             commit = run.get("commit") or entry.get("commit", "")
             counts[commit] = counts.get(commit, 0) + 1
-    recorded = [f"`{c}` ({n} runs)" for c, n in sorted(counts.items()) if c]
+    recorded = [f"`{c}` ({n} run{'s' if n > 1 else ''})" for c, n in sorted(counts.items()) if c]
     unrecorded = counts.get("", 0)
     return ("ecgcnn's runs (one per dataset and recipe) were measured at commit " + ", ".join(recorded)
             if recorded else "") + (

@@ -7,7 +7,11 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
 2. ONNX Runtime's *basic* graph optimisation (constant folding, identity elimination, Conv+BN fusion: standard
    ONNX ops only, portable) folds the shape arithmetic the TorchScript exporter emits for ``F.pad`` in the TCN
    (ConstantOfShape/Concat/Reshape/Slice/Transpose/Cast into a constant pad vector). Without it onnx2tf mis-maps
-   the computed pad vector onto the NWC tensor and the TCN conversion fails (``136 vs 140`` in a residual Add);
+   the computed pad vector onto the NWC tensor and the TCN conversion fails (``136 vs 140`` in a residual Add).
+   For ``int8-full`` a graph with Hydra's competitions rewritten to one winner each
+   (:mod:`ecgcnn.export.competition`: at int8 resolution near-equal responses tie) is converted as well, and the file
+   that keeps more of ONNX Runtime's classes on the calibration beats is the one gated and written; either is
+   compared with the original graph;
 3. ``onnx2tf.convert`` builds a Keras model (``disable_model_save=True``: no SavedModel or FP32/FP16 .tflite of its
    own, which it otherwise always writes; ``not_use_onnxsim=True``: onnxsim is not a dependency and step 2 already
    simplified the graph; ``non_verbose=True``; all stdout/stderr, C++ logs included, is captured). onnx2tf
@@ -379,56 +383,81 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         del proto
         try:
             _fold_constants(ort, raw, folded)
+            # what onnx2tf converts, and the logits it must reproduce on the verification beats: the graph itself
+            # and, for full INT8, Hydra's graph with one winner per competition (the better of the two is kept)
+            candidates = [(folded, 0, _onnx_logits(raw, verify))]
             single = tmp / "single" / folded.name
-            competitions = _single_winners(onnx, folded, single) if quantize == "int8-full" else 0
-            source = single if competitions else folded  # what onnx2tf converts
-            expected = _onnx_logits(source if competitions else raw, verify)  # and must reproduce
+            if quantize == "int8-full" and (rewritten := _single_winners(onnx, folded, single)):
+                candidates.append((single, rewritten, _onnx_logits(single, verify)))
             everything = calibration if calibration is not None else verify
             expected_all = _onnx_logits(raw, everything)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise ExportError(f"{onnx_path}: ONNX Runtime cannot load the model "
                               f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc!r})") from None
-        model, options, layout, keras_error = _convert_with_onnx2tf(onnx2tf, source, verify, expected, length)
-        saved_model = tmp / "saved_model"
-        calibration_nwc = _to_layout(calibration, layout) if quantize == "int8-full" else None
-        with _captured_output() as captured:
+
+        def build(source: Path, competitions: int, expected: np.ndarray) -> dict:
+            work = tmp / f"candidate-{competitions}"
+            work.mkdir()
+            model, options, layout, keras_error = _convert_with_onnx2tf(onnx2tf, source, verify, expected, length)
+            calibration_nwc = _to_layout(calibration, layout) if quantize == "int8-full" else None
+            with _captured_output() as captured:
+                try:
+                    _save_saved_model(tf, model, work / "saved_model")
+                    converter = tf.lite.TFLiteConverter.from_saved_model(str(work / "saved_model"))
+                    _configure(tf, converter, quantize, calibration_nwc)
+                    model_bytes = bytes(converter.convert())
+                except Exception as exc:  # noqa: BLE001 - converter errors come as several types
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
+                    raise ExportError(f"{onnx_path}: TFLite conversion ({quantize}) failed: {reason[:200]}") from None
+            del model
+            with _captured_output():  # LiteRT announces its XNNPACK delegate on stderr
+                info = _tensor_info(interpreter_class()(model_content=model_bytes))
+            versions = dict(metadata.get("versions") or {})
+            versions.update({"tensorflow": tf.__version__, "onnx2tf": onnx2tf.__version__})
+            stored = dict(metadata, format="tflite", quantize=quantize, tflite_input_layout=layout, **info,
+                          onnx2tf_options={k: v for k, v in options.items() if k not in ("non_verbose", "verbosity")},
+                          source_onnx=onnx_path.name, versions=versions)
+            if quantize == "int8-full":
+                stored["calibration"] = {"beats": int(len(calibration)), "split": "train",
+                                         "preprocessing": metadata.get("preprocessing")}
+            if competitions:
+                stored["competitions"] = f"{competitions} rewritten to one winner each (ArgMax/ArgMin)"
+            model_bytes = embed_metadata(model_bytes, stored)
+            # Load the final bytes exactly as users will (metadata read-back included); compare with ONNX Runtime.
+            candidate = work / target.name
+            candidate.write_bytes(model_bytes)
             try:
-                _save_saved_model(tf, model, saved_model)
-                converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
-                _configure(tf, converter, quantize, calibration_nwc)
-                model_bytes = bytes(converter.convert())
-            except Exception as exc:  # noqa: BLE001 - converter errors come as several types
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
-                raise ExportError(f"{onnx_path}: TFLite conversion ({quantize}) failed: {reason[:200]}") from None
-        del model
+                with _captured_output():
+                    actual = TFLitePredictor(candidate).logits(everything)  # raw logits of normalised beats
+            except EcgcnnError as exc:
+                raise ExportError(f"{target}: the converted model does not load ({exc})") from None
+            error, agreement, problem = parity(quantize, actual, expected_all)
+            return dict(bytes=model_bytes, info=info, options=options, layout=layout, keras_error=keras_error,
+                        error=error, agreement=agreement, problem=problem, competitions=competitions)
 
-        with _captured_output():  # LiteRT announces its XNNPACK delegate on stderr
-            info = _tensor_info(interpreter_class()(model_content=model_bytes))
-        versions = dict(metadata.get("versions") or {})
-        versions.update({"tensorflow": tf.__version__, "onnx2tf": onnx2tf.__version__})
-        stored = dict(metadata, format="tflite", quantize=quantize, tflite_input_layout=layout, **info,
-                      onnx2tf_options={k: v for k, v in options.items() if k not in ("non_verbose", "verbosity")},
-                      source_onnx=onnx_path.name, versions=versions)
-        if quantize == "int8-full":
-            stored["calibration"] = {"beats": int(len(calibration)), "split": "train",
-                                     "preprocessing": metadata.get("preprocessing")}
-        if competitions:
-            stored["competitions"] = f"{competitions} rewritten to one winner each (ArgMax/ArgMin)"
-        model_bytes = embed_metadata(model_bytes, stored)
-
-        # Load the final bytes exactly as users will (metadata read-back included) and compare with ONNX Runtime.
-        candidate = tmp / target.name
-        candidate.write_bytes(model_bytes)
-        try:
-            with _captured_output():
-                actual = TFLitePredictor(candidate).logits(everything)  # raw logits of normalised beats
-        except EcgcnnError as exc:
-            raise ExportError(f"{target}: the converted model does not load ({exc})") from None
-        error, agreement, problem = parity(quantize, actual, expected_all)
+        built, refusals = [], []
+        for source, competitions, expected in candidates:
+            try:
+                built.append(build(source, competitions, expected))
+            except ExportError as exc:
+                refusals.append(exc)
+        if not built:
+            raise refusals[0]
+        # a passing file before a refused one, then the larger share of ONNX Runtime's classes (ties: the graph
+        # itself): neither way of counting ties wins everywhere (see export/competition.py)
+        kept = max(built, key=lambda b: (b["problem"] is None, b["agreement"]))
+        if len(candidates) > 1:
+            log("full INT8, Hydra's competitions: " + "; ".join(
+                f"{'one winner each' if b['competitions'] else 'every tie counted'}: ONNX Runtime's class on "
+                f"{100 * b['agreement']:.1f} % of the training beats" for b in built)
+                + f" -> kept {'one winner each' if kept['competitions'] else 'every tie counted'}")
+        model_bytes, info, error, agreement = kept["bytes"], kept["info"], kept["error"], kept["agreement"]
+        problem = kept["problem"]
         if problem and quantize == "int8-full":
             problem += _input_resolution_note(raw, everything, expected_all, info["quantization"]["input"])
         if problem:
             raise ExportError(f"{target}: {problem}")
+        options, layout, keras_error = kept["options"], kept["layout"], kept["keras_error"]
 
     write_bytes_atomic(target, model_bytes)
     _report(log, target, tflite_path(output_dir, onnx_path.stem, "none"), quantize, layout, options, keras_error,
