@@ -72,22 +72,20 @@ from ..core.fileio import write_bytes_atomic
 from ..core.formats import QUANTIZE_MODES
 from ..core.layout import tflite_path
 from ..core.preprocess import normalize_beats
-from ..runtimes.base import softmax
 from ..runtimes.flatbuffer import embed_metadata
 from ..runtimes.metadata import METADATA_KEY, parse_metadata_json
-from ..runtimes.onnx import open_session
 from ..runtimes.tflite import TFLitePredictor, interpreter_class
 from .competition import single_winner_competitions
+from .parity import (  # noqa: F401 - the gate's names, re-exported
+    LOGIT_TOLERANCE,
+    MAX_MEAN_PROBABILITY_ERROR,
+    MIN_INT8_AGREEMENT,
+    input_resolution_note,
+    max_error,
+    onnx_logits,
+    parity,
+)
 
-# A quantised model (FP16, dynamic-range or full INT8) must give ONNX Runtime's top-1 class on at least this share of
-# the training beats, and probabilities that differ from ONNX Runtime's by at most this much on average (the largest
-# class difference of each beat, averaged over the beats): a conversion can keep every arg-max and still change what
-# the probabilities say. Measured on the training beats, full INT8 against ONNX: pretrained:edge 0.0035,
-# pretrained:best 0.067 (its ridge decision values are wide logits).
-MIN_INT8_AGREEMENT = 0.95
-MAX_MEAN_PROBABILITY_ERROR = 0.1
-# Keras-vs-ONNX and FP32-TFLite-vs-ONNX tolerance, relative to max(1, max |logit|).
-LOGIT_TOLERANCE = 1e-3
 _VERIFY_BEATS = 8
 # onnx2tf configurations, tried in order until one reproduces ONNX Runtime on a batch of beats (see docstring).
 _ONNX2TF_ATTEMPTS = (
@@ -183,23 +181,6 @@ def _single_winners(onnx, source: Path, target: Path) -> int:
     return rewritten
 
 
-def _input_resolution_note(onnx_file: Path, beats: np.ndarray, expected: np.ndarray, quantization: dict) -> str:
-    """Where the int8 input alone already changes the class: ONNX Runtime on the beats rounded to that input's
-    grid, against ONNX Runtime on the beats themselves."""
-    scale, zero_point = quantization["scale"], quantization["zero_point"]
-    rounded = (np.clip(np.round(beats / scale) + zero_point, -128, 127) - zero_point) * scale
-    kept = float((_onnx_logits(onnx_file, rounded.astype(np.float32)).argmax(1) == expected.argmax(1)).mean())
-    if kept >= MIN_INT8_AGREEMENT:
-        return ""
-    return (f"; the ONNX model itself, given the same beats at the int8 input's resolution (step {scale:.3g}), "
-            f"keeps its class on only {100 * kept:.1f} %: 8 bits of input are too few for this model")
-
-
-def _onnx_logits(path: Path, beats: np.ndarray) -> np.ndarray:
-    session = open_session(path, quiet=True)
-    return session.run(None, {session.get_inputs()[0].name: beats[:, None, :]})[0]
-
-
 def _layout_of(shape, length: int) -> str:
     dims = tuple(shape[1:])
     if dims == (length, 1):
@@ -219,41 +200,6 @@ def _keras_logits(model, x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(model(x[i:i + 1], training=False)) for i in range(len(x))], axis=0)
 
 
-def parity(quantize: str, actual: np.ndarray, expected: np.ndarray) -> tuple[float, float, str | None]:
-    """(max relative |Δ logit|, top-1 agreement, why the TFLite logits ``actual`` fail against ONNX Runtime's or None).
-
-    FP32 must reproduce the logits (:data:`LOGIT_TOLERANCE`) and every top-1 class; a quantised model must keep the
-    top-1 class on :data:`MIN_INT8_AGREEMENT` of the beats and its probabilities within
-    :data:`MAX_MEAN_PROBABILITY_ERROR` on average.
-    """
-    if actual.shape != expected.shape:
-        return float("inf"), 0.0, f"the model gives outputs of shape {actual.shape}; ONNX Runtime {expected.shape}"
-    error = _max_error(actual, expected)
-    agreement = float((actual.argmax(1) == expected.argmax(1)).mean())
-    if quantize == "none":
-        if error > LOGIT_TOLERANCE or agreement < 1.0:
-            return error, agreement, (f"the FP32 TFLite model disagrees with ONNX Runtime (max relative |Δ logit| "
-                                      f"{error:.1e}, tolerance {LOGIT_TOLERANCE:.0e}; top-1 identical: "
-                                      f"{agreement == 1.0})")
-        return error, agreement, None
-    what = f"the {quantize} model"
-    if agreement < MIN_INT8_AGREEMENT:
-        return error, agreement, (f"{what} gives ONNX Runtime's class on only {100 * agreement:.1f} % of "
-                                  f"{len(expected)} beats (at least {100 * MIN_INT8_AGREEMENT:.0f} % "
-                                  f"required)")
-    drift = float(np.abs(softmax(actual.astype(np.float64)) - softmax(expected.astype(np.float64))).max(1).mean())
-    if drift > MAX_MEAN_PROBABILITY_ERROR:
-        return error, agreement, (f"{what}'s probabilities differ from ONNX Runtime's by {drift:.3f} on average over "
-                                  f"{len(expected)} beats (at most {MAX_MEAN_PROBABILITY_ERROR} allowed)")
-    return error, agreement, None
-
-
-def _max_error(actual: np.ndarray, expected: np.ndarray) -> float:
-    if actual.shape != expected.shape:
-        return float("inf")
-    return float(np.abs(actual - expected).max()) / max(1.0, float(np.abs(expected).max()))
-
-
 def _convert_with_onnx2tf(onnx2tf, onnx_file: Path, beats: np.ndarray, expected: np.ndarray, length: int):
     """Run onnx2tf with each configuration in turn; return (keras model, options, layout, error)."""
     failures = []
@@ -266,7 +212,7 @@ def _convert_with_onnx2tf(onnx2tf, onnx_file: Path, beats: np.ndarray, expected:
                 model = onnx2tf.convert(input_onnx_file_path=str(onnx_file),
                                         output_folder_path=str(onnx_file.parent / "onnx2tf"), **options)
                 layout = _layout_of(tuple(model.inputs[0].shape), length)
-                error = _max_error(_keras_logits(model, _to_layout(beats, layout)), expected)
+                error = max_error(_keras_logits(model, _to_layout(beats, layout)), expected)
             except (Exception, SystemExit) as exc:  # noqa: BLE001 - onnx2tf calls sys.exit(1) on errors
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
                 failures.append(f"{attempt or 'defaults'}: {reason[:160]}")
@@ -385,12 +331,12 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
             _fold_constants(ort, raw, folded)
             # what onnx2tf converts, and the logits it must reproduce on the verification beats: the graph itself
             # and, for full INT8, Hydra's graph with one winner per competition (the better of the two is kept)
-            candidates = [(folded, 0, _onnx_logits(raw, verify))]
+            candidates = [(folded, 0, onnx_logits(raw, verify))]
             single = tmp / "single" / folded.name
             if quantize == "int8-full" and (rewritten := _single_winners(onnx, folded, single)):
-                candidates.append((single, rewritten, _onnx_logits(single, verify)))
+                candidates.append((single, rewritten, onnx_logits(single, verify)))
             everything = calibration if calibration is not None else verify
-            expected_all = _onnx_logits(raw, everything)
+            expected_all = onnx_logits(raw, everything)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise ExportError(f"{onnx_path}: ONNX Runtime cannot load the model "
                               f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc!r})") from None
@@ -454,7 +400,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         model_bytes, info, error, agreement = kept["bytes"], kept["info"], kept["error"], kept["agreement"]
         problem = kept["problem"]
         if problem and quantize == "int8-full":
-            problem += _input_resolution_note(raw, everything, expected_all, info["quantization"]["input"])
+            problem += input_resolution_note(raw, everything, expected_all, info["quantization"]["input"])
         if problem:
             raise ExportError(f"{target}: {problem}")
         options, layout, keras_error = kept["options"], kept["layout"], kept["keras_error"]
