@@ -252,6 +252,10 @@ def _hydra_counts_reference(model, x: np.ndarray) -> np.ndarray:
 
 def test_hydra_counts_and_scaling_follow_the_paper(beats, fitted):
     model = fitted["hydra"][0]
+    # the head applied block by block (forward) is the ridge head of the concatenated features
+    with torch.no_grad():
+        whole = model.head(model.features(beats["x_test"][:40]))
+        torch.testing.assert_close(model(beats["x_test"][:40]), whole, rtol=0, atol=1e-4)
     x = beats["x_train"][:, 0].double().numpy()
     reference = _hydra_counts_reference(model, x)
     counts = model.counts(beats["x_train"][:60]).double().numpy()
