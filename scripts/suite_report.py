@@ -100,7 +100,9 @@ def render(ours: dict, peers: dict) -> str:
              "`--missing fill` (docs/data.md). Accuracy on the test split. ecgcnn "
              "trains and scores both recipes before it exports either, so a time box that ends during the exports "
              "keeps both accuracies and lists the exports as unfinished. Full-INT8 files of `best` (Hydra) are "
-             "converted with one winner per competition (docs/deployment.md); a refused file's note says whether "
+             "converted twice, every tie counted and one winner per competition, and the file that keeps more of "
+             "ONNX Runtime's classes on the training beats is kept (docs/deployment.md); runs before commit a0b1f31 "
+             "converted one winner per competition only. A refused file's note says whether "
              "the int8 input alone already changes the class.", "", provenance(ours), "", int8_summary(ours), ""]
     if n:
         mean_acc, mean_rank = matrix.mean(axis=0), rank_matrix.mean(axis=0)

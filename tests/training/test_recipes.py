@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from ecgcnn.cli import main
-from ecgcnn.data.dataset import stratified_folds
+from ecgcnn.data.dataset import stratified_folds, stratified_split
 from ecgcnn.runtimes.checkpoint import read_checkpoint
 from ecgcnn.training import train
 from ecgcnn.training.augment import Augment, augment_batch
-from ecgcnn.training.config import RECIPES, TrainConfig, recipe_settings
+from ecgcnn.training.config import RECIPES, TrainConfig, recipe_settings, run_config, with_explicit
 from ecgcnn.training.loop import class_weights as _class_weights
+from ecgcnn.training.run import splits_for
 
 from ..conftest import assert_one_line_error, kill_after_checkpoint, run_subprocess, write_ucr
 
@@ -202,3 +203,25 @@ def test_validation_only_ablation_never_reads_the_test_split(cli, tmp_path, offi
     assert "--threads 1`" in result.out and "PyTorch trained on 1 CPU threads" in result.out
     assert torch.get_num_threads() == threads
     assert not (tmp_path / "out").exists() and not (tmp_path / "res").exists()
+
+
+def test_an_explicit_epoch_count_is_exact_and_the_recipe_keeps_its_minimum_otherwise():
+    assert RECIPES["edge"]["min_steps"] > 0
+    assert run_config("edge", 0, "out").min_steps == RECIPES["edge"]["min_steps"]
+    assert run_config("edge", 0, "out", epochs=2).min_steps == 0
+    assert run_config("edge", 0, "out", epochs=2, min_steps=5).min_steps == 5
+    assert with_explicit({"epochs": 80, "min_steps": 400}, {"class_balance": 1.0})["min_steps"] == 400
+
+
+def test_the_edge_minimum_leaves_every_ecg5000_schedule_as_it_was(dataset):
+    """The recipe's 80 epochs already give >= min_steps on ECG5000's training side and on every inner training side
+    of the ablation's nested CV (each outer fold's beats split again), so min_steps changes nothing there."""
+    cfg = run_config("edge", 0, "out")
+    y = dataset.index_train
+    sides = [train for train, _ in splits_for(cfg, y)]
+    for outer_seed in (0, 1):  # the ablation's outer folds (seed + 7919), each split as a run splits its beats
+        for subset, _ in stratified_folds(y, 5, outer_seed + 7919):
+            sides.append(subset[stratified_split(y[subset], cfg.val_fraction, cfg.seed)[0]])
+    for side in sides:
+        steps = sum(1 for _ in range(0, len(side), cfg.batch_size))  # every batch here has >= 2 beats
+        assert steps * cfg.epochs >= cfg.min_steps and cfg.epochs_for(steps) == cfg.epochs, len(side)

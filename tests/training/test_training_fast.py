@@ -436,3 +436,35 @@ def test_an_ensembles_validation_loss_is_the_mean_over_its_beats():
     assert summary["macro_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)  # F1 of class 0: 2/3, of class 1: 4/5
     one = [{"val": {"loss": 2.5, "accuracy": 0.5}, "val_predictions": np.array([0])}]
     assert validation_summary(one, y, [np.array([0])], num_classes=2) == {"loss": 2.5, "accuracy": 0.5}
+
+
+# ------------------------------------------------------------------------------------------------ min_steps
+
+def test_batches_per_epoch_counts_what_batches_yields():
+    for n in range(0, 70):
+        for size in (2, 3, 32, 64):
+            yielded = sum(1 for _ in loop.batches(n, size, torch.Generator().manual_seed(0)))
+            assert loop.batches_per_epoch(n, size) == yielded, (n, size)
+
+
+def test_min_steps_adds_epochs_to_a_small_training_set_and_stretches_the_schedule(beats):
+    """60 training beats in batches of 32 are 2 steps an epoch: 7 steps need 4 epochs (ceil(7 / 2)), cosine over 4."""
+    lines = []
+    result = loop.fit_member(_job(beats, epochs=1, min_steps=7, lr=1e-2, log=lines.append))
+    assert [r["epoch"] for r in result["history"]] == [1, 2, 3, 4] and result["epochs"] == 4
+    expected_lr = [1e-2 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]
+    assert [r["lr"] for r in result["history"]] == pytest.approx(expected_lr)
+    assert [line.split("  train")[0] for line in lines] == [f"epoch   {e}/4" for e in range(1, 5)]
+    # enough steps already: the epoch count stands
+    assert loop.fit_member(_job(beats, epochs=3, min_steps=6, lr=1e-30))["epochs"] == 3
+
+
+def test_a_refit_keeps_the_schedule_of_the_run_that_chose_its_epochs(beats):
+    """All 80 beats are 3 steps an epoch, so min_steps alone would give a 3-epoch schedule; the chosen run's 4 stay."""
+    x, y = beats
+    job = loop.MemberJob(TrainConfig(model="base-cnn-small", epochs=1, min_steps=9, seed=0, progress=False,
+                                     batch_size=32, lr=1e-2), 0, dict(KWARGS), x, y, np.arange(80), np.arange(0),
+                         torch.device("cpu"), refit_epochs=2, schedule_epochs=4)
+    result = loop.fit_member(job)
+    assert [r["epoch"] for r in result["history"]] == [1, 2]
+    assert result["history"][1]["lr"] == pytest.approx(1e-2 * (1 + math.cos(math.pi / 4)) / 2)

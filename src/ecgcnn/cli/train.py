@@ -8,7 +8,15 @@ from dataclasses import MISSING
 
 from ..core.validation import argparse_type
 from ..training import train
-from ..training.config import FLAG_FIELDS, RECIPES, TrainConfig, flag_name, recipe_settings, train_models
+from ..training.config import (
+    FLAG_FIELDS,
+    RECIPES,
+    TrainConfig,
+    flag_name,
+    recipe_settings,
+    train_models,
+    with_explicit,
+)
 from ._parser import add_data_options, add_device, data_spec
 
 EXAMPLES = ("ecgcnn train --recipe edge --seed 0", "ecgcnn train --recipe best --dataset ECG200",
@@ -42,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     settings = recipe_settings(args.recipe) if args.recipe else {}
     explicit = {f.name: getattr(args, f.name) for f in FLAG_FIELDS if getattr(args, f.name) is not None}
-    config = TrainConfig(**{**settings, **explicit}, data=data_spec(args), output_dir=args.output_dir,
+    config = TrainConfig(**with_explicit(settings, explicit), data=data_spec(args), output_dir=args.output_dir,
                          device=args.device, resume=args.resume, progress=not args.no_progress)
     train(config)
     return 0

@@ -46,6 +46,7 @@ class MemberJob:
     use_amp: bool = False
     resume_state: dict | None = None  # restores an interrupted member (see resume.py)
     refit_epochs: int | None = None  # refit on all beats: train exactly this many epochs, keep the last (no val_idx)
+    schedule_epochs: int | None = None  # a refit's learning-rate schedule: the length of the run that chose its epochs
     on_epoch_end: Callable[[EpochState], None] | None = None  # writes the resumable checkpoint
     log: Callable[[str], None] = lambda message: None
 
@@ -67,6 +68,11 @@ class EpochState:
     generator: torch.Generator
     history: list
     best: dict
+
+
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    """How many batches :func:`batches` yields for ``n`` beats (a last batch of one beat is left out)."""
+    return n // batch_size + (n % batch_size >= 2)
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator):
@@ -123,7 +129,8 @@ def fit_member(job: MemberJob) -> dict:
     if job.dist.enabled:
         run_model = DistributedDataParallel(run_model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    epochs = job.schedule_epochs or cfg.epochs_for(batches_per_epoch(len(x_train), cfg.batch_size))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     scaler = torch.amp.GradScaler("cuda", enabled=job.use_amp)
     generator = torch.Generator().manual_seed(job.seed)
     weights = class_weights(y_train, job.model_kwargs["num_classes"], cfg.class_balance)
@@ -134,7 +141,7 @@ def fit_member(job: MemberJob) -> dict:
     if job.resume_state is not None:
         first_epoch = restore(job.resume_state, model, optimizer, scheduler, scaler, generator, history, best)
 
-    for epoch in range(first_epoch, (job.refit_epochs if refit else cfg.epochs) + 1):
+    for epoch in range(first_epoch, (job.refit_epochs if refit else epochs) + 1):
         epoch_start = time.perf_counter()
         run_model.train()
         total_loss, correct, seen = 0.0, 0, 0
@@ -142,7 +149,7 @@ def fit_member(job: MemberJob) -> dict:
             epoch_batches = rank_batches(len(x_train), cfg.batch_size, job.seed, epoch, job.dist)
         else:
             epoch_batches = list(batches(len(x_train), cfg.batch_size, generator))
-        bar = tqdm(epoch_batches, desc=f"{job.tag or cfg.model} epoch {epoch}/{cfg.epochs}", leave=False,
+        bar = tqdm(epoch_batches, desc=f"{job.tag or cfg.model} epoch {epoch}/{epochs}", leave=False,
                    disable=None if (cfg.progress and job.dist.is_main) else True, file=sys.stderr)
         for batch in bar:
             batch = batch.to(device)
@@ -176,7 +183,7 @@ def fit_member(job: MemberJob) -> dict:
         improved = key > best["key"]
         if improved:
             best.update(epoch=epoch, key=key, state=copy.deepcopy(model.state_dict()))
-        job.log(f"{job.tag + ' ' if job.tag else ''}epoch {epoch:3d}/{cfg.epochs}  train loss "
+        job.log(f"{job.tag + ' ' if job.tag else ''}epoch {epoch:3d}/{epochs}  train loss "
                 f"{record['train_loss']:.4f} acc {record['train_accuracy']:.4f}  val loss {val['loss']:.4f} "
                 f"acc {val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f}  {record['seconds']:.1f}s"
                 f"{'  *' if improved else ''}")
@@ -186,7 +193,7 @@ def fit_member(job: MemberJob) -> dict:
 
     model.load_state_dict(best["state"])
     chosen = history[best["epoch"] - 1]
-    return {"state": best["state"], "best_epoch": best["epoch"], "history": history,
+    return {"state": best["state"], "best_epoch": best["epoch"], "epochs": epochs, "history": history,
             "val": {"accuracy": chosen["val_accuracy"], "macro_f1": chosen["val_macro_f1"],
                     "loss": chosen["val_loss"]},
             "val_predictions": score(model, x_val, y_val)["predictions"] if not refit else np.zeros(0, np.int64)}

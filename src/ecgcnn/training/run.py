@@ -231,7 +231,7 @@ def _run(cfg: TrainConfig, dist: Distributed, device: torch.device, started: flo
         "model": final_name,
         "recipe": cfg.recipe,
         "seed": cfg.seed,
-        "epochs": cfg.epochs,
+        "epochs": finished[0].get("epochs", cfg.epochs),  # --epochs, or more for a small set (min_steps)
         "best_epoch": best_epoch,
         "split": {"train": int(len(dataset_splits[0][0])), "val": int(len(dataset_splits[0][1])), "folds": cfg.folds,
                   "test": int(len(test_split.index_test))},
@@ -321,6 +321,7 @@ def refit_on(subset: np.ndarray, chosen: dict, job: MemberJob) -> dict:
     """The choice is made on held-out beats (epoch count, or a closed-form model's own settings): fit again on every
     beat of ``subset`` and keep the chosen member's validation figures."""
     refit = fit_member(replace(job, train_idx=subset, val_idx=subset[:0], refit_epochs=chosen["best_epoch"] or 0,
+                               schedule_epochs=chosen.get("epochs"),
                                tag=f"{job.cfg.run_name} refit on {len(subset)} beats", on_epoch_end=None,
                                resume_state=None))
     return {**chosen, "state": refit["state"], "refit": {"beats": int(len(subset)), "epochs": chosen["best_epoch"]}}
