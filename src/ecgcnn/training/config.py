@@ -164,7 +164,8 @@ RECIPES: dict[str, dict] = {
     # the beats normal, where the shipped edge calls 57 % (docs/model-card.md). Trained on the 500 beats plus 3 noisy
     # re-cut copies of each.
     "best-recut": {"model": "hydra", "refit": True, "recut": 3, "recut_noise": 6.0},
-    "edge-recut": {"model": "base-cnn-small", "epochs": 80, "class_balance": 1.0, "recut": 3, "recut_noise": 6.0},
+    "edge-recut": {"model": "base-cnn-small", "epochs": 80, "class_balance": 1.0, "min_steps": 400, "recut": 3,
+                   "recut_noise": 6.0},
 }
 
 
