@@ -145,3 +145,48 @@ def test_a_failed_int8_gate_says_when_the_input_resolution_alone_changes_the_cla
                       f"keeps its class on only {100 * kept:.1f} %: 8 bits of input are too few for this model")
     # ... a step of 0.1 / 127 (the int8 grid of these beats) is a fifth of the difference: every class kept
     assert gate.input_resolution_note(path, beats, expected, {"scale": 0.1 / 127, "zero_point": 0}) == ""
+
+
+def _kept_by_hand(beats: np.ndarray, low: float, high: float, classes: np.ndarray) -> float:
+    """The difference model's class on the beats at the int8 grid over low .. high (zero inside), worked out here."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = (high - low) / 255
+    zero_point = np.round(-128 - low / scale)
+    levels = np.clip(np.round(beats / scale) + zero_point, -128, 127)
+    return float((np.where(levels[:, 0] >= levels[:, 1], 0, 1) == classes).mean())
+
+
+def test_a_spike_that_coarsens_the_int8_grid_is_clipped_at_the_first_percentile_that_keeps_the_most(tmp_path):
+    rng = np.random.default_rng(2)
+    beats = rng.uniform(-0.09, 0.09, size=(200, 4)).astype(np.float32)
+    beats[:, 1] = beats[:, 0] + rng.choice([-1, 1], size=200) * 0.004  # classes 0.004 apart
+    beats[7, 3] = 50.0  # one spike where the model does not look: the full range's step is 0.2
+    expected = np.stack([beats[:, 0] - beats[:, 1], beats[:, 1] - beats[:, 0]], axis=1)
+    classes = expected.argmax(1)
+    path = _difference_model(tmp_path)
+    chosen = gate.input_range(path, beats, expected)
+    shares = {p: _kept_by_hand(beats, *np.percentile(beats, [p, 100 - p]), classes)
+              for p in gate.INPUT_CLIP_PERCENTILES}
+    full = _kept_by_hand(beats, float(beats.min()), float(beats.max()), classes)
+    first_best = min(p for p in shares if shares[p] == max(shares.values()))
+    assert full < 0.6 and max(shares.values()) == 1.0  # the construction: a coarse full range, a clip that fixes it
+    low, high = np.percentile(beats, [first_best, 100 - first_best])
+    assert chosen == {"percentile": first_best, "low": pytest.approx(low), "high": pytest.approx(high),
+                      "kept": 1.0, "full": pytest.approx(full)}
+    # no spike: the full range already keeps every class, nothing is clipped
+    assert gate.input_range(path, np.delete(beats, 7, axis=0), np.delete(expected, 7, axis=0)) is None
+
+
+def test_the_int8_grid_rounds_inside_its_range_and_clamps_outside():
+    beats = np.array([[-3.0, -1.0, -0.004, 0.0, 0.5, 0.9996, 7.0]], dtype=np.float32)
+    grid = gate.on_int8_grid(beats, -1.0, 1.0)
+    step = 2.0 / 255
+    inside = np.abs(beats) <= 1.0
+    assert np.all(np.abs(grid[inside] - beats[inside]) <= step / 2 + 1e-7)
+    # beyond the range: clamped to its end levels, within a step of the range's ends
+    ends = gate.on_int8_grid(np.array([[-1.5, 1.5]], np.float32), -1.0, 1.0)[0]
+    assert grid[0, 0] == ends[0] and grid[0, -1] == ends[1]
+    assert abs(ends[0] + 1.0) <= step and abs(ends[1] - 1.0) <= step
+    assert grid[0, 3] == 0.0  # zero is on the grid
+    # a range that does not hold zero is widened to it, as TFLite's calibration does
+    assert gate.on_int8_grid(np.array([[0.0, 1.0]], np.float32), 0.5, 1.0)[0, 0] == 0.0

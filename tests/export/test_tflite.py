@@ -517,3 +517,30 @@ def test_hydra_full_int8_keeps_the_better_way_of_counting_ties(tmp_path, dataset
         assert predictor.metadata["competitions"] == f"{2 * competitions} rewritten to one winner each (ArgMax/ArgMin)"
     else:
         assert "ARG_MAX" not in ops and "competitions" not in predictor.metadata
+
+
+@needs_tflite
+@pytest.mark.slow
+def test_a_clipped_input_range_is_what_the_full_int8_input_is_calibrated_on(tmp_path, dataset, monkeypatch):
+    """The range :func:`~ecgcnn.export.parity.input_range` picks reaches TFLite's calibration (the file's input scale
+    spans it, not the beats' own min..max) and the file's metadata; the gate still scores the beats as they are."""
+    model = _quick_train("base-cnn", dataset.x_train, dataset.index_train)
+    onnx_file = _export_onnx(model, "base-cnn", tmp_path / "base-cnn.onnx")
+    beats = normalize_beats(dataset.x_train)
+    low, high = (float(v) for v in np.percentile(beats, [0.1, 99.9]))
+    clip = {"percentile": 0.1, "low": low, "high": high, "kept": 1.0, "full": 0.99}
+    asked = []
+    monkeypatch.setattr(exporter, "input_range", lambda path, b, expected: asked.append(b.copy()) or clip)
+    logs: list[str] = []
+    path = export_tflite(onnx_file, tmp_path, quantize="int8-full", calibration_beats=dataset.x_train,
+                         log=logs.append)
+    np.testing.assert_array_equal(asked[0], beats)  # chosen on every training beat, z-normalised
+    metadata = TFLitePredictor(path).metadata
+    assert metadata["calibration"]["input_clipped"] == clip
+    scale = metadata["quantization"]["input"]["scale"]
+    assert scale == pytest.approx((max(high, 0.0) - min(low, 0.0)) / 255, rel=0.01)
+    assert scale < 0.9 * (beats.max() - beats.min()) / 255
+    assert any(line.startswith("full INT8 input calibrated on the training beats' values clipped at the 0.1 and 99.9 "
+                               "percentiles") for line in logs)
+    verified = next(line for line in logs if line.startswith("TFLite (int8-full) vs ONNX Runtime on"))
+    assert f"on {len(beats)} beats" in verified

@@ -30,6 +30,40 @@ def onnx_logits(path: Path, beats: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: beats[:, None, :]})[0]
 
 
+# A full-INT8 input has 256 levels over the calibration beats' range. One far-out value (a spike) can stretch that
+# range until the levels are too coarse for the rest; clipping the calibration beats at a percentile of their values
+# narrows it, and inputs beyond it saturate at run time (every runtime here clamps to -128..127).
+INPUT_CLIP_PERCENTILES = (0.01, 0.1, 0.5, 1.0)
+
+
+def on_int8_grid(beats: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The beats as a full-INT8 input calibrated on ``low .. high`` sees them: 256 levels over the range (widened to
+    hold zero, as TFLite's calibration does), rounded, clamped at its ends."""
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    scale = (high - low) / 255 or 1.0
+    zero_point = np.round(-128 - low / scale)
+    return ((np.clip(np.round(beats / scale) + zero_point, -128, 127) - zero_point) * scale).astype(np.float32)
+
+
+def input_range(onnx_file: Path, beats: np.ndarray, expected: np.ndarray) -> dict | None:
+    """Where clipping helps, the range to calibrate a full-INT8 input on: the percentile of the beats' values (from
+    :data:`INPUT_CLIP_PERCENTILES`, each side) whose int8 grid keeps ONNX Runtime's class (``expected`` logits) on
+    the most beats, when that is more than the beats' own min..max keeps; else None (the full range)."""
+    classes = expected.argmax(1)
+
+    def kept(low: float, high: float) -> float:
+        return float((onnx_logits(onnx_file, on_int8_grid(beats, low, high)).argmax(1) == classes).mean())
+
+    full = kept(beats.min(), beats.max())
+    best = None
+    for percentile in INPUT_CLIP_PERCENTILES:
+        low, high = np.percentile(beats, [percentile, 100 - percentile])
+        share = kept(low, high)
+        if share > (best["kept"] if best else full):
+            best = {"percentile": percentile, "low": float(low), "high": float(high), "kept": share, "full": full}
+    return best
+
+
 def input_resolution_note(onnx_file: Path, beats: np.ndarray, expected: np.ndarray, quantization: dict) -> str:
     """Where the int8 input alone already changes the class: ONNX Runtime on the beats rounded to that input's
     grid, against ONNX Runtime on the beats themselves."""
