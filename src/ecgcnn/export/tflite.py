@@ -371,7 +371,8 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
             if quantize == "int8-full":
                 stored["calibration"] = {"beats": int(len(calibration)), "split": "train",
                                          "preprocessing": metadata.get("preprocessing"),
-                                         **({"input_clipped": clip} if clip else {})}
+                                         **({"input_clipped": {k: clip[k] for k in ("percentile", "low", "high")}}
+                                            if clip else {})}
             if competitions:
                 stored["competitions"] = f"{competitions} rewritten to one winner each (ArgMax/ArgMin)"
             model_bytes = embed_metadata(model_bytes, stored)
