@@ -36,13 +36,17 @@ def onnx_logits(path: Path, beats: np.ndarray) -> np.ndarray:
 INPUT_CLIP_PERCENTILES = (0.01, 0.1, 0.5, 1.0)
 
 
+def dequantized(beats: np.ndarray, scale: float, zero_point: float) -> np.ndarray:
+    """The beats after an int8 input of this ``scale`` and ``zero_point``: rounded, clamped to -128..127, back."""
+    return ((np.clip(np.round(beats / scale) + zero_point, -128, 127) - zero_point) * scale).astype(np.float32)
+
+
 def on_int8_grid(beats: np.ndarray, low: float, high: float) -> np.ndarray:
     """The beats as a full-INT8 input calibrated on ``low .. high`` sees them: 256 levels over the range (widened to
     hold zero, as TFLite's calibration does), rounded, clamped at its ends."""
     low, high = min(float(low), 0.0), max(float(high), 0.0)
     scale = (high - low) / 255 or 1.0
-    zero_point = np.round(-128 - low / scale)
-    return ((np.clip(np.round(beats / scale) + zero_point, -128, 127) - zero_point) * scale).astype(np.float32)
+    return dequantized(beats, scale, np.round(-128 - low / scale))
 
 
 def input_range(onnx_file: Path, beats: np.ndarray, expected: np.ndarray) -> dict | None:
@@ -67,9 +71,9 @@ def input_range(onnx_file: Path, beats: np.ndarray, expected: np.ndarray) -> dic
 def input_resolution_note(onnx_file: Path, beats: np.ndarray, expected: np.ndarray, quantization: dict) -> str:
     """Where the int8 input alone already changes the class: ONNX Runtime on the beats rounded to that input's
     grid, against ONNX Runtime on the beats themselves."""
-    scale, zero_point = quantization["scale"], quantization["zero_point"]
-    rounded = (np.clip(np.round(beats / scale) + zero_point, -128, 127) - zero_point) * scale
-    kept = float((onnx_logits(onnx_file, rounded.astype(np.float32)).argmax(1) == expected.argmax(1)).mean())
+    scale = quantization["scale"]
+    rounded = dequantized(beats, scale, quantization["zero_point"])
+    kept = float((onnx_logits(onnx_file, rounded).argmax(1) == expected.argmax(1)).mean())
     if kept >= MIN_INT8_AGREEMENT:
         return ""
     return (f"; the ONNX model itself, given the same beats at the int8 input's resolution (step {scale:.3g}), "
