@@ -41,6 +41,20 @@ def test_stress_refusals(cli, tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.json"))
 
 
+def test_stress_judges_a_model_on_its_own_data_or_refuses(cli, tmp_path):
+    """A model of other data is judged on that data's test beats, so beats that cannot be stitched into a recording
+    (not 140-sample R-to-R windows) are refused in one line, as are models of different data in one command."""
+    assert cli("train", "--recipe", "best", "--dataset", "Chinatown", "--output-dir", tmp_path / "runs",
+               "--no-progress").code == 0
+    model = tmp_path / "runs" / "best" / "best_best.pth"
+    out = tmp_path / "s.json"
+    assert_one_line_error(cli("stress", model, "--no-noise", "--json", out), "140 samples", "Chinatown have 24")
+    assert_one_line_error(cli("stress", "pretrained:edge.tflite", model, "--no-noise"), "record different data")
+    assert_one_line_error(cli("stress", "pretrained:edge.tflite", "--dataset", "Chinatown", "--no-noise"),
+                          "takes beats of 140 samples", "Chinatown have 24")
+    assert not out.exists()
+
+
 def test_measured_figures_belong_to_the_very_file(tmp_path):
     """A shipped file's manifest entry, matched by content: a copy finds it, a changed byte does not."""
     path = resolve_model_path("pretrained:edge.tflite")

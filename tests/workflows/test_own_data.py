@@ -148,6 +148,21 @@ def test_annotated_n_s_v_records_round_trip(cli, tmp_path):
         of_class = [rows[nearest[j]]["label"] == cls for j in labelled if aami[symbols[j]] == cls]
         assert len(of_class) >= 20 and np.mean(of_class) >= 0.95, (cls, len(of_class), np.mean(of_class))
 
+    # The stress table of this model judges it on its own held-out records' beats (not ECG5000's): three classes,
+    # and re-cut from recordings the clean, separable N/S/V beats keep the classes annotate gave back above.
+    report_file = tmp_path / "stress.json"
+    result = cli("stress", model, "--no-noise", "--json", report_file)
+    assert result.code == 0, result.err[-2000:]
+    report = json.loads(report_file.read_text())
+    assert report["data"] == "beats"
+    stressed = {r["condition"]: r for r in report["models"][0]["rows"]}
+    assert stressed["official"]["beats"] == load_predictor(model).metadata["dataset"]["test_beats"]
+    assert len(stressed["official"]["per_class_recall"]) == 3
+    for condition in ("recut-250", "recut-360", "recut-500", "inverted"):
+        row = stressed[condition]
+        assert row["sensitivity"] >= 0.98 and row["accuracy"] >= 0.9 and min(row["per_class_recall"]) >= 0.8, \
+            (condition, row["sensitivity"], row["accuracy"], row["per_class_recall"])
+
 
 def test_text_labels_another_length_predict_evaluate_export(cli, tmp_path, dataset):
     """ECG5000 beats resampled to 100 samples with text labels: the model speaks the data's language."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.errors import EcgcnnError
 from ..core.fileio import check_output_file, write_json_atomic
 from ..data.dataset import load_dataset
-from ..evaluation.metrics import evaluate_predictor
+from ..evaluation.metrics import check_model_fits, evaluate_predictor
 from ..runtimes import load_predictor
 from ..runtimes.metadata import recorded_data
 from ._parser import add_data_options, add_device, data_spec
@@ -39,12 +38,3 @@ def run(args) -> int:
                                           "model": predictor.model_name, **metrics})
     return 0
 
-
-def check_model_fits(name, predictor, dataset) -> None:
-    """The model must predict the data's classes (same labels, same order) from beats of the data's length."""
-    if predictor.input_length != dataset.length:
-        raise EcgcnnError(f"{name}: the model takes beats of {predictor.input_length} samples, the test beats of "
-                          f"{dataset.name} have {dataset.length}")
-    if list(predictor.labels) != dataset.model_fields()["labels"]:
-        raise EcgcnnError(f"{name}: the model predicts labels {predictor.labels}, the data's are "
-                          f"{dataset.model_fields()['labels']}")

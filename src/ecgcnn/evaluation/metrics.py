@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..core.errors import EcgcnnError
+
 _CHUNK = 512  # beats per progress step
 
 
@@ -105,3 +107,13 @@ def evaluate_predictor(predictor, beats: np.ndarray, y_true: np.ndarray, progres
     metrics["report"] = text_report(y_true, y_pred, *classes)
     metrics["predictions"] = y_pred.tolist()
     return metrics
+
+
+def check_model_fits(name, predictor, dataset) -> None:
+    """The model must predict the data's classes (same labels, same order) from beats of the data's length."""
+    if predictor.input_length != dataset.length:
+        raise EcgcnnError(f"{name}: the model takes beats of {predictor.input_length} samples, the test beats of "
+                          f"{dataset.name} have {dataset.length}")
+    if list(predictor.labels) != dataset.model_fields()["labels"]:
+        raise EcgcnnError(f"{name}: the model predicts labels {predictor.labels}, the data's are "
+                          f"{dataset.model_fields()['labels']}")
