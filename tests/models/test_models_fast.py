@@ -286,12 +286,14 @@ def _hydra_dilations_by_loop(length):
     return out
 
 
-def _hydra_counts(model, x):
+def _hydra_counts(model, x, dx=None):
     """The paper's counts in NumPy, in the model's feature order (per dilation, on the beat then on its first
-    difference: the soft counts of kernel slot 0..k-1 over all groups, then the hard counts)."""
+    difference: the soft counts of kernel slot 0..k-1 over all groups, then the hard counts). ``dx``: the second
+    branch's input when it is given instead of the beats' own difference."""
     k, feats = model.k, []
+    dx = np.diff(x, axis=-1) if dx is None else dx
     for i, d in enumerate(model.dilations):
-        for source, inp in (("x", x), ("dx", np.diff(x, axis=-1))):
+        for source, inp in (("x", x), ("dx", dx)):
             w = getattr(model, f"kernels_{i}_{source}").double().numpy()  # (groups * k, channels, 9)
             groups, length = w.shape[0] // k, inp.shape[-1]
             xp = np.pad(inp, ((0, 0), (0, 0), (4 * d, 4 * d)))
@@ -406,6 +408,25 @@ def test_hydra_ties_count_for_every_kernel():
         for length in (40, 39):  # the beat, then its first difference
             expected += [0.0] * (per_input // 2) + [float(length)] * (per_input // 2)
     assert counts.tolist() == expected
+
+
+def test_hydra_reads_a_first_difference_given_to_it():
+    """``model(x, dx)``: the second branch counts on ``dx`` (here noise, not the beats' difference), the first on
+    ``x``; the logits are the fitted head on those counts, scaled, worked out in NumPy (float64 throughout)."""
+    model = build_model("hydra", k=4, g=8, input_length=40, seed=0, num_classes=3)
+    g = torch.Generator().manual_seed(1)
+    beats, labels = torch.randn(24, 1, 40, generator=g), torch.arange(24) % 3
+    model.fit_closed_form(beats, labels)
+    model = model.double()
+    x, dx = beats.double(), torch.randn(24, 1, 39, generator=g).double()
+    counts = _hydra_counts(model, x.numpy(), dx.numpy())
+    mean, std = model.feature_mean.numpy(), model.feature_std.numpy()
+    features = (np.sqrt(np.maximum(counts, 0.0)) - mean) * (counts > 0) / std
+    expected = features @ model.head.weight.detach().numpy().T + model.head.bias.detach().numpy()
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x, dx).numpy(), expected, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(model(x, x[..., 1:] - x[..., :-1]).numpy(), model(x).numpy(), rtol=0, atol=0)
+        assert not np.allclose(model(x, dx).numpy(), model(x).numpy())
 
 
 def test_hydra_scaling_is_sparse_and_fitted_on_the_beats_given():

@@ -102,10 +102,11 @@ class Hydra(nn.Module):
         hard_min = (z == z.amin(1, keepdim=True)).float().sum(-1)
         return torch.cat([soft_max.flatten(1), hard_min.flatten(1)], dim=1)
 
-    def _blocks(self, x: torch.Tensor):
+    def _blocks(self, x: torch.Tensor, dx: torch.Tensor | None = None):
         """``(first feature, counts)`` of each dilation and input in feature order: the columns
-        ``first .. first + 2 * k * g / 2`` of :meth:`counts`."""
-        dx = x[..., 1:] - x[..., :-1]
+        ``first .. first + 2 * k * g / 2`` of :meth:`counts`. ``dx``: the first difference of ``x`` where it is given
+        rather than taken from ``x`` (e.g. at a finer resolution than an int8 ``x`` keeps)."""
+        dx = x[..., 1:] - x[..., :-1] if dx is None else dx
         first = 0
         for i, d in enumerate(self.dilations):
             for source, inp in (("x", x), ("dx", dx)):
@@ -124,12 +125,12 @@ class Hydra(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self._scale(self.counts(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, dx: torch.Tensor | None = None) -> torch.Tensor:
         # The head is applied block by block and summed (the same map as ``head(features(x))``, to rounding): in a
         # full-INT8 file each tensor has one scale, and one concatenation of every block's features would make soft
         # sums and hard counts of every dilation share it (export/competition.py tells the rest).
         logits = self.head.bias
-        for first, block in self._blocks(x):
+        for first, block in self._blocks(x, dx):
             columns = slice(first, first + self.k * self.g)
             logits = logits + F.linear(self._scale(block, columns), self.head.weight[:, columns])
         return logits
