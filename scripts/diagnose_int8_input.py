@@ -12,7 +12,8 @@ at the resolution of a full-INT8 input, in two ways:
 
 Each grid spans the values clipped at a percentile (none, 0.01, 0.1, 0.5, 1 % each side, as the exporter tries;
 ``ecgcnn.export.parity.on_int8_grid``); the table gives, at the best clip of each way, the share of training beats
-whose class stays the float model's. No conversion is run: this isolates the input. The test split is not read.
+whose class stays the float model's. No conversion is run: this isolates the input. Only training beats enter
+the table (training scores its model on the test split, as ``ecgcnn train`` does, and nothing here reads it).
 """
 
 from __future__ import annotations
