@@ -125,6 +125,14 @@ class Hydra(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self._scale(self.counts(x))
 
+    def mult_adds(self) -> int:
+        """Multiply-accumulates per beat: the convolutions (``k * g / 2`` kernels of 9 taps per dilation, on the beat
+        and on its one shorter difference) and the head. Both are functions here, which torchinfo does not count."""
+        kernels = self.k * self.g // 2
+        convolutions = sum(kernels * self.in_channels * KERNEL_LENGTH * (self.input_length - shorter)
+                           for _ in self.dilations for shorter in (0, 1))
+        return convolutions + self.num_features * self.head.out_features
+
     def forward(self, x: torch.Tensor, dx: torch.Tensor | None = None) -> torch.Tensor:
         # The head is applied block by block and summed (the same map as ``head(features(x))``, to rounding): in a
         # full-INT8 file each tensor has one scale, and one concatenation of every block's features would make soft

@@ -131,6 +131,12 @@ class MiniRocket(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    def mult_adds(self) -> int:
+        """Multiply-accumulates per beat: the 84 kernels' 'same' convolutions at every dilation (a function here,
+        which torchinfo does not count) and the head."""
+        convolutions = len(self.dilations) * NUM_KERNELS * self.in_channels * KERNEL_LENGTH * self.input_length
+        return convolutions + self.num_features * self.head.out_features
+
     @torch.no_grad()
     def transform(self, beats: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
         """Standardised features of many beats, in batches (bounded memory)."""
