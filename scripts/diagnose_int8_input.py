@@ -50,9 +50,9 @@ def kept_shares(model, beats: np.ndarray) -> dict:
     with torch.no_grad():
         expected = model(x).argmax(1)
         one, two = {}, {}
+        dx = np.diff(beats, axis=1)
         for clip in CLIPS:
             xq = torch.from_numpy(grid(beats, clip)[:, None, :])
-            dx = np.diff(beats, axis=1)
             one[clip] = float((model(xq).argmax(1) == expected).float().mean())
             dxq = torch.from_numpy(grid(dx, clip)[:, None, :])
             two[clip] = float((model(xq, dxq).argmax(1) == expected).float().mean())
