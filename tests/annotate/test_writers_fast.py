@@ -62,6 +62,9 @@ def test_summary_names_unfamiliar_beats_and_what_the_model_file_was_measured_on(
     unmeasured = writers.format_summary(_summary(model_measured=None)).splitlines()
     assert unmeasured[3] == ("no stress figures recorded for this model file (measure it: ecgcnn stress MODEL); it was "
                              "judged, if at all, on the dataset's own windows only")
+    other = writers.format_summary(_summary(model_measured=None, model_input_length=96)).splitlines()
+    assert other[3] == ("no stress figures recorded for this model file (ecgcnn stress measures models of 140-sample "
+                        "R-to-R windows; this one reads 96); it was judged, if at all, on the dataset's own windows only")
     assert not any("stress" in line or "unfamiliar" in line for line in writers.format_summary(_summary()).split("\n"))
 
 

@@ -11,6 +11,8 @@ from ecgcnn.evaluation.stress import subset
 from ecgcnn.runtimes.pretrained import measured_figures, resolve_model_path
 from ecgcnn.serve.app import model_card
 from tests.conftest import assert_one_line_error
+from tests.synthetic_ecg import FS as SYNTHETIC_FS
+from tests.synthetic_ecg import synthetic_record
 
 
 def test_stress_command_writes_json_and_markdown(cli, tmp_path, dataset):
@@ -53,6 +55,13 @@ def test_stress_judges_a_model_on_its_own_data_or_refuses(cli, tmp_path):
     assert_one_line_error(cli("stress", "pretrained:edge.tflite", "--dataset", "Chinatown", "--no-noise"),
                           "takes beats of 140 samples", "Chinatown have 24")
     assert not out.exists()
+    # annotate runs such a model, and its summary does not send the user to a command that refuses it
+    record = tmp_path / "record.npy"
+    np.save(record, synthetic_record(30.0, seed=0)[0].astype(np.float32))
+    result = cli("annotate", record, model, "--fs", str(SYNTHETIC_FS), "--output", tmp_path / "a.csv", "--no-progress")
+    assert result.code == 0, result.err[-1000:]
+    assert ("no stress figures recorded for this model file (ecgcnn stress measures models of 140-sample R-to-R "
+            "windows; this one reads 24)") in result.err
 
 
 def test_measured_figures_belong_to_the_very_file(tmp_path):

@@ -6,6 +6,7 @@ import os
 
 from ..core.fileio import write_json_atomic, write_text_atomic
 from .pipeline import AnnotationResult
+from .windows import ECG5000_LENGTH
 
 
 def write_csv(result: AnnotationResult, path: str | os.PathLike) -> None:
@@ -52,8 +53,11 @@ def format_summary(summary: dict) -> str:
                      f"{100 * measured['noise_12db_worst_accuracy']:.1f} % with the worst NSTDB noise at 12 dB; "
                      f"other patients and leads are not measured")
     elif "model_measured" in summary:
-        lines.append("no stress figures recorded for this model file (measure it: ecgcnn stress MODEL); it was "
-                     "judged, if at all, on the dataset's own windows only")
+        length = summary.get("model_input_length", ECG5000_LENGTH)
+        how = ("measure it: ecgcnn stress MODEL" if length == ECG5000_LENGTH else
+               f"ecgcnn stress measures models of {ECG5000_LENGTH}-sample R-to-R windows; this one reads {length}")
+        lines.append(f"no stress figures recorded for this model file ({how}); it was judged, if at all, on the "
+                     f"dataset's own windows only")
     width = max((len(name) for name in summary["beats_per_class"]), default=0)
     for name, entry in summary["beats_per_class"].items():
         lines.append(f"  {entry['label']}  {name:<{width}}  {entry['count']:>7}  {entry['percent']:6.2f}%")

@@ -20,7 +20,7 @@ from ..annotate.writers import format_summary, write_csv, write_summary
 from ..core.errors import EcgcnnError
 from ..core.fileio import check_output_file
 from ..runtimes import load_predictor
-from ..runtimes.pretrained import DEFAULT_MODEL, default_model_help, is_pretrained_spec, measured_figures
+from ..runtimes.pretrained import DEFAULT_MODEL, default_model_help, is_pretrained_spec, measured_fields
 from ..workflows.archive import RecordOptions, annotate_archive, expand_records
 from ._parser import NONNEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, number_or_name
 
@@ -117,7 +117,7 @@ def run(args) -> int:
                              chunk_seconds=args.chunk_seconds, progress=progress)
     summary = result.summary(source=f"{recording.source} ({recording.channel_name})",
                              model=getattr(predictor, "describe", lambda: str(args.model_file))())
-    summary["model_measured"] = measured_figures(predictor.path) if predictor.path else None
+    summary.update(measured_fields(predictor))
     if args.output:
         write_csv(result, args.output)
     else:

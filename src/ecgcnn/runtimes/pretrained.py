@@ -97,6 +97,13 @@ def measured_figures(path: str | os.PathLike, directory: Path = PRETRAINED_DIR) 
     return dict(entry["stress"]) if entry and entry.get("stress") else None
 
 
+def measured_fields(predictor) -> dict:
+    """An annotation summary's fields about its model: the stress figures recorded for this very file (None where
+    there are none) and the model's beat length (``ecgcnn stress`` measures models of 140-sample windows only)."""
+    return {"model_measured": measured_figures(predictor.path) if predictor.path else None,
+            "model_input_length": int(predictor.input_length)}
+
+
 DEFAULT_MODEL = "pretrained:edge.tflite"  # predict's, annotate's and serve's default (why: default_model_help)
 
 

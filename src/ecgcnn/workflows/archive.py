@@ -39,7 +39,7 @@ from ..core.errors import EcgcnnError, optional_import
 from ..core.fileio import file_sha256, write_text_atomic
 from ..core.provenance import usable_cores
 from ..runtimes import Predictor, load_predictor
-from ..runtimes.pretrained import measured_figures
+from ..runtimes.pretrained import measured_fields
 
 RECORD_SUFFIXES = (".hea", ".npy", *sorted(TEXT_SUFFIXES))  # what a directory contributes (a WFDB record: its .hea)
 ARCHIVE_FILE = "archive.csv"
@@ -154,7 +154,7 @@ def annotate_record(record: str, name: str, output_dir: str, options: RecordOpti
         result = annotate_signal(recording.signal, recording.fs, predictor, polarity=options.polarity,
                                  chunk_seconds=options.chunk_seconds)
         summary = result.summary(source=f"{recording.source} ({recording.channel_name})", model=predictor.describe())
-        summary["model_measured"] = measured_figures(predictor.path) if predictor.path else None
+        summary.update(measured_fields(predictor))
         summary["run"] = _run_key(Path(record), options, file_sha256(predictor.path) if predictor.path else "")
         write_csv(result, Path(output_dir) / f"{name}.csv")
         write_summary(summary, Path(output_dir) / f"{name}.json")
