@@ -64,7 +64,8 @@ def test_summary_names_unfamiliar_beats_and_what_the_model_file_was_measured_on(
                              "judged, if at all, on the dataset's own windows only")
     other = writers.format_summary(_summary(model_measured=None, model_input_length=96)).splitlines()
     assert other[3] == ("no stress figures recorded for this model file (ecgcnn stress measures models of 140-sample "
-                        "R-to-R windows; this one reads 96); it was judged, if at all, on the dataset's own windows only")
+                        "R-to-R windows; this one reads 96); it was judged, if at all, on the dataset's own windows "
+                        "only")
     assert not any("stress" in line or "unfamiliar" in line for line in writers.format_summary(_summary()).split("\n"))
 
 
