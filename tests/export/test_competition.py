@@ -137,14 +137,14 @@ def test_a_failed_int8_gate_says_when_the_input_resolution_alone_changes_the_cla
     expected = np.stack([beats[:, 0] - beats[:, 1], beats[:, 1] - beats[:, 0]], axis=1)
     path = _difference_model(tmp_path)
     # a step of 0.05 rounds most pairs to the same value (a tie: class 0) ...
-    coarse = gate.input_resolution_note(path, beats, expected, {"scale": 0.05, "zero_point": 0})
+    coarse = gate.input_resolution_note(path, beats, expected, {"input": {"scale": 0.05, "zero_point": 0}})
     rounded = np.round(beats / 0.05)
     kept = np.mean(np.where(rounded[:, 0] >= rounded[:, 1], 0, 1) == expected.argmax(1))
     assert kept < 0.95
     assert coarse == (f"; the ONNX model itself, given the same beats at the int8 input's resolution (step 0.05), "
                       f"keeps its class on only {100 * kept:.1f} %: 8 bits of input are too few for this model")
     # ... a step of 0.1 / 127 (the int8 grid of these beats) is a fifth of the difference: every class kept
-    assert gate.input_resolution_note(path, beats, expected, {"scale": 0.1 / 127, "zero_point": 0}) == ""
+    assert gate.input_resolution_note(path, beats, expected, {"input": {"scale": 0.1 / 127, "zero_point": 0}}) == ""
 
 
 def _kept_by_hand(beats: np.ndarray, low: float, high: float, classes: np.ndarray) -> float:

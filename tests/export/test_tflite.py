@@ -544,3 +544,59 @@ def test_a_clipped_input_range_is_what_the_full_int8_input_is_calibrated_on(tmp_
                                "percentiles") for line in logs)
     verified = next(line for line in logs if line.startswith("TFLite (int8-full) vs ONNX Runtime on"))
     assert f"on {len(beats)} beats" in verified
+
+
+def _smooth_beats_with_fine_detail(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes that differ only at about an int8 input's resolution: slow random walks (z-normalised, a range of
+    about 5) plus a ripple of amplitude 0.01 - half the int8 step over that range - at one of two frequencies. The
+    ripple dominates the first difference (the walk's own steps are smoothed away), so the difference on its own
+    int8 grid keeps it, while the beat's grid nearly rounds it away."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(INPUT_LENGTH)
+    labels = rng.integers(0, 2, n)
+    walk = np.cumsum(rng.standard_normal((n, INPUT_LENGTH)), axis=1)
+    walk = np.stack([np.convolve(w, np.ones(25) / 25, mode="same") for w in walk])
+    walk = (walk - walk.mean(1, keepdims=True)) / walk.std(1, keepdims=True)
+    ripple = 0.01 * np.sin(2 * np.pi * t[None, :] * np.where(labels[:, None] == 0, 1 / 4, 1 / 7)
+                            + rng.uniform(0, 2 * np.pi, (n, 1)))
+    return (walk + ripple).astype(np.float32), labels
+
+
+@needs_tflite
+@pytest.mark.slow
+def test_hydra_refused_with_one_int8_input_gets_its_difference_as_a_second(tmp_path, cli):
+    """Beats whose classes differ below the int8 input's step (a construction): every one-input full-INT8 file is
+    refused, and the export writes the file with the beat's first difference as a second int8 input, which keeps
+    ONNX Runtime's class (counted here from both runtimes); its metadata says so, the command line and the server's
+    predictor run it, and the TFLite Micro bundle refuses it in one line (TFLite Micro takes one input)."""
+    beats, labels = _smooth_beats_with_fine_detail(160, seed=0)
+    model = build_model("hydra", seed=0, g=8, num_classes=2).eval()
+    model.fit_closed_form(torch.from_numpy(normalize_beats(beats)).unsqueeze(1), torch.from_numpy(labels))
+    metadata = {**_metadata("vgg"), "model": "hydra", "labels": [1, 2], "class_names": ["slow", "fast"],
+                "model_kwargs": {"num_classes": 2, "in_channels": 1, "dropout": 0.3, "g": 8}}
+    checkpoint = save_checkpoint(tmp_path / "hydra_best.pth", model, metadata)
+    onnx_file = export_onnx(checkpoint, tmp_path, reference_beats=beats, log=lambda m: None)
+    logs: list[str] = []
+    path = export_tflite(onnx_file, tmp_path, quantize="int8-full", calibration_beats=beats, log=logs.append)
+    assert any(line.startswith("full INT8 refused with one int8 input (the int8-full model") for line in logs), logs
+    interpreter = load_predictor(path).interpreter
+    assert sorted(d["name"].split("_", 2)[-1] for d in interpreter.get_input_details()) == \
+        ["beat_difference:0", "beats:0"]
+    predictor = TFLitePredictor(path)
+    assert predictor.metadata["tflite_second_input"]["name"] == "beat_difference"
+    quantization = predictor.metadata["quantization"]
+    assert quantization["difference"]["scale"] < quantization["input"]["scale"] / 4
+    # the gate's two measures, counted here from ONNX Runtime's and LiteRT's probabilities
+    expected, actual = OnnxPredictor(onnx_file).predict_proba(beats), predictor.predict_proba(beats)
+    assert (actual.argmax(1) == expected.argmax(1)).mean() >= exporter.MIN_INT8_AGREEMENT
+    assert np.abs(actual - expected).max(1).mean() <= exporter.MAX_MEAN_PROBABILITY_ERROR
+    # the command line runs it; TFLite Micro takes one input, so the bundle is refused in one line, nothing written
+    csv = tmp_path / "beats.csv"
+    csv.write_text("\n".join(",".join(f"{v:.7f}" for v in row) for row in beats[:20]) + "\n")
+    result = cli("predict", path, "--input", csv)
+    assert result.code == 0, result.err
+    assert [row.split(",")[2] for row in result.out.strip().splitlines()[1:]] == \
+        [str(v) for v in predictor.predict(beats[:20])]
+    assert_one_line_error(cli("export", "micro", path, "--output-dir", tmp_path / "micro"),
+                          "needs a model with one input", "beat_difference")
+    assert not (tmp_path / "micro").exists()

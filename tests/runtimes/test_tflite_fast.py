@@ -29,6 +29,7 @@ LENGTH, CLASSES = 140, 5
 RNG = np.random.default_rng(7)
 W = RNG.standard_normal((LENGTH, CLASSES)).astype(np.float32) / 10
 B = RNG.standard_normal(CLASSES).astype(np.float32)
+W_DIFFERENCE = RNG.standard_normal((LENGTH - 1, CLASSES)).astype(np.float32)
 MIX = 0.25  # the mixing graph adds MIX times the batch's summed logits to every beat's
 EXTRA_METADATA = {"nwc_dynamic": {"quantize": "none"}}
 
@@ -46,10 +47,31 @@ def _graphs(tf) -> dict:
         "four_classes": (lambda x: linear(x)[:, :4], [None, LENGTH, 1]),
         "short_input": (lambda x: tf.matmul(tf.reshape(x, [-1, LENGTH - 1]), W[1:]), [None, LENGTH - 1, 1]),
         "two_outputs": (lambda x: (linear(x), linear(x) * 2), [None, LENGTH, 1]),
+        # the beat and its first difference as two inputs (Hydra's two-input full-INT8 files): float, full INT8, and
+        # a second input that is not the difference
+        "difference": (with_difference, {"beats": [None, LENGTH, 1], "beat_difference": [None, LENGTH - 1, 1]}),
+        "difference_int8": (with_difference, {"beats": [None, LENGTH, 1], "beat_difference": [None, LENGTH - 1, 1]}),
+        "two_inputs": (with_difference, {"beats": [None, LENGTH, 1], "other": [None, LENGTH - 1, 1]}),
     }
 
 
-NAMES = ("nwc_dynamic", "ncw_fixed", "nw_mixing", "four_classes", "short_input", "two_outputs")
+def with_difference(tf):
+    def function(beats, second):
+        return (tf.matmul(tf.reshape(beats, [-1, LENGTH]), W)
+                + tf.matmul(tf.reshape(second, [-1, LENGTH - 1]), W_DIFFERENCE) + B)
+    return function
+
+
+def smooth_beats(n: int, seed: int) -> np.ndarray:
+    """Slow random walks, z-normalised: their first difference spans a few hundredths of the beats' range, so one
+    int8 grid for both would leave the difference a handful of levels."""
+    walk = np.cumsum(np.random.default_rng(seed).standard_normal((n, LENGTH)), axis=1)
+    walk = np.apply_along_axis(lambda w: np.convolve(w, np.ones(9) / 9, mode="same"), 1, walk)
+    return ((walk - walk.mean(1, keepdims=True)) / walk.std(1, keepdims=True)).astype(np.float32)
+
+
+NAMES = ("nwc_dynamic", "ncw_fixed", "nw_mixing", "four_classes", "short_input", "two_outputs", "difference",
+         "difference_int8", "two_inputs")
 
 
 def _converted() -> dict[str, bytes]:
@@ -67,8 +89,23 @@ def _converted() -> dict[str, bytes]:
         graphs = _graphs(tf)
         assert tuple(graphs) == NAMES
         for name, (function, shape) in graphs.items():
-            concrete = tf.function(function).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+            if isinstance(shape, dict):  # two named inputs
+                specs = [tf.TensorSpec(dims, tf.float32, name=input_name) for input_name, dims in shape.items()]
+                concrete = tf.function(function(tf)).get_concrete_function(*specs)
+            else:
+                concrete = tf.function(function).get_concrete_function(tf.TensorSpec(shape, tf.float32))
             converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+            if name.endswith("_int8"):
+                calibration = smooth_beats(64, seed=11)
+
+                def representative(calibration=calibration):
+                    for beat in calibration:
+                        yield [beat[None, :, None], np.diff(beat)[None, :, None]]
+
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                converter.representative_dataset = representative
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                converter.inference_input_type = converter.inference_output_type = tf.int8
             (partial / f"{name}.tflite").write_bytes(converter.convert())
         shutil.rmtree(cache, ignore_errors=True)
         try:
@@ -140,12 +177,41 @@ def test_probe_compares_three_beats_alone_with_them_batched(files):
 @pytest.mark.parametrize(("name", "message"), [
     ("four_classes", "model outputs 4 classes but its metadata lists 5 labels"),
     ("short_input", "unsupported input shape (1, 139, 1) for beats of length 140"),
-    ("two_outputs", "expected one input and one output tensor, found 1 and 2"),
+    ("two_outputs", "expected one input (the beat, and optionally its first difference 'beat_difference') and one "
+                    "output tensor, found 1 and 2"),
+    ("two_inputs", "expected one input (the beat, and optionally its first difference 'beat_difference') and one "
+                   "output tensor, found 2 and 1"),
 ])
 def test_models_that_do_not_fit_their_metadata_are_refused(files, name, message):
     with pytest.raises(ModelFileError) as info:
         tflite.TFLitePredictor(files[name])
     assert str(info.value) == f"{files[name]}: {message}"
+
+
+def test_a_second_input_gets_the_first_difference_of_the_beat_on_its_own_int8_grid(files):
+    """Two-input files: the float one gives NumPy's map of (beat, difference); the full-INT8 one quantises each input
+    with its own scale and zero point (worked out here from the file's tensors), and the difference's grid is far finer
+    than the beat's (one grid for both would round the difference away)."""
+    beats = smooth_beats(64, seed=11)  # the int8 file's calibration beats: no value beyond its input or output range
+    expected = beats @ W + np.diff(beats, axis=1) @ W_DIFFERENCE + B
+    model = tflite.TFLitePredictor(files["difference"])
+    np.testing.assert_allclose(model.logits(beats), expected, rtol=1e-4, atol=1e-4)
+
+    model = tflite.TFLitePredictor(files["difference_int8"])
+    details = {d["name"]: d for d in model.interpreter.get_input_details()}
+    (beat_scale, beat_zero), = [d["quantization"] for n, d in details.items() if "beat_difference" not in n]
+    (diff_scale, diff_zero), = [d["quantization"] for n, d in details.items() if "beat_difference" in n]
+    assert diff_scale < beat_scale / 5
+
+    def on_grid(x, scale, zero):
+        return (np.clip(np.round(x / scale) + zero, -128, 127) - zero) * scale
+
+    seen = on_grid(beats, beat_scale, beat_zero) @ W + on_grid(np.diff(beats, axis=1), diff_scale, diff_zero) \
+        @ W_DIFFERENCE + B
+    out_scale = model._out["quantization"][0]
+    # the int8 file's own arithmetic (int8 weights, int32 sums, one output rounding) against the float map of its
+    # rounded inputs: a few output steps
+    assert np.abs(model.logits(beats) - seen).max() <= 4 * out_scale + 0.02 * np.abs(seen).max()
 
 
 def test_layouts_from_the_input_shape():
@@ -199,8 +265,8 @@ def test_native_stderr_is_silenced_only_inside_the_block(capfd):
 def test_integer_tensors_without_quantisation_parameters_are_refused(files, side):
     model = tflite.TFLitePredictor(files["nwc_dynamic"])
     if side == "input":
-        model.input_dtype, model._in = np.dtype(np.int8), {**model._in, "quantization": (0.0, 0)}
-        call = model._quantize
+        detail = {**model._in, "dtype": np.int8, "quantization": (0.0, 0)}
+        call = lambda x: model._quantize(x, detail)  # noqa: E731
     else:
         model.output_dtype, model._out = np.dtype(np.int8), {**model._out, "quantization": (0.0, 0)}
         call = model._dequantize
@@ -215,7 +281,8 @@ def test_quantisation_rounds_shifts_and_saturates():
     (s_in, z_in), (s_out, z_out) = model._in["quantization"], model._out["quantization"]
     x = np.array([[0.0, s_in * 0.49, s_in * 0.51, -s_in * 2.4, 1e6, -1e6, s_in * 3]], np.float32)
     expected = np.clip(np.array([0, 0, 1, -2, 10 ** 9, -10 ** 9, 3]) + z_in, -128, 127)
-    assert model._quantize(x).tolist() == [expected.tolist()] and model._quantize(x).dtype == np.int8
+    assert model._quantize(x, model._in).tolist() == [expected.tolist()]
+    assert model._quantize(x, model._in).dtype == np.int8
     q = np.array([[-128, -9, 0, 127]], np.int8)
     np.testing.assert_allclose(model._dequantize(q), (q.astype(np.float64) - z_out) * s_out, rtol=1e-6)
     assert model._dequantize(q).dtype == np.float32

@@ -36,6 +36,9 @@ FORMAT_NAMES = tuple(f.name for f in FORMATS)
 BY_NAME = {f.name: f for f in FORMATS}
 TFLITE_FORMATS = tuple(f for f in FORMATS if f.quantize is not None)
 QUANTIZE_MODES = tuple(f.quantize for f in TFLITE_FORMATS if f.quantize is not None)
+# The second input of a two-input full-INT8 file: the first difference of the z-normalised beat, quantised on its own
+# grid (ecgcnn.export.difference says why); runtimes compute it from the beat.
+DIFFERENCE_INPUT = "beat_difference"
 # File extension -> runtime backend.
 RUNTIME_BY_EXTENSION = {".pth": "torch", ".pt": "torch", ".onnx": "onnx", ".tflite": "tflite"}
 

@@ -184,6 +184,10 @@ def _float_literal(value: float) -> str:
 def _check_int8(path: Path, data: bytes, metadata: dict) -> tuple[tuple[float, int], tuple[float, int]]:
     schema_module = schema()
     inp, out = _io_tensors(data)
+    if inp is None and metadata.get("tflite_second_input"):
+        raise EcgcnnError(f"{path}: TFLite Micro export needs a model with one input, and this file also takes the "
+                          f"beat's first difference ('{metadata['tflite_second_input']['name']}'; written where the "
+                          f"one-input full-INT8 file was refused)")
     if inp is None:
         raise EcgcnnError(f"{path}: TFLite Micro export needs a model with one input and one output tensor")
     int8 = schema_module.TensorType.INT8

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.formats import DIFFERENCE_INPUT
 from ..runtimes.base import softmax
 from ..runtimes.onnx import open_session
 
@@ -24,10 +25,17 @@ MAX_MEAN_PROBABILITY_ERROR = 0.1
 LOGIT_TOLERANCE = 1e-3
 
 
-def onnx_logits(path: Path, beats: np.ndarray) -> np.ndarray:
-    """ONNX Runtime's logits of z-normalised beats (N, L)."""
+def onnx_logits(path: Path, beats: np.ndarray, difference: np.ndarray | None = None) -> np.ndarray:
+    """ONNX Runtime's logits of z-normalised beats (N, L); a graph that takes their first difference as a second
+    input (export/difference.py) gets ``difference`` (N, L - 1), else the beats' own."""
     session = open_session(path, quiet=True)
-    return session.run(None, {session.get_inputs()[0].name: beats[:, None, :]})[0]
+    feeds = {}
+    for tensor in session.get_inputs():
+        if tensor.name == DIFFERENCE_INPUT:
+            feeds[tensor.name] = (np.diff(beats, axis=1) if difference is None else difference)[:, None, :]
+        else:
+            feeds[tensor.name] = beats[:, None, :]
+    return session.run(None, feeds)[0]
 
 
 # A full-INT8 input has 256 levels over the calibration beats' range. One far-out value (a spike) can stretch that
@@ -49,34 +57,50 @@ def on_int8_grid(beats: np.ndarray, low: float, high: float) -> np.ndarray:
     return dequantized(beats, scale, np.round(-128 - low / scale))
 
 
-def input_range(onnx_file: Path, beats: np.ndarray, expected: np.ndarray) -> dict | None:
-    """Where clipping helps, the range to calibrate a full-INT8 input on: the percentile of the beats' values (from
-    :data:`INPUT_CLIP_PERCENTILES`, each side) whose int8 grid keeps ONNX Runtime's class (``expected`` logits) on
-    the most beats, when that is more than the beats' own min..max keeps; else None (the full range)."""
-    classes = expected.argmax(1)
-
-    def kept(low: float, high: float) -> float:
-        return float((onnx_logits(onnx_file, on_int8_grid(beats, low, high)).argmax(1) == classes).mean())
-
-    full = kept(beats.min(), beats.max())
+def _best_clip(values: np.ndarray, kept) -> dict | None:
+    """The percentile of ``values`` (from :data:`INPUT_CLIP_PERCENTILES`, each side) whose int8 grid keeps the most
+    classes (``kept(low, high)``: a share), when that is more than the values' own min..max keeps; else None."""
+    full = kept(values.min(), values.max())
     best = None
     for percentile in INPUT_CLIP_PERCENTILES:
-        low, high = np.percentile(beats, [percentile, 100 - percentile])
+        low, high = np.percentile(values, [percentile, 100 - percentile])
         share = kept(low, high)
         if share > (best["kept"] if best else full):
             best = {"percentile": percentile, "low": float(low), "high": float(high), "kept": share, "full": full}
     return best
 
 
+def input_range(onnx_file: Path, beats: np.ndarray, expected: np.ndarray,
+                difference: np.ndarray | None = None) -> dict | None:
+    """Where clipping helps, the range to calibrate a full-INT8 input on: the percentile of the beats' values (from
+    :data:`INPUT_CLIP_PERCENTILES`, each side) whose int8 grid keeps ONNX Runtime's class (``expected`` logits) on
+    the most beats, when that is more than the beats' own min..max keeps; else None (the full range). A graph with
+    the first difference as a second input gets ``difference`` as it is (the beats' grid alone is chosen here)."""
+    classes = expected.argmax(1)
+    return _best_clip(beats, lambda low, high: float(
+        (onnx_logits(onnx_file, on_int8_grid(beats, low, high), difference).argmax(1) == classes).mean()))
+
+
+def difference_range(onnx_file: Path, beats: np.ndarray, difference: np.ndarray, expected: np.ndarray) -> dict | None:
+    """:func:`input_range` of the second input of a two-input graph (export/difference.py): the clip of the
+    ``difference`` values whose int8 grid keeps the most classes, the ``beats`` given as the first input sees them."""
+    classes = expected.argmax(1)
+    return _best_clip(difference, lambda low, high: float(
+        (onnx_logits(onnx_file, beats, on_int8_grid(difference, low, high)).argmax(1) == classes).mean()))
+
+
 def input_resolution_note(onnx_file: Path, beats: np.ndarray, expected: np.ndarray, quantization: dict) -> str:
-    """Where the int8 input alone already changes the class: ONNX Runtime on the beats rounded to that input's
-    grid, against ONNX Runtime on the beats themselves."""
-    scale = quantization["scale"]
-    rounded = dequantized(beats, scale, quantization["zero_point"])
-    kept = float((onnx_logits(onnx_file, rounded).argmax(1) == expected.argmax(1)).mean())
+    """Where the int8 inputs alone already change the class: ONNX Runtime on the beats (and, for a two-input graph,
+    their first difference) rounded to the inputs' grids, against ONNX Runtime on the beats themselves."""
+    scale = quantization["input"]["scale"]
+    rounded = dequantized(beats, scale, quantization["input"]["zero_point"])
+    second = quantization.get("difference")
+    difference = (dequantized(np.diff(beats, axis=1), second["scale"], second["zero_point"]) if second else None)
+    kept = float((onnx_logits(onnx_file, rounded, difference).argmax(1) == expected.argmax(1)).mean())
     if kept >= MIN_INT8_AGREEMENT:
         return ""
-    return (f"; the ONNX model itself, given the same beats at the int8 input's resolution (step {scale:.3g}), "
+    steps = f"step {scale:.3g}" + (f"; the difference's {second['scale']:.3g}" if second else "")
+    return (f"; the ONNX model itself, given the same beats at the int8 input's resolution ({steps}), "
             f"keeps its class on only {100 * kept:.1f} %: 8 bits of input are too few for this model")
 
 

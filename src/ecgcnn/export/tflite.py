@@ -11,7 +11,10 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    For ``int8-full`` a graph with Hydra's competitions rewritten to one winner each
    (:mod:`ecgcnn.export.competition`: at int8 resolution near-equal responses tie) is converted as well, and the file
    that keeps more of ONNX Runtime's classes on the calibration beats is the one gated and written; either is
-   compared with the original graph;
+   compared with the original graph. Where every one-input file is refused and the graph takes the beat's first
+   difference (Hydra), the same two are converted once more with that difference as a second int8 input on its own
+   grid (:mod:`ecgcnn.export.difference`), and the first that passes is written (TFLite Micro takes one input, so a
+   file that passes with one keeps one);
 3. ``onnx2tf.convert`` builds a Keras model (``disable_model_save=True``: no SavedModel or FP32/FP16 .tflite of its
    own, which it otherwise always writes; ``not_use_onnxsim=True``: onnxsim is not a dependency and step 2 already
    simplified the graph; ``non_verbose=True``; all stdout/stderr, C++ logs included, is captured). onnx2tf
@@ -69,20 +72,23 @@ import numpy as np
 
 from ..core.errors import EcgcnnError, ExportError, ModelFileError, optional_import
 from ..core.fileio import write_bytes_atomic
-from ..core.formats import QUANTIZE_MODES
+from ..core.formats import DIFFERENCE_INPUT, QUANTIZE_MODES
 from ..core.layout import tflite_path
 from ..core.preprocess import normalize_beats
 from ..runtimes.flatbuffer import embed_metadata
 from ..runtimes.metadata import METADATA_KEY, parse_metadata_json
 from ..runtimes.tflite import TFLitePredictor, interpreter_class
 from .competition import single_winner_competitions
+from .difference import difference_input
 from .parity import (  # noqa: F401 - the gate's names, re-exported
     LOGIT_TOLERANCE,
     MAX_MEAN_PROBABILITY_ERROR,
     MIN_INT8_AGREEMENT,
+    difference_range,
     input_range,
     input_resolution_note,
     max_error,
+    on_int8_grid,
     onnx_logits,
     parity,
 )
@@ -182,6 +188,17 @@ def _single_winners(onnx, source: Path, target: Path) -> int:
     return rewritten
 
 
+def _difference_graph(onnx, source: Path, target: Path) -> bool:
+    """``source`` with the beat's first difference as a second input (:mod:`ecgcnn.export.difference`) into
+    ``target`` (written only where the graph takes the difference); whether it does."""
+    proto = onnx.load(str(source))
+    if not difference_input(proto):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(target))
+    return True
+
+
 def _layout_of(shape, length: int) -> str:
     dims = tuple(shape[1:])
     if dims == (length, 1):
@@ -195,10 +212,25 @@ def _to_layout(beats: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(beats[:, :, None] if layout == "NWC" else beats[:, None, :], dtype=np.float32)
 
 
-def _keras_logits(model, x: np.ndarray) -> np.ndarray:
+def _is_difference(tensor) -> bool:
+    """Whether a Keras input (or signature argument) is the beat's first difference (export/difference.py)."""
+    return DIFFERENCE_INPUT in tensor.name
+
+
+def _feeds(model, beats: np.ndarray, layout: str, difference: np.ndarray | None = None) -> list[np.ndarray]:
+    """The Keras model's inputs, in its order, for z-normalised beats (N, L): the beats, and their first difference
+    where the model takes it (``difference``: given, e.g. clipped for calibration; else taken from ``beats``)."""
+    if difference is None:
+        difference = np.diff(beats, axis=1)
+    return [_to_layout(difference if _is_difference(i) else beats, layout) for i in model.inputs]
+
+
+def _keras_logits(model, xs: list[np.ndarray]) -> np.ndarray:
     if model.inputs[0].shape[0] is None:
-        return np.asarray(model(x, training=False))
-    return np.concatenate([np.asarray(model(x[i:i + 1], training=False)) for i in range(len(x))], axis=0)
+        return np.asarray(model(xs if len(xs) > 1 else xs[0], training=False))
+    rows = [model([x[i:i + 1] for x in xs] if len(xs) > 1 else xs[0][i:i + 1], training=False)
+            for i in range(len(xs[0]))]
+    return np.concatenate([np.asarray(row) for row in rows], axis=0)
 
 
 def _convert_with_onnx2tf(onnx2tf, onnx_file: Path, beats: np.ndarray, expected: np.ndarray, length: int):
@@ -212,8 +244,9 @@ def _convert_with_onnx2tf(onnx2tf, onnx_file: Path, beats: np.ndarray, expected:
             try:
                 model = onnx2tf.convert(input_onnx_file_path=str(onnx_file),
                                         output_folder_path=str(onnx_file.parent / "onnx2tf"), **options)
-                layout = _layout_of(tuple(model.inputs[0].shape), length)
-                error = max_error(_keras_logits(model, _to_layout(beats, layout)), expected)
+                beat_input = next(i for i in model.inputs if not _is_difference(i))
+                layout = _layout_of(tuple(beat_input.shape), length)
+                error = max_error(_keras_logits(model, _feeds(model, beats, layout)), expected)
             except (Exception, SystemExit) as exc:  # noqa: BLE001 - onnx2tf calls sys.exit(1) on errors
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
                 failures.append(f"{attempt or 'defaults'}: {reason[:160]}")
@@ -236,13 +269,26 @@ def _save_saved_model(tf, model, path: Path) -> None:
     """
     module = tf.Module()
     module.tracked_variables = list(model.variables)
-    spec = model.inputs[0]
-    serve = tf.function(lambda beats: model(beats, training=False),
-                        input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name="beats")])
+    if len(model.inputs) == 1:
+        spec = model.inputs[0]
+        serve = tf.function(lambda beats: model(beats, training=False),
+                            input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name="beats")])
+    else:  # the beat and its first difference, named in the signature (LiteRT orders a signature's inputs by name)
+        beat, = (i for i in model.inputs if not _is_difference(i))
+        difference, = (i for i in model.inputs if _is_difference(i))
+
+        def forward(beats, beat_difference):
+            return model([beat_difference if _is_difference(i) else beats for i in model.inputs], training=False)
+
+        serve = tf.function(forward, input_signature=[
+            tf.TensorSpec(beat.shape, beat.dtype, name="beats"),
+            tf.TensorSpec(difference.shape, difference.dtype, name=DIFFERENCE_INPUT)])
     tf.saved_model.save(module, str(path), signatures={"serving_default": serve.get_concrete_function()})
 
 
-def _configure(tf, converter, quantize: str, calibration_nwc: np.ndarray | None) -> None:
+def _configure(tf, converter, quantize: str, calibration: list[np.ndarray] | None) -> None:
+    """``calibration``: the full-INT8 calibration inputs in the SavedModel's layout, the beats and, for a two-input
+    model, their first difference."""
     if quantize == "none":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     elif quantize == "fp16":
@@ -254,8 +300,11 @@ def _configure(tf, converter, quantize: str, calibration_nwc: np.ndarray | None)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     else:
         def representative_dataset():
-            for i in range(len(calibration_nwc)):
-                yield [calibration_nwc[i:i + 1]]
+            for i in range(len(calibration[0])):
+                if len(calibration) == 1:
+                    yield [calibration[0][i:i + 1]]
+                else:  # by signature name: the converter's order of two inputs is its own
+                    yield {"beats": calibration[0][i:i + 1], DIFFERENCE_INPUT: calibration[1][i:i + 1]}
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
@@ -265,17 +314,25 @@ def _configure(tf, converter, quantize: str, calibration_nwc: np.ndarray | None)
 
 
 def _tensor_info(interpreter) -> dict:
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    inputs, (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    inp, = (i for i in inputs if DIFFERENCE_INPUT not in i["name"])
+    difference = [i for i in inputs if DIFFERENCE_INPUT in i["name"]]
+
+    def scale(tensor) -> dict:
+        return {"scale": float(tensor["quantization"][0]), "zero_point": int(tensor["quantization"][1])}
+
     info = {
         "tflite_input_shape": [int(d) for d in inp.get("shape_signature", inp["shape"])],
         "tflite_input_dtype": np.dtype(inp["dtype"]).name,
         "tflite_output_dtype": np.dtype(out["dtype"]).name,
     }
+    if difference:
+        info["tflite_second_input"] = {"name": DIFFERENCE_INPUT, "what": "first difference of the z-normalised beat",
+                                       "shape": [int(d) for d in difference[0].get("shape_signature",
+                                                                                     difference[0]["shape"])]}
     if np.dtype(inp["dtype"]).kind in "iu" or np.dtype(out["dtype"]).kind in "iu":
-        info["quantization"] = {
-            "input": {"scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
-            "output": {"scale": float(out["quantization"][0]), "zero_point": int(out["quantization"][1])},
-        }
+        info["quantization"] = {"input": scale(inp), **({"difference": scale(difference[0])} if difference else {}),
+                                "output": scale(out)}
     return info
 
 
@@ -332,10 +389,11 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
             _fold_constants(ort, raw, folded)
             # what onnx2tf converts, and the logits it must reproduce on the verification beats: the graph itself
             # and, for full INT8, Hydra's graph with one winner per competition (the better of the two is kept)
-            candidates = [(folded, 0, onnx_logits(raw, verify))]
+            candidates = [dict(source=folded, competitions=0, two_inputs=False, expected=onnx_logits(raw, verify))]
             single = tmp / "single" / folded.name
             if quantize == "int8-full" and (rewritten := _single_winners(onnx, folded, single)):
-                candidates.append((single, rewritten, onnx_logits(single, verify)))
+                candidates.append(dict(source=single, competitions=rewritten, two_inputs=False,
+                                       expected=onnx_logits(single, verify)))
             everything = calibration if calibration is not None else verify
             expected_all = onnx_logits(raw, everything)
             # full INT8 calibrates its input on the training beats, clipped where a spike would coarsen the grid;
@@ -345,17 +403,27 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
             raise ExportError(f"{onnx_path}: ONNX Runtime cannot load the model "
                               f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc!r})") from None
 
-        def build(source: Path, competitions: int, expected: np.ndarray) -> dict:
-            work = tmp / f"candidate-{competitions}"
+        def build(candidate: dict, clips: dict) -> dict:
+            """Convert one candidate graph and gate it; ``clips``: the calibration ranges of its inputs."""
+            source, competitions, two_inputs = candidate["source"], candidate["competitions"], candidate["two_inputs"]
+            work = tmp / f"candidate-{competitions}-{int(two_inputs)}"
             work.mkdir()
-            model, options, layout, keras_error = _convert_with_onnx2tf(onnx2tf, source, verify, expected, length)
-            calibrated = np.clip(calibration, clip["low"], clip["high"]) if clip else calibration
-            calibration_nwc = _to_layout(calibrated, layout) if quantize == "int8-full" else None
+            model, options, layout, keras_error = _convert_with_onnx2tf(onnx2tf, source, verify,
+                                                                        candidate["expected"], length)
+            calibrated = None
+            if quantize == "int8-full":
+                beat_clip, difference_clip = clips.get("beats"), clips.get("difference")
+                calibrated = [_to_layout(np.clip(calibration, beat_clip["low"], beat_clip["high"]) if beat_clip
+                                         else calibration, layout)]
+                if two_inputs:
+                    difference = np.diff(calibration, axis=1)
+                    calibrated.append(_to_layout(np.clip(difference, difference_clip["low"], difference_clip["high"])
+                                                 if difference_clip else difference, layout))
             with _captured_output() as captured:
                 try:
                     _save_saved_model(tf, model, work / "saved_model")
                     converter = tf.lite.TFLiteConverter.from_saved_model(str(work / "saved_model"))
-                    _configure(tf, converter, quantize, calibration_nwc)
+                    _configure(tf, converter, quantize, calibrated)
                     model_bytes = bytes(converter.convert())
                 except Exception as exc:  # noqa: BLE001 - converter errors come as several types
                     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
@@ -371,48 +439,86 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
             if quantize == "int8-full":
                 stored["calibration"] = {"beats": int(len(calibration)), "split": "train",
                                          "preprocessing": metadata.get("preprocessing"),
-                                         **({"input_clipped": {k: clip[k] for k in ("percentile", "low", "high")}}
-                                            if clip else {})}
+                                         **{f"{'input' if key == 'beats' else key}_clipped":
+                                            {k: clip_[k] for k in ("percentile", "low", "high")}
+                                            for key, clip_ in clips.items() if clip_}}
             if competitions:
                 stored["competitions"] = f"{competitions} rewritten to one winner each (ArgMax/ArgMin)"
             model_bytes = embed_metadata(model_bytes, stored)
             # Load the final bytes exactly as users will (metadata read-back included); compare with ONNX Runtime.
-            candidate = work / target.name
-            candidate.write_bytes(model_bytes)
+            written = work / target.name
+            written.write_bytes(model_bytes)
             try:
                 with _captured_output():
-                    actual = TFLitePredictor(candidate).logits(everything)  # raw logits of normalised beats
+                    actual = TFLitePredictor(written).logits(everything)  # raw logits of normalised beats
             except EcgcnnError as exc:
                 raise ExportError(f"{target}: the converted model does not load ({exc})") from None
             error, agreement, problem = parity(quantize, actual, expected_all)
             return dict(bytes=model_bytes, info=info, options=options, layout=layout, keras_error=keras_error,
-                        error=error, agreement=agreement, problem=problem, competitions=competitions)
+                        error=error, agreement=agreement, problem=problem, competitions=competitions,
+                        two_inputs=two_inputs, source=source)
+
+        def describe(b: dict) -> str:
+            return (f"{'one winner each' if b['competitions'] else 'every tie counted'}"
+                    f"{', the difference as a second input' if b['two_inputs'] else ''}")
+
+        def build_all(group: list[dict], clips: dict) -> tuple[list[dict], list[ExportError]]:
+            built, refusals = [], []
+            for candidate in group:
+                try:
+                    built.append(build(candidate, clips))
+                except ExportError as exc:
+                    refusals.append(exc)
+            return built, refusals
+
+        def choose(built: list[dict]) -> dict:
+            # a passing file before a refused one, then the larger share of ONNX Runtime's classes (ties: the graph
+            # itself): neither way of counting ties wins everywhere (see export/competition.py)
+            return max(built, key=lambda b: (b["problem"] is None, b["agreement"]))
 
         if clip:
             log(f"full INT8 input calibrated on the training beats' values clipped at the {clip['percentile']:g} and "
                 f"{100 - clip['percentile']:g} percentiles ({clip['low']:.3g} .. {clip['high']:.3g}): ONNX Runtime "
                 f"keeps its class on {100 * clip['kept']:.1f} % of them at that int8 grid, {100 * clip['full']:.1f} % "
                 f"at the full range's")
-        built, refusals = [], []
-        for source, competitions, expected in candidates:
+        built, refusals = build_all(candidates, {"beats": clip})
+        if built and len(candidates) > 1:
+            log("full INT8, Hydra's competitions: " + "; ".join(
+                f"{describe(b)}: ONNX Runtime's class on {100 * b['agreement']:.1f} % of the training beats"
+                for b in built) + f" -> kept {describe(choose(built))}")
+        # Refused with one int8 input: a graph that takes the beat's first difference gets it as a second input on
+        # its own grid (export/difference.py); a file that passes with one input keeps one (TFLite Micro takes one).
+        two = tmp / "two" / folded.name
+        if (quantize == "int8-full" and not any(b["problem"] is None for b in built)
+                and _difference_graph(onnx, folded, two)):
             try:
-                built.append(build(source, competitions, expected))
-            except ExportError as exc:
-                refusals.append(exc)
+                difference = np.diff(calibration, axis=1)
+                beat_clip = input_range(two, calibration, expected_all, difference)
+                on_grid = (on_int8_grid(calibration, beat_clip["low"], beat_clip["high"]) if beat_clip else
+                           on_int8_grid(calibration, calibration.min(), calibration.max()))
+                difference_clip = difference_range(two, on_grid, difference, expected_all)
+                group = [dict(source=two, competitions=0, two_inputs=True, expected=onnx_logits(two, verify))]
+                two_single = tmp / "two-single" / folded.name
+                if rewritten := _single_winners(onnx, two, two_single):
+                    group.append(dict(source=two_single, competitions=rewritten, two_inputs=True,
+                                      expected=onnx_logits(two_single, verify)))
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else repr(exc)
+                raise ExportError(f"{onnx_path}: ONNX Runtime cannot run the two-input graph ({reason})") from None
+            more, more_refusals = build_all(group, {"beats": beat_clip, "difference": difference_clip})
+            if more:
+                why = f" ({choose(built)['problem']})" if built else ""
+                log(f"full INT8 refused with one int8 input{why}; the beat's first difference as a second int8 input: "
+                    + "; ".join(f"{describe(b)}: ONNX Runtime's class on {100 * b['agreement']:.1f} % of the "
+                                f"training beats" for b in more) + f" -> best {describe(choose(more))}")
+            built, refusals = built + more, refusals + more_refusals
         if not built:
             raise refusals[0]
-        # a passing file before a refused one, then the larger share of ONNX Runtime's classes (ties: the graph
-        # itself): neither way of counting ties wins everywhere (see export/competition.py)
-        kept = max(built, key=lambda b: (b["problem"] is None, b["agreement"]))
-        if len(candidates) > 1:
-            log("full INT8, Hydra's competitions: " + "; ".join(
-                f"{'one winner each' if b['competitions'] else 'every tie counted'}: ONNX Runtime's class on "
-                f"{100 * b['agreement']:.1f} % of the training beats" for b in built)
-                + f" -> kept {'one winner each' if kept['competitions'] else 'every tie counted'}")
+        kept = choose(built)
         model_bytes, info, error, agreement = kept["bytes"], kept["info"], kept["error"], kept["agreement"]
         problem = kept["problem"]
         if problem and quantize == "int8-full":
-            problem += input_resolution_note(raw, everything, expected_all, info["quantization"]["input"])
+            problem += input_resolution_note(kept["source"], everything, expected_all, info["quantization"])
         if problem:
             raise ExportError(f"{target}: {problem}")
         options, layout, keras_error = kept["options"], kept["layout"], kept["keras_error"]
@@ -432,7 +538,9 @@ def _report(log, target: Path, fp32: Path, quantize: str, layout: str, options: 
         f"top-1 agreement {100 * agreement:.2f} %")
     if "quantization" in info:
         q = info["quantization"]
-        log(f"int8 input: scale {q['input']['scale']:.6g}, zero point {q['input']['zero_point']}; "
+        second = (f"; int8 difference input: scale {q['difference']['scale']:.6g}, zero point "
+                  f"{q['difference']['zero_point']}" if "difference" in q else "")
+        log(f"int8 input: scale {q['input']['scale']:.6g}, zero point {q['input']['zero_point']}{second}; "
             f"int8 output: scale {q['output']['scale']:.6g}, zero point {q['output']['zero_point']}")
     size = target.stat().st_size
     line = f"saved {target} ({size / 1024:.1f} KiB"

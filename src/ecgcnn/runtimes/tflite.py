@@ -14,7 +14,10 @@ things stay inside the wrapper:
   graph may have the batch baked into a Reshape or a reduction); otherwise beats run one invoke each;
 * **(de)quantisation** - for full-integer models the float beats are quantised with the input tensor's scale and
   zero point, and the int8 logits are dequantised with the output tensor's, so ``_logits`` always returns float
-  logits.
+  logits;
+* **a second input** - a full-INT8 file of Hydra may take the beat's first difference as an input of its own
+  (:data:`~ecgcnn.core.formats.DIFFERENCE_INPUT`, on its own int8 grid; ``ecgcnn.export.difference`` says why): it
+  is computed here from the z-normalised beat and quantised with that input's scale and zero point.
 
 Metadata: the exporter embeds the ``ecgcnn`` JSON in the flatbuffer's ``metadata`` table (entry name ``ecgcnn``);
 :mod:`ecgcnn.runtimes.flatbuffer` reads and writes it.
@@ -30,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import MissingExtraError, ModelFileError, optional_import
+from ..core.formats import DIFFERENCE_INPUT
 from ..core.provenance import usable_cores
 from .base import Predictor
 from .flatbuffer import has_tflite_identifier, read_tflite_metadata
@@ -114,12 +118,18 @@ class TFLitePredictor(Predictor):
         self.interpreter = interpreter
         self.threads = threads
         inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelFileError(f"{path}: expected one input and one output tensor, found "
-                                 f"{len(inputs)} and {len(outputs)}")
-        self._in, self._out = inputs[0], outputs[0]
+        difference = [d for d in inputs if DIFFERENCE_INPUT in d["name"]]
+        if len(outputs) != 1 or len(inputs) - len(difference) != 1 or len(difference) > 1:
+            raise ModelFileError(f"{path}: expected one input (the beat, and optionally its first difference "
+                                 f"'{DIFFERENCE_INPUT}') and one output tensor, found {len(inputs)} and {len(outputs)}")
+        self._in = next(d for d in inputs if DIFFERENCE_INPUT not in d["name"])
+        self._out = outputs[0]
+        # every input with what it is fed: the beat, or its first difference (one sample shorter)
+        self._inputs = [(self._in, False)] + [(d, True) for d in difference]
         try:
             self.layout = _layout(self._in["shape"], self.input_length)
+            if difference and _layout(difference[0]["shape"], self.input_length - 1) != self.layout:
+                raise ValueError("the difference input's layout differs from the beat's")
         except ValueError as exc:
             raise ModelFileError(f"{path}: {exc} for beats of length {self.input_length}") from None
         if int(self._out["shape"][-1]) != self.num_classes:
@@ -139,19 +149,20 @@ class TFLitePredictor(Predictor):
         return str(self.metadata.get("quantize", "?"))
 
     # ---- (de)quantisation -----------------------------------------------------------------------------------------
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        if self.input_dtype.kind == "f":
-            return x.astype(self.input_dtype, copy=False)
-        scale, zero_point = self._in["quantization"]
+    def _quantize(self, x: np.ndarray, detail: dict) -> np.ndarray:
+        dtype = np.dtype(detail["dtype"])
+        if dtype.kind == "f":
+            return x.astype(dtype, copy=False)
+        scale, zero_point = detail["quantization"]
         if not scale:
             raise ModelFileError(f"{self.path}: integer input tensor without quantisation parameters")
-        info = np.iinfo(self.input_dtype)
+        info = np.iinfo(dtype)
         q = x.astype(np.float64)  # in place from here: one buffer for 24 hours of beats
         q /= scale
         np.round(q, out=q)
         q += zero_point
         np.clip(q, info.min, info.max, out=q)
-        return q.astype(self.input_dtype)
+        return q.astype(dtype)
 
     def _dequantize(self, y: np.ndarray) -> np.ndarray:
         if self.output_dtype.kind == "f":
@@ -162,30 +173,35 @@ class TFLitePredictor(Predictor):
         return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
     # ---- inference ---------------------------------------------------------------------------------------------
-    def _shape_input(self, beats: np.ndarray) -> np.ndarray:
-        if self.layout == "NWC":
-            x = beats[:, :, None]
-        elif self.layout == "NCW":
-            x = beats[:, None, :]
-        else:
-            x = beats
-        return np.ascontiguousarray(self._quantize(x))
+    def _shape_input(self, beats: np.ndarray) -> list[np.ndarray]:
+        """What each input tensor is given for these z-normalised beats (N, L), in the order of ``_inputs``."""
+        shaped = []
+        for detail, is_difference in self._inputs:
+            x = np.diff(beats, axis=1) if is_difference else beats
+            if self.layout == "NWC":
+                x = x[:, :, None]
+            elif self.layout == "NCW":
+                x = x[:, None, :]
+            shaped.append(np.ascontiguousarray(self._quantize(x, detail)))
+        return shaped
 
     def _resize(self, batch: int) -> None:
         if batch != self._allocated:
-            shape = [batch, *(int(d) for d in self._in["shape"][1:])]
-            self.interpreter.resize_tensor_input(self._in["index"], shape, strict=self.dynamic_batch)
+            for detail, _ in self._inputs:
+                shape = [batch, *(int(d) for d in detail["shape"][1:])]
+                self.interpreter.resize_tensor_input(detail["index"], shape, strict=self.dynamic_batch)
             self.interpreter.allocate_tensors()
             self._allocated = batch
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self._in["index"], x)
+    def _run(self, xs: list[np.ndarray]) -> np.ndarray:
+        for (detail, _), x in zip(self._inputs, xs, strict=True):
+            self.interpreter.set_tensor(detail["index"], x)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._out["index"])
 
-    def _run_one_by_one(self, x: np.ndarray) -> np.ndarray:
+    def _run_one_by_one(self, xs: list[np.ndarray]) -> np.ndarray:
         self._resize(1)
-        return np.concatenate([self._run(x[i:i + 1]) for i in range(len(x))], axis=0)
+        return np.concatenate([self._run([x[i:i + 1] for x in xs]) for i in range(len(xs[0]))], axis=0)
 
     def _probe_resize(self) -> bool:
         """For a fixed-batch model: does a batch of 3 give the same rows as three single-beat runs?"""
