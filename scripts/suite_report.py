@@ -75,7 +75,9 @@ def int8_summary(ours: dict) -> str:
     for recipe in ("best", "edge"):
         runs = [entry["runs"][recipe] for entry in ours.values() if entry.get("runs", {}).get(recipe, {}).get("files")]
         files = [run["files"]["tflite-int8-full"] for run in runs if "tflite-int8-full" in run["files"]]
-        parts.append(f"`{recipe}` on {len(files)} of the {len(runs)} datasets it trained on")
+        two = sum(file.get("inputs", 1) == 2 for file in files)
+        parts.append(f"`{recipe}` on {len(files)} of the {len(runs)} datasets it trained on"
+                     + (f" ({two} of them with the beat's first difference as a second input)" if two else ""))
         if recipe == "edge" and files:
             largest = max(file["bytes"] for file in files)
     return (f"Full-INT8 TFLite files within the parity gates: {parts[0]}, {parts[1]}; the largest `edge` file is "
@@ -102,7 +104,9 @@ def render(ours: dict, peers: dict) -> str:
              "keeps both accuracies and lists the exports as unfinished. Full-INT8 files of `best` (Hydra) are "
              "converted twice, every tie counted and one winner per competition, and the file that keeps more of "
              "ONNX Runtime's classes on the training beats is kept (docs/deployment.md); runs before commit a0b1f31 "
-             "converted one winner per competition only. A refused file's note says whether "
+             "converted one winner per competition only. Where both are refused, runs from commit 559956f on convert "
+             "them again with the beat's first difference as a second int8 input on its own grid and keep the first "
+             "that passes (marked † below: TFLite Micro takes one input). A refused file's note says whether "
              "the int8 input alone already changes the class.", "", provenance(ours), "", int8_summary(ours), ""]
     if n:
         mean_acc, mean_rank = matrix.mean(axis=0), rank_matrix.mean(axis=0)
@@ -145,7 +149,8 @@ def render(ours: dict, peers: dict) -> str:
         for run in ("best", "edge"):
             file = mine.get("runs", {}).get(run, {}).get("files", {}).get("tflite-int8-full")
             size = f" ({file['bytes'] / 1024:.0f} KiB)" if file and run == "edge" else ""
-            int8.append(f"{100 * file['accuracy']:.2f}{size}" if file else "–")
+            two = " †" if file and file.get("inputs", 1) == 2 else ""
+            int8.append(f"{100 * file['accuracy']:.2f}{two}{size}" if file else "–")
         lines.append(f"| {name} | {shape} | " + " | ".join(cells + int8) + " |")
         for side, entry in per[name].items():
             if not entry:

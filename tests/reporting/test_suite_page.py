@@ -87,7 +87,7 @@ def test_the_summary_is_the_mean_accuracy_and_mean_rank_over_datasets_every_syst
 
 def test_the_int8_counts_are_the_files_within_the_gates_in_the_json():
     page = (SUITE / "suite.md").read_text(encoding="utf-8")
-    counts, largest = {}, 0
+    counts, largest, two_inputs = {}, 0, {}
     for recipe in ("best", "edge"):
         trained = passed = 0
         for path in sorted((SUITE / "ours").glob("*.json")):
@@ -95,12 +95,21 @@ def test_the_int8_counts_are_the_files_within_the_gates_in_the_json():
             trained += bool(files)
             if "tflite-int8-full" in files:
                 passed += 1
+                if files["tflite-int8-full"].get("inputs") == 2:
+                    two_inputs[(path.stem, recipe)] = files["tflite-int8-full"]["accuracy"]
                 if recipe == "edge":
                     largest = max(largest, files["tflite-int8-full"]["bytes"])
         counts[recipe] = (passed, trained)
-    assert (f"`best` on {counts['best'][0]} of the {counts['best'][1]} datasets it trained on, `edge` on "
-            f"{counts['edge'][0]} of the {counts['edge'][1]} datasets it trained on; the largest `edge` file is "
-            f"{largest:,} bytes.") in page
+    best_two = sum(recipe == "best" for _, recipe in two_inputs)
+    assert (f"`best` on {counts['best'][0]} of the {counts['best'][1]} datasets it trained on"
+            + (f" ({best_two} of them with the beat's first difference as a second input)" if best_two else "")
+            + f", `edge` on {counts['edge'][0]} of the {counts['edge'][1]} datasets it trained on; the largest `edge` "
+            f"file is {largest:,} bytes.") in page
+    assert not any(recipe == "edge" for _, recipe in two_inputs)  # a CNN has no difference branch
+    rows = {line.split(" | ")[0][2:]: line for line in page.splitlines() if line.startswith("| ")}
+    assert page.count(" †") == len(two_inputs)
+    for (name, _), accuracy in two_inputs.items():
+        assert f"| {100 * accuracy:.2f} † |" in rows[name]
 
 
 def _write(folder: Path, name: str, side: str, runs: dict[str, float], status: str = "done") -> None:
