@@ -217,12 +217,10 @@ def _is_difference(tensor) -> bool:
     return DIFFERENCE_INPUT in tensor.name
 
 
-def _feeds(model, beats: np.ndarray, layout: str, difference: np.ndarray | None = None) -> list[np.ndarray]:
+def _feeds(model, beats: np.ndarray, layout: str) -> list[np.ndarray]:
     """The Keras model's inputs, in its order, for z-normalised beats (N, L): the beats, and their first difference
-    where the model takes it (``difference``: given, e.g. clipped for calibration; else taken from ``beats``)."""
-    if difference is None:
-        difference = np.diff(beats, axis=1)
-    return [_to_layout(difference if _is_difference(i) else beats, layout) for i in model.inputs]
+    where the model takes it."""
+    return [_to_layout(np.diff(beats, axis=1) if _is_difference(i) else beats, layout) for i in model.inputs]
 
 
 def _keras_logits(model, xs: list[np.ndarray]) -> np.ndarray:
