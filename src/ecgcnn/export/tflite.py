@@ -52,25 +52,19 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    and its size logged, with its ratio to the FP32 file of the same stem when that exists in ``output_dir``.
 
 onnx2tf downloads sample images only for 4-D image inputs or its own INT8 calibration; neither path is used here,
-so the export never touches the network. Importing onnx2tf has process-wide side effects; the recursion limit
-(raised to 2**31-1), the warning filters (all ignored) and the global Python/NumPy random states are restored after
-the import, while ``TF_USE_LEGACY_KERAS=1`` and ``TF_CPP_MIN_LOG_LEVEL=3`` stay set in ``os.environ``.
+so the export never touches the network (importing it: :mod:`ecgcnn.export.toolchain`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import random
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import EcgcnnError, ExportError, ModelFileError, optional_import
+from ..core.errors import EcgcnnError, ExportError, ModelFileError
 from ..core.fileio import write_bytes_atomic
 from ..core.formats import DIFFERENCE_INPUT, QUANTIZE_MODES
 from ..core.layout import tflite_path
@@ -92,6 +86,7 @@ from .parity import (  # noqa: F401 - the gate's names, re-exported
     onnx_logits,
     parity,
 )
+from .toolchain import captured_output, fold_constants, import_toolchain, last_error_line
 
 _VERIFY_BEATS = 8
 # onnx2tf configurations, tried in order until one reproduces ONNX Runtime on a batch of beats (see docstring).
@@ -104,99 +99,15 @@ _ONNX2TF_ATTEMPTS = (
 
 # ---------------------------------------------------------------------------------------------------- helpers
 
-@contextlib.contextmanager
-def _captured_output():
-    """Route Python- and C-level stdout/stderr into a buffer; yields a callable returning what was captured.
-
-    onnx2tf prints progress tables and TensorFlow/MLIR write their logs straight to file descriptors 1 and 2.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    sink = tempfile.TemporaryFile(mode="w+b")
-    text = io.StringIO()
-    saved: list[int] = []
-    try:
-        for fd in (1, 2):
-            try:
-                saved.append(os.dup(fd))
-                os.dup2(sink.fileno(), fd)
-            except OSError:  # no such descriptor (embedded interpreters): Python-level capture only
-                break
-
-        def captured() -> str:
-            sink.flush()
-            sink.seek(0)
-            return sink.read().decode("utf-8", "replace") + text.getvalue()
-
-        with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
-            yield captured
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        for fd, copy in zip((1, 2), saved, strict=False):
-            os.dup2(copy, fd)
-            os.close(copy)
-        sink.close()
-
-
-def _last_error_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "error" in line.lower():
-            return line[:200]
-    return lines[-1][:200] if lines else "no message"
-
-
-def _import_toolchain():
-    """Import the converter stack quietly, undoing onnx2tf's process-wide side effects of import."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    modules = {}
-    recursion_limit = sys.getrecursionlimit()
-    py_random, np_random = random.getstate(), np.random.get_state()
-    try:
-        with warnings.catch_warnings(), _captured_output():
-            for name in ("onnx", "onnxruntime", "tensorflow", "onnx2tf"):
-                # a missing module is named (tf_keras, onnx_graphsurgeon, ...)
-                modules[name] = optional_import(name, "tflite")
-    finally:
-        # onnx2tf sets the recursion limit to 2**31-1 (a deep recursion would then crash the interpreter),
-        # ignores every warning category globally and reseeds Python's and NumPy's global generators on import.
-        sys.setrecursionlimit(recursion_limit)
-        random.setstate(py_random)
-        np.random.set_state(np_random)
-    modules["tensorflow"].get_logger().setLevel("ERROR")
-    return modules
-
-
-def _fold_constants(ort, source: Path, target: Path) -> None:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(target)
-    ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def _single_winners(onnx, source: Path, target: Path) -> int:
-    """Hydra's competitions of ``source`` rewritten for full INT8 (:mod:`ecgcnn.export.competition`) into ``target``
-    (written only where there are some); how many."""
+def _rewritten(onnx, rewrite, source: Path, target: Path):
+    """``rewrite`` (changes an ``onnx.ModelProto`` in place; a falsy result: nothing to change) applied to ``source``,
+    saved as ``target`` only where it changed something; its result."""
     proto = onnx.load(str(source))
-    rewritten = single_winner_competitions(proto)
-    if rewritten:
+    result = rewrite(proto)
+    if result:
         target.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(proto, str(target))
-    return rewritten
-
-
-def _difference_graph(onnx, source: Path, target: Path) -> bool:
-    """``source`` with the beat's first difference as a second input (:mod:`ecgcnn.export.difference`) into
-    ``target`` (written only where the graph takes the difference); whether it does."""
-    proto = onnx.load(str(source))
-    if not difference_input(proto):
-        return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(target))
-    return True
+    return result
 
 
 def _layout_of(shape, length: int) -> str:
@@ -238,7 +149,7 @@ def _convert_with_onnx2tf(onnx2tf, onnx_file: Path, beats: np.ndarray, expected:
         options = dict(not_use_onnxsim=True, non_verbose=True, verbosity="error", disable_model_save=True,
                        **attempt)
         recursion_limit = sys.getrecursionlimit()
-        with _captured_output() as captured:
+        with captured_output() as captured:
             try:
                 model = onnx2tf.convert(input_onnx_file_path=str(onnx_file),
                                         output_folder_path=str(onnx_file.parent / "onnx2tf"), **options)
@@ -246,7 +157,7 @@ def _convert_with_onnx2tf(onnx2tf, onnx_file: Path, beats: np.ndarray, expected:
                 layout = _layout_of(tuple(beat_input.shape), length)
                 error = max_error(_keras_logits(model, _feeds(model, beats, layout)), expected)
             except (Exception, SystemExit) as exc:  # noqa: BLE001 - onnx2tf calls sys.exit(1) on errors
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else last_error_line(captured())
                 failures.append(f"{attempt or 'defaults'}: {reason[:160]}")
                 continue
             finally:
@@ -362,7 +273,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         raise ExportError("full-integer INT8 (int8-full) needs calibration beats: pass the training beats")
     if not onnx_path.is_file():
         raise ModelFileError(f"{onnx_path}: ONNX file not found")
-    mods = _import_toolchain()
+    mods = import_toolchain()
     onnx, ort, tf, onnx2tf = mods["onnx"], mods["onnxruntime"], mods["tensorflow"], mods["onnx2tf"]
     try:
         proto = onnx.load(str(onnx_path))
@@ -384,12 +295,12 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         onnx.save(proto, str(raw))  # self-contained copy: onnx2tf rewrites its input file in place
         del proto
         try:
-            _fold_constants(ort, raw, folded)
+            fold_constants(ort, raw, folded)
             # what onnx2tf converts, and the logits it must reproduce on the verification beats: the graph itself
             # and, for full INT8, Hydra's graph with one winner per competition (the better of the two is kept)
             candidates = [dict(source=folded, competitions=0, two_inputs=False, expected=onnx_logits(raw, verify))]
             single = tmp / "single" / folded.name
-            if quantize == "int8-full" and (rewritten := _single_winners(onnx, folded, single)):
+            if quantize == "int8-full" and (rewritten := _rewritten(onnx, single_winner_competitions, folded, single)):
                 candidates.append(dict(source=single, competitions=rewritten, two_inputs=False,
                                        expected=onnx_logits(single, verify)))
             everything = calibration if calibration is not None else verify
@@ -417,17 +328,17 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
                     difference = np.diff(calibration, axis=1)
                     calibrated.append(_to_layout(np.clip(difference, difference_clip["low"], difference_clip["high"])
                                                  if difference_clip else difference, layout))
-            with _captured_output() as captured:
+            with captured_output() as captured:
                 try:
                     _save_saved_model(tf, model, work / "saved_model")
                     converter = tf.lite.TFLiteConverter.from_saved_model(str(work / "saved_model"))
                     _configure(tf, converter, quantize, calibrated)
                     model_bytes = bytes(converter.convert())
                 except Exception as exc:  # noqa: BLE001 - converter errors come as several types
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else _last_error_line(captured())
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else last_error_line(captured())
                     raise ExportError(f"{onnx_path}: TFLite conversion ({quantize}) failed: {reason[:200]}") from None
             del model
-            with _captured_output():  # LiteRT announces its XNNPACK delegate on stderr
+            with captured_output():  # LiteRT announces its XNNPACK delegate on stderr
                 info = _tensor_info(interpreter_class()(model_content=model_bytes))
             versions = dict(metadata.get("versions") or {})
             versions.update({"tensorflow": tf.__version__, "onnx2tf": onnx2tf.__version__})
@@ -447,7 +358,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
             written = work / target.name
             written.write_bytes(model_bytes)
             try:
-                with _captured_output():
+                with captured_output():
                     actual = TFLitePredictor(written).logits(everything)  # raw logits of normalised beats
             except EcgcnnError as exc:
                 raise ExportError(f"{target}: the converted model does not load ({exc})") from None
@@ -488,7 +399,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         # its own grid (export/difference.py); a file that passes with one input keeps one (TFLite Micro takes one).
         two = tmp / "two" / folded.name
         if (quantize == "int8-full" and not any(b["problem"] is None for b in built)
-                and _difference_graph(onnx, folded, two)):
+                and _rewritten(onnx, difference_input, folded, two)):
             try:
                 difference = np.diff(calibration, axis=1)
                 beat_clip = input_range(two, calibration, expected_all, difference)
@@ -497,7 +408,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
                 difference_clip = difference_range(two, on_grid, difference, expected_all)
                 group = [dict(source=two, competitions=0, two_inputs=True, expected=onnx_logits(two, verify))]
                 two_single = tmp / "two-single" / folded.name
-                if rewritten := _single_winners(onnx, two, two_single):
+                if rewritten := _rewritten(onnx, single_winner_competitions, two, two_single):
                     group.append(dict(source=two_single, competitions=rewritten, two_inputs=True,
                                       expected=onnx_logits(two_single, verify)))
             except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
