@@ -30,8 +30,9 @@ from ecgcnn.core.errors import ExportError, ModelFileError
 from ecgcnn.core.layout import tflite_path
 from ecgcnn.core.preprocess import PREPROCESSING, normalize_beats
 from ecgcnn.data.ucr import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
+from ecgcnn.export import converter, full_int8
 from ecgcnn.export import onnx as onnx_export
-from ecgcnn.export import tflite as exporter
+from ecgcnn.export import parity as gate
 from ecgcnn.export.micro import model_ops
 from ecgcnn.export.onnx import export_onnx
 from ecgcnn.export.tflite import export_tflite
@@ -278,8 +279,8 @@ def test_fixed_batch_model_is_probed_and_batched(tmp_path, dataset, test_beats, 
 
     model = _quick_train("base-cnn", dataset.x_train, dataset.index_train)
     onnx_path = _export_onnx(model, "base-cnn", tmp_path / "base-cnn.onnx")
-    monkeypatch.setattr(exporter, "_ONNX2TF_ATTEMPTS", ({"batch_size": 1},))
-    path = exporter.export_tflite(onnx_path, tmp_path, calibration_beats=dataset.x_train, log=lambda *_: None)
+    monkeypatch.setattr(converter, "_ONNX2TF_ATTEMPTS", ({"batch_size": 1},))
+    path = export_tflite(onnx_path, tmp_path, calibration_beats=dataset.x_train, log=lambda *_: None)
     predictor = TFLitePredictor(path)
     assert not predictor.dynamic_batch
     x, _ = test_beats
@@ -507,7 +508,7 @@ def test_hydra_full_int8_keeps_the_better_way_of_counting_ties(tmp_path, dataset
     predictor = TFLitePredictor(path)
     own = (predictor.predict_proba(dataset.x_train).argmax(1)
            == OnnxPredictor(onnx_file).predict_proba(dataset.x_train).argmax(1)).mean()
-    assert abs(100 * own - shares[kept]) <= 0.05 and own >= exporter.MIN_INT8_AGREEMENT
+    assert abs(100 * own - shares[kept]) <= 0.05 and own >= gate.MIN_INT8_AGREEMENT
     ops, _ = model_ops(path.read_bytes())
     competitions = 2 * len(model.dilations)  # the beat and its difference at each dilation
     onnx_ops = [node.op_type for node in pytest.importorskip("onnx").load(str(onnx_file)).graph.node]
@@ -530,7 +531,7 @@ def test_a_clipped_input_range_is_what_the_full_int8_input_is_calibrated_on(tmp_
     low, high = (float(v) for v in np.percentile(beats, [0.1, 99.9]))
     clip = {"percentile": 0.1, "low": low, "high": high, "kept": 1.0, "full": 0.99}
     asked = []
-    monkeypatch.setattr(exporter, "input_range", lambda path, b, expected: asked.append(b.copy()) or clip)
+    monkeypatch.setattr(full_int8, "input_range", lambda path, b, expected: asked.append(b.copy()) or clip)
     logs: list[str] = []
     path = export_tflite(onnx_file, tmp_path, quantize="int8-full", calibration_beats=dataset.x_train,
                          log=logs.append)
@@ -588,8 +589,8 @@ def test_hydra_refused_with_one_int8_input_gets_its_difference_as_a_second(tmp_p
     assert quantization["difference"]["scale"] < quantization["input"]["scale"] / 4
     # the gate's two measures, counted here from ONNX Runtime's and LiteRT's probabilities
     expected, actual = OnnxPredictor(onnx_file).predict_proba(beats), predictor.predict_proba(beats)
-    assert (actual.argmax(1) == expected.argmax(1)).mean() >= exporter.MIN_INT8_AGREEMENT
-    assert np.abs(actual - expected).max(1).mean() <= exporter.MAX_MEAN_PROBABILITY_ERROR
+    assert (actual.argmax(1) == expected.argmax(1)).mean() >= gate.MIN_INT8_AGREEMENT
+    assert np.abs(actual - expected).max(1).mean() <= gate.MAX_MEAN_PROBABILITY_ERROR
     # the command line runs it; TFLite Micro takes one input, so the bundle is refused in one line, nothing written
     csv = tmp_path / "beats.csv"
     csv.write_text("\n".join(",".join(f"{v:.7f}" for v in row) for row in beats[:20]) + "\n")

@@ -6,7 +6,7 @@ it about twice as fast as ``ArgMax``). At int8 resolution near-equal responses b
 then counts. Rewritten as ``Equal(ArgMax(z, axis=a), [0 .. k-1])`` the first kernel of a tie wins alone.
 
 Neither way of counting ties wins everywhere, so the full-INT8 export converts both and keeps the file that gives
-ONNX Runtime's class on more training beats (ecgcnn.export.tflite). Measured with Hydra's block-by-block head, share
+ONNX Runtime's class on more training beats (ecgcnn.export.full_int8). Measured with Hydra's block-by-block head, share
 of the training beats: Adiac 85.4 % with one winner (every tie counted: 69.0 %), DistalPhalanxTW 97.2 % with
 every tie counted (one winner: 43.8 %, where the first kernel of frequent ties collects them all).
 

@@ -1,7 +1,8 @@
 """The export's parity gates: a converted model's logits against ONNX Runtime's, and what a refused full-INT8 file
 is told about its input.
 
-``ecgcnn.export.tflite`` applies :func:`parity` to every file it writes (and re-exports these names).
+``ecgcnn.export.converter`` applies :func:`parity` to every TFLite file it builds; ``ecgcnn.export.full_int8`` chooses
+the int8 inputs' ranges with :func:`input_range` and :func:`difference_range`.
 """
 
 from __future__ import annotations
