@@ -148,11 +148,23 @@ def main() -> int:
 
 
 def replace_runs(kept: Path, fresh: Path, recipes: tuple[str, ...]) -> None:
-    """``recipes``' runs of ``fresh`` written into ``kept`` (atomically); ``fresh`` is removed."""
+    """``recipes``' runs of ``fresh`` written into ``kept`` (atomically); ``fresh`` is removed. Where the fresh
+    process did not finish, each replaced run says why; the dataset's own status is the fresh one where every
+    recipe was measured again."""
     old, new = json.loads(kept.read_text(encoding="utf-8")), json.loads(fresh.read_text(encoding="utf-8"))
+    unfinished = f"{new['status']}: {new.get('reason', '')}" if new["status"] != "done" else None
     for recipe in recipes:
-        old["runs"][recipe] = new.get("runs", {}).get(recipe) or {
-            "files": {}, "failures": [f"{new['status']}: {new.get('reason', '')}"], "commit": new.get("commit")}
+        run = new.get("runs", {}).get(recipe)
+        if run is None:
+            run = {"files": {}, "failures": [], "commit": new.get("commit")}
+        if unfinished and (not run["files"] or UNFINISHED_EXPORT in run["failures"]) \
+                and unfinished not in run["failures"]:
+            run["failures"].append(unfinished)
+        old["runs"][recipe] = run
+    if set(old["runs"]) <= set(recipes):
+        old.update({key: new[key] for key in ("status", "reason", "wall_s") if key in new})
+        if "reason" not in new:
+            old.pop("reason", None)
     write_json_atomic(kept, old)
     fresh.unlink()
 

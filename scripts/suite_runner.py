@@ -4,6 +4,7 @@ after a time box, one JSON per dataset, datasets already measured skipped (the r
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,15 @@ def run_child(measure: Callable[[], dict]) -> int:
     return 0
 
 
+def _why(done: subprocess.CompletedProcess) -> str:
+    """A failed dataset process's reason: the signal that ended it (the kernel's out-of-memory killer sends SIGKILL,
+    and the process writes nothing about it), else the last line it wrote on stderr."""
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        return f"killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+    return " ".join([line for line in done.stderr.strip().splitlines() if line.strip()][-1:])
+
+
 def _partial(out: Path, name: str, system: str) -> dict:
     partial = partial_path(out, name)
     return json.loads(partial.read_text()) if partial.is_file() else {"dataset": name, "system": system}
@@ -49,8 +59,7 @@ def run_all(script: str, names: list[str], out: Path, time_box: float, system: s
             if done.returncode == 0:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
             else:  # what finished before the failure is kept, as after a timeout
-                tail = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:]
-                result = {**_partial(out, name, system), "status": "failed", "reason": " ".join(tail)}
+                result = {**_partial(out, name, system), "status": "failed", "reason": _why(done)}
         except subprocess.TimeoutExpired:
             result = _partial(out, name, system)
             result.update(status="timed out", reason=f"not finished within the time box of {time_box:g} s"

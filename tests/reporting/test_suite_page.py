@@ -37,13 +37,12 @@ def report():
 
 
 def _accuracies(folder: Path) -> dict[str, dict[str, float]]:
-    """dataset -> system -> test accuracy, for every run the JSON holds (a finished or timed-out dataset's runs)."""
+    """dataset -> system -> test accuracy, for every run the JSON holds (also the finished runs of a dataset whose
+    process timed out or failed)."""
     table: dict[str, dict[str, float]] = {}
     for side in ("ours", "peers"):
         for path in sorted((folder / side).glob("*.json")):
             entry = json.loads(path.read_text())
-            if entry.get("status") not in ("done", "timed out"):
-                continue
             for column, (where, run) in SYSTEMS.items():
                 fmt = "pytorch" if where == "ours" else "aeon"
                 acc = entry.get("runs", {}).get(run, {}).get("files", {}).get(fmt, {}).get("accuracy")
@@ -139,3 +138,17 @@ def test_a_known_bake_off_ties_and_an_unfinished_dataset(report, tmp_path):
                                    "aeon MiniRocket": (75.0, 2.75, float(f"{wins['aeon MiniRocket']:.1f}")),
                                    "ecgcnn edge": (60.0, 3.25, float(f"{wins['ecgcnn edge']:.1f}"))}
     assert "- C, aeon: timed out — slow" in page
+
+
+def test_the_finished_runs_of_a_process_that_failed_count(report, tmp_path):
+    # A's ecgcnn process was killed after both recipes were trained and scored (as FordA's export once was, out of
+    # memory): its accuracies count, and the page says why the rest is missing.
+    _write(tmp_path, "A", "ours", {"best": 0.9, "edge": 0.6}, status="failed")
+    entry = json.loads((tmp_path / "ours" / "A.json").read_text())
+    entry["reason"] = "killed by SIGKILL (out of memory?)"
+    (tmp_path / "ours" / "A.json").write_text(json.dumps(entry))
+    _write(tmp_path, "A", "peers", {"aeon-hydra": 0.8, "aeon-minirocket": 0.7})
+    page = report.render(report.load(tmp_path / "ours"), report.load(tmp_path / "peers"))
+    assert "## Summary over the 1 datasets every system finished" in page
+    assert _summary_rows(page)["ecgcnn best"] == (90.0, 1.0, 1.0)
+    assert "- A, ecgcnn: failed — killed by SIGKILL (out of memory?)" in page

@@ -1,4 +1,5 @@
-"""Giving freed heap memory back to the operating system (glibc's ``malloc_trim``; a no-op elsewhere).
+"""Bounded memory: the beats per model call of the export's checks, and giving freed heap memory back to the operating
+system (glibc's ``malloc_trim``; a no-op elsewhere).
 
 PyTorch's CPU convolutions make hundreds of small allocations per call between the activations they free, and glibc
 keeps the freed activations inside its arenas, fragmented, instead of returning them. ``pretrained:best`` (Hydra,
@@ -13,6 +14,12 @@ import ctypes
 import ctypes.util
 from collections.abc import Callable
 from functools import cache
+
+# Beats per model call where the export runs a whole split through a model to check it (PyTorch against ONNX Runtime,
+# ONNX Runtime against TFLite): Hydra's responses are k * g / 2 channels of the beat's length per dilation and input,
+# and one ONNX Runtime call on every training beat of FordA (3,601 beats of 500 samples) grew to 24 GB and was killed.
+# 2,000 such beats peak at 0.85 GB in calls of 64, at 7.2 GB in one call (tests/export/test_check_batches.py).
+CHECK_BATCH = 64
 
 
 @cache

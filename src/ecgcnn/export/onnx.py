@@ -21,6 +21,7 @@ import torch
 from ..core.errors import ExportError, optional_import
 from ..core.fileio import atomic_path
 from ..core.layout import onnx_path
+from ..core.memory import CHECK_BATCH
 from ..core.preprocess import normalize_beats
 from ..data.dataset import load_dataset
 from ..models import fold_for_export
@@ -78,7 +79,8 @@ def export_onnx(checkpoint: str | os.PathLike, output_dir: str | os.PathLike = "
         log("[2/3] onnx.checker: graph is valid")
         # (3) numerical parity with PyTorch on real beats
         with torch.no_grad():
-            expected = model(torch.from_numpy(reference)).numpy()
+            expected = np.concatenate([model(torch.from_numpy(reference[i:i + CHECK_BATCH])).numpy()
+                                       for i in range(0, len(reference), CHECK_BATCH)])
         actual = OnnxPredictor(tmp).logits(reference[:, 0, :])
         max_diff = float(np.abs(actual - expected).max())
         same_top1 = bool((actual.argmax(1) == expected.argmax(1)).all())

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.formats import DIFFERENCE_INPUT
+from ..core.memory import CHECK_BATCH
 from ..runtimes.base import softmax
 from ..runtimes.onnx import open_session
 
@@ -27,16 +28,15 @@ LOGIT_TOLERANCE = 1e-3
 
 
 def onnx_logits(path: Path, beats: np.ndarray, difference: np.ndarray | None = None) -> np.ndarray:
-    """ONNX Runtime's logits of z-normalised beats (N, L); a graph that takes their first difference as a second
-    input (export/difference.py) gets ``difference`` (N, L - 1), else the beats' own."""
+    """ONNX Runtime's logits of z-normalised beats (N, L), :data:`~ecgcnn.core.memory.CHECK_BATCH` beats per call; a
+    graph that takes their first difference as a second input (export/difference.py) gets ``difference`` (N, L - 1),
+    else the beats' own."""
     session = open_session(path, quiet=True)
-    feeds = {}
-    for tensor in session.get_inputs():
-        if tensor.name == DIFFERENCE_INPUT:
-            feeds[tensor.name] = (np.diff(beats, axis=1) if difference is None else difference)[:, None, :]
-        else:
-            feeds[tensor.name] = beats[:, None, :]
-    return session.run(None, feeds)[0]
+    inputs = {tensor.name: (np.diff(beats, axis=1) if difference is None else difference)
+              if tensor.name == DIFFERENCE_INPUT else beats for tensor in session.get_inputs()}
+    return np.concatenate([session.run(None, {name: values[i:i + CHECK_BATCH, None, :]
+                                              for name, values in inputs.items()})[0]
+                           for i in range(0, len(beats), CHECK_BATCH)], axis=0)
 
 
 # A full-INT8 input has 256 levels over the calibration beats' range. One far-out value (a spike) can stretch that
