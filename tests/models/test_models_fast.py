@@ -28,7 +28,16 @@ from sklearn.linear_model import RidgeClassifierCV
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ecgcnn.models import _registry, build_model, count_parameters, fold_for_export, list_models, model_accepts
+from ecgcnn.models import (
+    _registry,
+    _ridge,
+    build_model,
+    count_parameters,
+    fold_for_export,
+    hydra,
+    list_models,
+    model_accepts,
+)
 from ecgcnn.models._ridge import DEFAULT_ALPHAS, class_weights, fit_head, one_vs_rest_targets, ridge_loo_fit
 from ecgcnn.models.hydra import hydra_dilations
 from ecgcnn.models.minirocket import minirocket_dilations, minirocket_kernels
@@ -429,9 +438,12 @@ def test_hydra_reads_a_first_difference_given_to_it():
         assert not np.allclose(model(x, dx).numpy(), model(x).numpy())
 
 
-def test_hydra_scaling_is_sparse_and_fitted_on_the_beats_given():
+@pytest.mark.parametrize("stats_block", [4096, 5], ids=["one-block", "blocks-of-5-beats"])
+def test_hydra_scaling_is_sparse_and_fitted_on_the_beats_given(stats_block, monkeypatch):
     """sqrt(count) standardised by the mean and (population) std over the beats where the count is positive; a
-    zero or negative count gives 0; a feature whose std is ~0 is divided by 1."""
+    zero or negative count gives 0; a feature whose std is ~0 is divided by 1. The fit sums its statistics a block of
+    beats at a time (memory); blocks of 5 here as well."""
+    monkeypatch.setattr(hydra, "_STATS_BLOCK", stats_block)
     model = build_model("hydra", k=4, g=8, input_length=40, seed=0, num_classes=3)
     g = torch.Generator().manual_seed(0)
     beats = torch.randn(24, 1, 40, generator=g)
@@ -665,10 +677,16 @@ def test_class_weights_and_targets():
     np.testing.assert_array_equal(targets, [[-1, -1, 1, -1], [1, -1, -1, -1], [-1, 1, -1, -1]])
 
 
+@pytest.mark.parametrize("n,p,block", [(18, 7, None), (12, 30, None), (21, 6, 8)],
+                         ids=["more-beats", "more-features", "beats-in-three-blocks"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_ridge_is_the_normal_equations_with_leave_one_out_by_refitting(weighted):
+def test_ridge_is_the_normal_equations_with_leave_one_out_by_refitting(weighted, n, p, block, monkeypatch):
+    """Both ways of solving (the beats' Gram matrix where p >= n, the features' side a block of beats at a time where
+    n > p; blocks of 8 beats here) against the normal equations, refitted without each beat."""
+    if block:
+        monkeypatch.setattr(_ridge, "_PRIMAL_BLOCK", block)
     rng = np.random.default_rng(4)
-    n, p, classes = 18, 7, 3
+    classes = 3
     labels = np.arange(n) % classes
     x = rng.normal(size=(n, p)) + labels[:, None] * rng.normal(size=p)
     weights = rng.uniform(0.3, 3.0, n) if weighted else np.ones(n)

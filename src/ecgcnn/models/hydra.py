@@ -32,6 +32,8 @@ from ._registry import register_model
 from ._ridge import DEFAULT_ALPHAS, fit_head
 
 KERNEL_LENGTH = 9
+# Beats per block of the fit's feature statistics and scaling (bounded float64 temporaries).
+_STATS_BLOCK = 4096
 
 
 def hydra_dilations(input_length: int) -> list[int]:
@@ -162,16 +164,20 @@ class Hydra(nn.Module):
         beats = torch.as_tensor(beats, dtype=torch.float32)
         labels_np = np.asarray(torch.as_tensor(labels), dtype=np.int64)
         counts = torch.cat([self.counts(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
-        counts = counts.double()
-        root = counts.clamp(min=0).sqrt()
-        nonzero = counts > 0
-        # mean and std of each feature over the beats where it is non-zero (the sparse scaling)
-        n_nonzero = nonzero.sum(0).clamp(min=1)
-        mean = (root * nonzero).sum(0) / n_nonzero
-        var = (((root - mean) * nonzero) ** 2).sum(0) / n_nonzero
+        # mean and std of each feature over the beats where it is non-zero (the sparse scaling), summed in float64 a
+        # block of beats at a time: with many beats (a user's recordings) whole-matrix float64 temporaries of
+        # (beats x features) would take several times the memory of the counts themselves
+        blocks = counts.split(_STATS_BLOCK)
+        n_nonzero = sum((block > 0).sum(0) for block in blocks).clamp(min=1)
+        mean = sum((block.double().clamp(min=0).sqrt() * (block > 0)).sum(0) for block in blocks) / n_nonzero
+        var = sum((((block.double().clamp(min=0).sqrt() - mean) * (block > 0)) ** 2).sum(0)
+                  for block in blocks) / n_nonzero
         std = var.sqrt()
         std = torch.where(std > 1e-6, std, torch.ones_like(std))
         self.feature_mean.copy_(mean.float())
         self.feature_std.copy_(std.float())
-        feats = self._scale(counts.float()).double().numpy()
+        feats = np.empty(tuple(counts.shape), dtype=np.float64)
+        for first, block in zip(range(0, len(counts), _STATS_BLOCK), blocks, strict=True):
+            feats[first:first + len(block)] = self._scale(block).double().numpy()
+        del counts, blocks
         return fit_head(self.head, feats, labels_np, class_balance, alphas, self.num_features)
