@@ -30,7 +30,7 @@ from ecgcnn.core.errors import ExportError, ModelFileError
 from ecgcnn.core.layout import tflite_path
 from ecgcnn.core.preprocess import PREPROCESSING, normalize_beats
 from ecgcnn.data.ucr import CLASS_NAMES, INPUT_LENGTH, ORIGINAL_LABELS
-from ecgcnn.export import converter, full_int8
+from ecgcnn.export import converter, full_int8, tflite
 from ecgcnn.export import onnx as onnx_export
 from ecgcnn.export import parity as gate
 from ecgcnn.export.micro import model_ops
@@ -543,6 +543,34 @@ def test_a_clipped_input_range_is_what_the_full_int8_input_is_calibrated_on(tmp_
     assert scale < 0.9 * (beats.max() - beats.min()) / 255
     assert any(line.startswith("full INT8 input calibrated on the training beats' values clipped at the 0.1 and 99.9 "
                                "percentiles") for line in logs)
+    verified = next(line for line in logs if line.startswith("TFLite (int8-full) vs ONNX Runtime on"))
+    assert f"on {len(beats)} beats" in verified
+
+
+@needs_tflite
+@pytest.mark.slow
+def test_full_int8_calibration_sees_a_seeded_draw_of_many_training_beats_and_the_gate_all(tmp_path, dataset,
+                                                                                         monkeypatch):
+    """Above ``CALIBRATION_BEATS`` training beats (40 here, of ECG5000's 500), TFLite's calibration sees that many,
+    drawn without replacement by ``np.random.default_rng(0)``: the file's input scale spans those beats' values, not
+    all 500 beats'; the metadata says so, and the gate still scores every beat."""
+    monkeypatch.setattr(tflite, "CALIBRATION_BEATS", 40)
+    monkeypatch.setattr(full_int8, "input_range", lambda *args: None)  # no clip: the scale is the beats' own range
+    model = _quick_train("base-cnn", dataset.x_train, dataset.index_train)
+    onnx_file = _export_onnx(model, "base-cnn", tmp_path / "base-cnn.onnx")
+    logs: list[str] = []
+    path = export_tflite(onnx_file, tmp_path, quantize="int8-full", calibration_beats=dataset.x_train,
+                         log=logs.append)
+    beats = normalize_beats(dataset.x_train)
+    drawn = beats[np.sort(np.random.default_rng(0).choice(len(beats), 40, replace=False))]
+    metadata = TFLitePredictor(path).metadata
+    assert {k: metadata["calibration"][k] for k in ("beats", "drawn_from", "seed", "split")} == \
+        {"beats": 40, "drawn_from": 500, "seed": 0, "split": "train"}
+    scale = metadata["quantization"]["input"]["scale"]
+    expected = (max(float(drawn.max()), 0.0) - min(float(drawn.min()), 0.0)) / 255
+    everything = (max(float(beats.max()), 0.0) - min(float(beats.min()), 0.0)) / 255
+    assert expected < 0.95 * everything  # the draw tells the two apart
+    assert scale == pytest.approx(expected, rel=0.01)
     verified = next(line for line in logs if line.startswith("TFLite (int8-full) vs ONNX Runtime on"))
     assert f"on {len(beats)} beats" in verified
 

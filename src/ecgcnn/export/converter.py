@@ -172,9 +172,9 @@ def _tensor_info(interpreter) -> dict:
 @dataclass
 class Conversion:
     """One export's shared state: the toolchain (``tf``, ``onnx2tf``), its temporary directory, the mode, the source
-    model's metadata and path, the target path, the z-normalised ``calibration`` beats (full INT8), the ``verify``
-    beats onnx2tf's output is checked on, and the beats the gates compare on (``gate_beats``) with ONNX Runtime's
-    logits of them (``expected``)."""
+    model's metadata and path, the target path, the z-normalised ``calibration`` beats (full INT8; TensorFlow's
+    calibration sees the ``representative`` ones among them), the ``verify`` beats onnx2tf's output is checked on, and
+    the beats the gates compare on (``gate_beats``) with ONNX Runtime's logits of them (``expected``)."""
 
     tf: object
     onnx2tf: object
@@ -187,6 +187,7 @@ class Conversion:
     verify: np.ndarray
     gate_beats: np.ndarray
     expected: np.ndarray
+    representative: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -196,7 +197,7 @@ class Conversion:
         """Convert one candidate graph and gate it. ``candidate``: ``source`` (the ONNX file), ``competitions`` (how
         many were rewritten to one winner), ``two_inputs`` and ``expected`` (ONNX Runtime's logits of the verification
         beats for that graph); ``clips``: the calibration ranges of its inputs (``beats``, ``difference``)."""
-        tf, quantize, calibration = self.tf, self.quantize, self.calibration
+        tf, quantize, representative = self.tf, self.quantize, self.representative
         source, competitions, two_inputs = candidate["source"], candidate["competitions"], candidate["two_inputs"]
         work = self.tmp / f"candidate-{competitions}-{int(two_inputs)}"
         work.mkdir()
@@ -205,10 +206,10 @@ class Conversion:
         calibrated = None
         if quantize == "int8-full":
             beat_clip, difference_clip = clips.get("beats"), clips.get("difference")
-            calibrated = [_to_layout(np.clip(calibration, beat_clip["low"], beat_clip["high"]) if beat_clip
-                                     else calibration, layout)]
+            calibrated = [_to_layout(np.clip(representative, beat_clip["low"], beat_clip["high"]) if beat_clip
+                                     else representative, layout)]
             if two_inputs:
-                difference = np.diff(calibration, axis=1)
+                difference = np.diff(representative, axis=1)
                 calibrated.append(_to_layout(np.clip(difference, difference_clip["low"], difference_clip["high"])
                                              if difference_clip else difference, layout))
         with captured_output() as captured:
@@ -229,7 +230,9 @@ class Conversion:
                       onnx2tf_options={k: v for k, v in options.items() if k not in ("non_verbose", "verbosity")},
                       source_onnx=self.onnx_path.name, versions=versions)
         if quantize == "int8-full":
-            stored["calibration"] = {"beats": int(len(calibration)), "split": "train",
+            drawn = len(representative) < len(self.calibration)
+            stored["calibration"] = {"beats": int(len(representative)), "split": "train",
+                                     **({"drawn_from": int(len(self.calibration)), "seed": 0} if drawn else {}),
                                      "preprocessing": self.metadata.get("preprocessing"),
                                      **{f"{'input' if key == 'beats' else key}_clipped":
                                         {k: clip_[k] for k in ("percentile", "low", "high")}

@@ -30,9 +30,10 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    * ``int8`` → ``<stem>_int8.tflite``: ``Optimize.DEFAULT`` without data = dynamic-range INT8 (int8 weights,
      float activations and I/O), as in the seed;
    * ``int8-full`` → ``<stem>_int8_full.tflite``: static full-integer PTQ calibrated on ``calibration_beats`` (the
-     caller's training beats, z-normalised with :func:`~ecgcnn.core.preprocess.normalize_beats` exactly as at
-     inference, fed one by one in the SavedModel's NWC layout), ``TFLITE_BUILTINS_INT8`` only, int8 input and output -
-     what TFLite Micro needs; the input/output scale and zero point are logged;
+     caller's training beats, at most :data:`CALIBRATION_BEATS` of them, z-normalised with
+     :func:`~ecgcnn.core.preprocess.normalize_beats` exactly as at inference, fed one by one in the SavedModel's NWC
+     layout), ``TFLITE_BUILTINS_INT8`` only, int8 input and output - what TFLite Micro needs; the input/output scale
+     and zero point are logged;
 
 5. the ``ecgcnn`` JSON from the ONNX ``metadata_props`` is extended with ``format``, ``quantize``,
    ``tflite_input_layout`` (``"NWC"``), ``tflite_input_shape`` (``[-1, 140, 1]``: -1 = dynamic batch), the I/O
@@ -70,6 +71,19 @@ from .parity import onnx_logits
 from .toolchain import fold_constants, import_toolchain
 
 _VERIFY_BEATS = 8
+# Full INT8: TensorFlow's calibration runs the instrumented float graph once per representative beat, and with Hydra on
+# FordA (3,601 training beats of 500 samples) that took about 10 minutes per converted graph. Where there are more
+# training beats than this, the calibration sees this many of them, drawn once (seed 0); the input's clip and every
+# gate still use all of them.
+CALIBRATION_BEATS = 1000
+
+
+def representative_rows(beats: int) -> np.ndarray:
+    """Which training beats TFLite's full-INT8 calibration sees: all, or :data:`CALIBRATION_BEATS` of them drawn
+    without replacement by ``np.random.default_rng(0)``, in their order."""
+    if beats <= CALIBRATION_BEATS:
+        return np.arange(beats)
+    return np.sort(np.random.default_rng(0).choice(beats, CALIBRATION_BEATS, replace=False))
 
 
 def _calibration(calibration_beats, length: int) -> np.ndarray:
@@ -130,7 +144,9 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
                               f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc!r})") from None
         conversion = Conversion(tf=tf, onnx2tf=onnx2tf, tmp=tmp, quantize=quantize, metadata=metadata,
                                 onnx_path=onnx_path, target=target, calibration=calibration, verify=verify,
-                                gate_beats=gate_beats, expected=expected)
+                                gate_beats=gate_beats, expected=expected,
+                                representative=(calibration[representative_rows(len(calibration))]
+                                                if calibration is not None else None))
         if quantize == "int8-full":
             kept = export_full_int8(onnx, conversion, raw, folded, log)
         else:
