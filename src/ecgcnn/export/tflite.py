@@ -71,11 +71,12 @@ from .parity import onnx_logits
 from .toolchain import fold_constants, import_toolchain
 
 _VERIFY_BEATS = 8
-# Full INT8: TensorFlow's calibration runs the instrumented float graph once per representative beat, and with Hydra on
-# FordA (3,601 training beats of 500 samples) that took about 10 minutes per converted graph. Where there are more
-# training beats than this, the calibration sees this many of them, drawn once (seed 0); the input's clip and every
-# gate still use all of them.
-CALIBRATION_BEATS = 1000
+# Full INT8: TensorFlow's calibration runs the instrumented float graph once per representative beat: Hydra on FordA
+# (500 samples) took about 10 minutes per converted graph for its 3,601 training beats, and still ~8 for 1,000 of them
+# (with another job on the second core). tf.lite.RepresentativeDataset asks for "a few hundred samples randomly
+# chosen"; where there are more training beats than this (ECG5000 has exactly this many), the calibration sees this
+# many of them, drawn once (seed 0); the input's clip and every gate still use all of them.
+CALIBRATION_BEATS = 500
 
 
 def representative_rows(beats: int) -> np.ndarray:
