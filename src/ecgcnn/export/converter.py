@@ -167,6 +167,12 @@ def _tensor_info(interpreter) -> dict:
     return info
 
 
+def ort_error(onnx_path: Path, what: str, exc: Exception) -> ExportError:
+    """One line for an ONNX Runtime failure on the export's graphs (ORT raises its own exception types)."""
+    reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else repr(exc)
+    return ExportError(f"{onnx_path}: ONNX Runtime cannot {what} ({reason})")
+
+
 # -------------------------------------------------------------------------------------------------- conversion
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core.errors import ExportError
 from .competition import single_winner_competitions
-from .converter import Conversion
+from .converter import Conversion, ort_error
 from .difference import difference_input
 from .parity import difference_range, input_range, input_resolution_note, on_int8_grid, onnx_logits
 
@@ -36,11 +36,6 @@ def _rewritten(onnx, rewrite, source: Path, target: Path):
         target.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(proto, str(target))
     return result
-
-
-def _ort_error(onnx_path: Path, what: str, exc: Exception) -> ExportError:
-    reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else repr(exc)
-    return ExportError(f"{onnx_path}: ONNX Runtime cannot {what} ({reason})")
 
 
 def describe(built: dict) -> str:
@@ -86,7 +81,7 @@ def export_full_int8(onnx, conversion: Conversion, raw: Path, folded: Path, log=
                                           reference=raw)
         clip = input_range(raw, calibration, expected)
     except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
-        raise _ort_error(conversion.onnx_path, "load the model", exc) from None
+        raise ort_error(conversion.onnx_path, "load the model", exc) from None
     if clip:
         log(f"full INT8 input calibrated on the training beats' values clipped at the {clip['percentile']:g} and "
             f"{100 - clip['percentile']:g} percentiles ({clip['low']:.3g} .. {clip['high']:.3g}): ONNX Runtime "
@@ -107,7 +102,7 @@ def export_full_int8(onnx, conversion: Conversion, raw: Path, folded: Path, log=
             difference_clip = difference_range(two, on_grid, difference, expected)
             group = _with_single_winners(onnx, conversion, two, tmp / "two-single" / folded.name, two_inputs=True)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
-            raise _ort_error(conversion.onnx_path, "run the two-input graph", exc) from None
+            raise ort_error(conversion.onnx_path, "run the two-input graph", exc) from None
         more, more_refusals = _build_all(conversion, group, {"beats": beat_clip, "difference": difference_clip})
         if more:
             why = f" ({choose(built)['problem']})" if built else ""

@@ -65,7 +65,7 @@ from ..core.formats import QUANTIZE_MODES
 from ..core.layout import tflite_path
 from ..core.preprocess import normalize_beats
 from ..runtimes.metadata import METADATA_KEY, parse_metadata_json
-from .converter import Conversion
+from .converter import Conversion, ort_error
 from .full_int8 import export_full_int8
 from .parity import onnx_logits
 from .toolchain import fold_constants, import_toolchain
@@ -141,8 +141,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
             fold_constants(ort, raw, folded)
             expected_verify, expected = onnx_logits(raw, verify), onnx_logits(raw, gate_beats)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
-            raise ExportError(f"{onnx_path}: ONNX Runtime cannot load the model "
-                              f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc!r})") from None
+            raise ort_error(onnx_path, "load the model", exc) from None
         conversion = Conversion(tf=tf, onnx2tf=onnx2tf, tmp=tmp, quantize=quantize, metadata=metadata,
                                 onnx_path=onnx_path, target=target, calibration=calibration, verify=verify,
                                 gate_beats=gate_beats, expected=expected,
