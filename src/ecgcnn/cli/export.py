@@ -4,18 +4,18 @@
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
+import contextlib
 
 from ..core.errors import EcgcnnError
-from ..core.formats import QUANTIZE_MODES
-from ..data.dataset import load_dataset
+from ..core.formats import QUANTIZE_MODES, runtime_for
+from ..data.dataset import Dataset, load_dataset
 from ..export.chain import export_chain
 from ..export.micro import export_micro
 from ..export.onnx import export_onnx
 from ..runtimes import load_predictor
 from ..runtimes.metadata import recorded_data
 from ..runtimes.pretrained import resolve_model_path
+from ..workflows.held_out import held_out_twin
 from ._parser import POSITIVE_INT, add_actions, add_data_options, add_subcommand, data_spec
 
 EXAMPLES = ("ecgcnn export tflite pretrained:edge --quantize all",)
@@ -57,16 +57,20 @@ def run(args) -> int:
         return 0
     if args.export_format == "onnx":
         source = resolve_model_path(args.checkpoint)
-        export_onnx(source, args.output_dir, opset=args.opset, reference_beats=training_beats(args, source))
+        export_onnx(source, args.output_dir, opset=args.opset, reference_beats=training_data(args, source).x_train)
         return 0
     source = resolve_model_path(args.model_file)
     modes = list(QUANTIZE_MODES) if "all" in args.quantize else list(dict.fromkeys(args.quantize))
-    # ONNX, the intermediate step from a checkpoint, is kept beside the TFLite files
-    export_chain(source, args.output_dir, args.output_dir, modes, training_beats(args, source))
+    dataset = training_data(args, source)
+    twin = (held_out_twin(source, dataset) if "int8-full" in modes and runtime_for(source) == "torch"
+            else contextlib.nullcontext())
+    with twin as held_out:
+        # ONNX, the intermediate step from a checkpoint, is kept beside the TFLite files
+        export_chain(source, args.output_dir, args.output_dir, modes, dataset.x_train, held_out=held_out)
     return 0
 
 
-def training_beats(args, source) -> np.ndarray:
+def training_data(args, source) -> Dataset:
     """Calibration and verification beats: the training beats of the data the options name, else of the data the
     model records (never test beats); their length must be the model's."""
     metadata = load_predictor(source).metadata
@@ -75,4 +79,4 @@ def training_beats(args, source) -> np.ndarray:
         raise EcgcnnError(f"{source}: the model takes beats of {metadata['input_length']} samples, but the training "
                           f"beats of {dataset.name} have {dataset.length}; name the model's data (--dataset/--train)")
     print(f"calibration and verification: {len(dataset.x_train)} training beats from {dataset.source}")
-    return dataset.x_train
+    return dataset

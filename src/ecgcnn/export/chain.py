@@ -14,7 +14,7 @@ import numpy as np
 from ..core.errors import EcgcnnError
 from ..core.formats import runtime_for, tflite_format
 from .onnx import export_onnx
-from .tflite import export_tflite
+from .tflite import HeldOut, export_tflite
 
 Step = Callable[[str, str, Callable[[], Any]], Any]
 
@@ -24,10 +24,11 @@ def _run(name: str, fmt: str, fn: Callable[[], Any]) -> Any:
 
 
 def export_chain(source: str | os.PathLike, onnx_dir: str | os.PathLike, tflite_dir: str | os.PathLike,
-                 modes: list[str] | tuple[str, ...], training_beats: np.ndarray, step: Step = _run) -> dict[str, Path]:
+                 modes: list[str] | tuple[str, ...], training_beats: np.ndarray, step: Step = _run,
+                 held_out: HeldOut | None = None) -> dict[str, Path]:
     """Exports ``source`` (a ``.pth`` checkpoint or an ``.onnx`` file) to every TFLite ``mode``; returns the files
     written, keyed by format name (``onnx``, ``tflite-fp32``, ...). A step that ``step`` swallows (returns None)
-    leaves its file out."""
+    leaves its file out. ``held_out``: the full-INT8 file's held-out twin (ecgcnn.workflows.held_out), if any."""
     source = Path(source)
     runtime = runtime_for(source)
     if runtime == "tflite":
@@ -40,8 +41,9 @@ def export_chain(source: str | os.PathLike, onnx_dir: str | os.PathLike, tflite_
         source = written["onnx"] = Path(onnx)
     for mode in modes:
         fmt = tflite_format(mode).name
-        path = step("export-tflite", fmt, lambda mode=mode: export_tflite(source, tflite_dir, quantize=mode,
-                                                                          calibration_beats=training_beats))
+        twin = held_out if mode == "int8-full" else None
+        path = step("export-tflite", fmt, lambda mode=mode, twin=twin: export_tflite(
+            source, tflite_dir, quantize=mode, calibration_beats=training_beats, held_out=twin))
         if path is not None:
             written[fmt] = Path(path)
     return written

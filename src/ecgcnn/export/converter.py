@@ -245,7 +245,7 @@ class Conversion:
                                         for key, clip_ in clips.items() if clip_}}
         if competitions:
             stored["competitions"] = f"{competitions} rewritten to one winner each (ArgMax/ArgMin)"
-        model_bytes = embed_metadata(model_bytes, stored)
+        plain, model_bytes = model_bytes, embed_metadata(model_bytes, stored)
         # Load the final bytes exactly as users will (metadata read-back included); compare with ONNX Runtime.
         written = work / self.target.name
         written.write_bytes(model_bytes)
@@ -255,6 +255,6 @@ class Conversion:
         except EcgcnnError as exc:
             raise ExportError(f"{self.target}: the converted model does not load ({exc})") from None
         error, agreement, problem = parity(quantize, actual, self.expected)
-        return dict(bytes=model_bytes, info=info, options=options, layout=layout, keras_error=keras_error,
-                    error=error, agreement=agreement, problem=problem, competitions=competitions,
-                    two_inputs=two_inputs, source=source)
+        return dict(bytes=model_bytes, plain=plain, metadata=stored, info=info, options=options, layout=layout,
+                    keras_error=keras_error, error=error, agreement=agreement, problem=problem,
+                    competitions=competitions, two_inputs=two_inputs, source=source)

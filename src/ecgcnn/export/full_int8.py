@@ -71,6 +71,39 @@ def _with_single_winners(onnx, conversion: Conversion, source: Path, target: Pat
     return group
 
 
+def _two_input_clips(two: Path, calibration: np.ndarray, expected: np.ndarray) -> dict:
+    """The int8 ranges of a two-input graph: the beat's clip chosen with the difference exact, then the difference's
+    own on the beat's int8 grid."""
+    difference = np.diff(calibration, axis=1)
+    beat_clip = input_range(two, calibration, expected, difference)
+    on_grid = (on_int8_grid(calibration, beat_clip["low"], beat_clip["high"]) if beat_clip else
+               on_int8_grid(calibration, calibration.min(), calibration.max()))
+    return {"beats": beat_clip, "difference": difference_range(two, on_grid, difference, expected)}
+
+
+def convert_like(onnx, conversion: Conversion, raw: Path, folded: Path, like: dict) -> dict:
+    """The graph ``raw`` (``folded``: its constant-folded copy) converted the way the file ``like`` was (the same
+    tie rule, the same inputs), its inputs' ranges chosen on ``conversion``'s own calibration beats, and gated by
+    :meth:`Conversion.build`; as that returns it."""
+    tmp, calibration = conversion.tmp, conversion.calibration
+    try:
+        fitted = onnx_logits(raw, calibration)
+        if like["two_inputs"]:
+            source = tmp / "two" / folded.name
+            _rewritten(onnx, difference_input, folded, source)
+            clips = _two_input_clips(source, calibration, fitted)
+        else:
+            source, clips = folded, {"beats": input_range(raw, calibration, fitted)}
+        group = _with_single_winners(onnx, conversion, source, tmp / "single" / folded.name, like["two_inputs"],
+                                     reference=None if like["two_inputs"] else raw)
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+        raise ort_error(conversion.onnx_path, "load the model", exc) from None
+    same = [c for c in group if bool(c["competitions"]) == bool(like["competitions"])]
+    if not same:
+        raise ExportError(f"{conversion.onnx_path}: has no competitions to convert with {describe(like)}")
+    return conversion.build(same[0], clips)
+
+
 def export_full_int8(onnx, conversion: Conversion, raw: Path, folded: Path, log=print) -> dict:
     """The kept full-INT8 candidate of the graph ``raw`` (``folded``: its constant-folded copy, which is converted),
     as :meth:`Conversion.build` returns it; its ``problem`` is None or says why even the kept file is refused (with
@@ -95,15 +128,11 @@ def export_full_int8(onnx, conversion: Conversion, raw: Path, folded: Path, log=
     two = tmp / "two" / folded.name
     if not any(b["problem"] is None for b in built) and _rewritten(onnx, difference_input, folded, two):
         try:
-            difference = np.diff(calibration, axis=1)
-            beat_clip = input_range(two, calibration, expected, difference)
-            on_grid = (on_int8_grid(calibration, beat_clip["low"], beat_clip["high"]) if beat_clip else
-                       on_int8_grid(calibration, calibration.min(), calibration.max()))
-            difference_clip = difference_range(two, on_grid, difference, expected)
+            clips = _two_input_clips(two, calibration, expected)
             group = _with_single_winners(onnx, conversion, two, tmp / "two-single" / folded.name, two_inputs=True)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise ort_error(conversion.onnx_path, "run the two-input graph", exc) from None
-        more, more_refusals = _build_all(conversion, group, {"beats": beat_clip, "difference": difference_clip})
+        more, more_refusals = _build_all(conversion, group, clips)
         if more:
             why = f" ({choose(built)['problem']})" if built else ""
             log(f"full INT8 refused with one int8 input{why}; the beat's first difference as a second int8 input: "

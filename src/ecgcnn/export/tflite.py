@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,9 +65,10 @@ from ..core.fileio import write_bytes_atomic
 from ..core.formats import QUANTIZE_MODES
 from ..core.layout import tflite_path
 from ..core.preprocess import normalize_beats
+from ..runtimes.flatbuffer import embed_metadata
 from ..runtimes.metadata import METADATA_KEY, parse_metadata_json
 from .converter import Conversion, ort_error
-from .full_int8 import export_full_int8
+from .full_int8 import convert_like, describe, export_full_int8
 from .parity import onnx_logits
 from .toolchain import fold_constants, import_toolchain
 
@@ -100,12 +102,29 @@ def _calibration(calibration_beats, length: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------------ export
 
+@dataclass(frozen=True)
+class HeldOut:
+    """A twin of the exported model for the full-INT8 held-out check: ``onnx``, the model's recipe fitted on
+    ``fit_beats`` only, and ``beats``, the training beats it was not fitted on (both raw, as the training beats are
+    given); ``how`` says how they were split, in a few words. A head fitted on the training beats (Hydra's ridge) keeps
+    wide margins on exactly those beats, so an int8 file agrees with ONNX Runtime there more than on beats it has not
+    seen; the twin, converted the same way, is gated on beats it has not seen."""
+
+    onnx: Path
+    fit_beats: np.ndarray
+    beats: np.ndarray
+    how: str
+
+
 def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = "outputs/tflite",
-                  quantize: str = "none", calibration_beats: np.ndarray | None = None, log=print) -> Path:
+                  quantize: str = "none", calibration_beats: np.ndarray | None = None, log=print,
+                  held_out: HeldOut | None = None) -> Path:
     """Convert an ecgcnn ONNX model to ``<output_dir>/<stem>[_fp16|_int8|_int8_full].tflite``; returns the path.
 
     ``calibration_beats`` ``(N, 140)`` (raw training beats; z-normalised here as at inference) are required for
-    ``int8-full`` and, when given, also serve as verification beats for the other modes.
+    ``int8-full`` and, when given, also serve as verification beats for the other modes. ``held_out`` (``int8-full``
+    only): a twin, converted the same way as the kept file and gated on the beats it was not fitted on; the file is
+    refused where the twin fails the gate, and its figures are written into the file's metadata (``held_out``).
     """
     onnx_path = Path(onnx_path)
     if quantize not in QUANTIZE_MODES:
@@ -113,10 +132,36 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
     target = tflite_path(output_dir, onnx_path.stem, quantize)
     if quantize == "int8-full" and (calibration_beats is None or len(calibration_beats) == 0):
         raise ExportError("full-integer INT8 (int8-full) needs calibration beats: pass the training beats")
-    if not onnx_path.is_file():
-        raise ModelFileError(f"{onnx_path}: ONNX file not found")
+    for path in (onnx_path, *([held_out.onnx] if held_out is not None and quantize == "int8-full" else [])):
+        if not Path(path).is_file():
+            raise ModelFileError(f"{path}: ONNX file not found")
     mods = import_toolchain()
-    onnx, ort, tf, onnx2tf = mods["onnx"], mods["onnxruntime"], mods["tensorflow"], mods["onnx2tf"]
+    with tempfile.TemporaryDirectory(prefix="ecgcnn-tflite-") as tmp_name:
+        tmp = Path(tmp_name)
+        conversion, raw, folded, expected_verify = _prepare(mods, onnx_path, tmp / "model", quantize, target,
+                                                            calibration_beats)
+        if quantize == "int8-full":
+            kept = export_full_int8(mods["onnx"], conversion, raw, folded, log)
+            if held_out is not None and kept["problem"] is None:
+                kept = _check_on_twin(mods, kept, held_out, tmp / "twin", target, log)
+        else:
+            kept = conversion.build(dict(source=folded, competitions=0, two_inputs=False, expected=expected_verify),
+                                    {})
+        if kept["problem"]:
+            raise ExportError(f"{target}: {kept['problem']}")
+
+    write_bytes_atomic(target, kept["bytes"])
+    _report(log, target, tflite_path(output_dir, onnx_path.stem, "none"), quantize, kept["layout"], kept["options"],
+            kept["keras_error"], kept["error"], kept["agreement"], len(conversion.gate_beats), kept["info"])
+    return target
+
+
+def _prepare(mods: dict, onnx_path: Path, tmp: Path, quantize: str, target: Path, calibration_beats,
+             gate_beats=None) -> tuple[Conversion, Path, Path, np.ndarray]:
+    """The :class:`Conversion` of ``onnx_path`` (copied and constant-folded under ``tmp``), its raw and folded copies
+    and ONNX Runtime's logits of the verification beats. The gates compare on ``gate_beats`` (raw) where given, else
+    on the calibration beats (else on fixed noise)."""
+    onnx, ort = mods["onnx"], mods["onnxruntime"]
     try:
         proto = onnx.load(str(onnx_path))
     except Exception as exc:  # noqa: BLE001 - protobuf raises several types for corrupt files
@@ -130,35 +175,43 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         verify = calibration[np.linspace(0, len(calibration) - 1, min(_VERIFY_BEATS, len(calibration))).astype(int)]
     else:
         verify = normalize_beats(np.random.default_rng(0).standard_normal((_VERIFY_BEATS, length)))
+    gate = _calibration(gate_beats, length) if gate_beats is not None else calibration
+    gate = verify if gate is None else gate
+    tmp.mkdir(parents=True)
+    raw, folded = tmp / "model.onnx", tmp / "folded" / f"{onnx_path.stem}.onnx"
+    onnx.save(proto, str(raw))  # self-contained copy: onnx2tf rewrites its input file in place
+    del proto
+    folded.parent.mkdir()
+    try:
+        fold_constants(ort, raw, folded)
+        expected_verify, expected = onnx_logits(raw, verify), onnx_logits(raw, gate)
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+        raise ort_error(onnx_path, "load the model", exc) from None
+    conversion = Conversion(tf=mods["tensorflow"], onnx2tf=mods["onnx2tf"], tmp=tmp, quantize=quantize,
+                            metadata=metadata, onnx_path=onnx_path, target=target, calibration=calibration,
+                            verify=verify, gate_beats=gate, expected=expected,
+                            representative=(calibration[representative_rows(len(calibration))]
+                                            if calibration is not None else None))
+    return conversion, raw, folded, expected_verify
 
-    with tempfile.TemporaryDirectory(prefix="ecgcnn-tflite-") as tmp_name:
-        tmp = Path(tmp_name)
-        raw, folded = tmp / "model.onnx", tmp / f"{onnx_path.stem}.onnx"
-        onnx.save(proto, str(raw))  # self-contained copy: onnx2tf rewrites its input file in place
-        del proto
-        gate_beats = calibration if calibration is not None else verify
-        try:
-            fold_constants(ort, raw, folded)
-            expected_verify, expected = onnx_logits(raw, verify), onnx_logits(raw, gate_beats)
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
-            raise ort_error(onnx_path, "load the model", exc) from None
-        conversion = Conversion(tf=tf, onnx2tf=onnx2tf, tmp=tmp, quantize=quantize, metadata=metadata,
-                                onnx_path=onnx_path, target=target, calibration=calibration, verify=verify,
-                                gate_beats=gate_beats, expected=expected,
-                                representative=(calibration[representative_rows(len(calibration))]
-                                                if calibration is not None else None))
-        if quantize == "int8-full":
-            kept = export_full_int8(onnx, conversion, raw, folded, log)
-        else:
-            kept = conversion.build(dict(source=folded, competitions=0, two_inputs=False, expected=expected_verify),
-                                    {})
-        if kept["problem"]:
-            raise ExportError(f"{target}: {kept['problem']}")
 
-    write_bytes_atomic(target, kept["bytes"])
-    _report(log, target, tflite_path(output_dir, onnx_path.stem, "none"), quantize, kept["layout"], kept["options"],
-            kept["keras_error"], kept["error"], kept["agreement"], len(gate_beats), kept["info"])
-    return target
+def _check_on_twin(mods: dict, kept: dict, held_out: HeldOut, tmp: Path, target: Path, log) -> dict:
+    """``kept`` refused where the twin, converted the way ``kept`` was, fails the gate on its held-out beats; else
+    with the twin's figures in its metadata."""
+    twin, raw, folded, _ = _prepare(mods, Path(held_out.onnx), tmp, "int8-full", target, held_out.fit_beats,
+                                    gate_beats=held_out.beats)
+    built = convert_like(mods["onnx"], twin, raw, folded, kept)
+    beats = len(twin.gate_beats)
+    log(f"full INT8 held-out check: a twin ({held_out.how}), converted the same way ({describe(kept)}), gives ONNX "
+        f"Runtime's class on {100 * built['agreement']:.1f} % of the {beats} training beats it was not fitted on")
+    if built["problem"]:
+        return dict(kept, problem=f"held-out check: a twin of this model ({held_out.how}), converted the same way, "
+                                  f"on the {beats} training beats it was not fitted on: {built['problem']}; on "
+                                  f"beats it has not seen, this file would change more than its gate on the "
+                                  f"training beats shows")
+    figures = {"how": held_out.how, "beats": beats, "agreement": round(float(built["agreement"]), 4),
+               "conversion": describe(kept)}
+    return dict(kept, bytes=embed_metadata(kept["plain"], {**kept["metadata"], "held_out": figures}))
 
 
 def _report(log, target: Path, fp32: Path, quantize: str, layout: str, options: dict, keras_error: float,

@@ -292,13 +292,16 @@ def assemble(cfg: TrainConfig, model_kwargs: dict, finished: list[dict], device)
 
 
 def fit_on_subset(cfg: TrainConfig, beats: torch.Tensor, labels: torch.Tensor, subset: np.ndarray,
-                  teacher: torch.nn.Module | None, device, log=lambda message: None) -> torch.nn.Module:
-    """Train ``cfg`` (members, epoch choice and all) using only the beats in ``subset``; return the final model.
+                  teacher: torch.nn.Module | None, device, log=lambda message: None,
+                  num_classes: int | None = None) -> torch.nn.Module:
+    """Train ``cfg`` (members, epoch choice and all) using only the beats ``(N, 1, L)`` in ``subset``; return the
+    final model for ``num_classes`` classes (default: as many as the labels show).
 
-    The same procedure as ``train`` without files, resume or DDP: the inner loop of nested cross-validation."""
+    The same procedure as ``train`` without files, resume or DDP: the inner loop of nested cross-validation, and the
+    full-INT8 export's held-out twin."""
     inner = [(subset[train_idx], subset[val_idx]) for train_idx, val_idx in
              splits_for(cfg, labels[subset].cpu().numpy())]
-    model_kwargs = model_kwargs_for(cfg, int(labels.max()) + 1)
+    model_kwargs = model_kwargs_for(cfg, num_classes or int(labels.max()) + 1, beats.shape[-1])
     if cfg.recut:  # re-cut copies of the subset's beats only (each side of each split stitched on its own)
         x, y, inner = add_recut_copies(beats[:, 0].cpu().numpy(), labels.cpu().numpy(), inner, cfg.recut, cfg.seed,
                                        cfg.recut_noise)
