@@ -34,7 +34,7 @@ from ecgcnn.export.chain import export_chain
 from ecgcnn.runtimes import load_predictor
 from ecgcnn.training import train
 from ecgcnn.training.config import run_config
-from ecgcnn.workflows.held_out import held_out_twin
+from ecgcnn.workflows.held_out import held_out_check
 
 RECIPES = ("best", "edge")
 TFLITE_MODE = "int8-full"
@@ -110,7 +110,7 @@ def run_one(name: str, work: Path, partial: Path | None = None, recipes: tuple[s
                 run["failures"].append(f"{stage} {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
                 return None
 
-        with held_out_twin(pth, data) as held_out:
+        with held_out_check(pth, data) as held_out:
             exported = export_chain(pth, work / "onnx", work / "tflite", [TFLITE_MODE], data.x_train, step=step,
                                     held_out=held_out)
         for fmt, path in exported.items():

@@ -66,36 +66,45 @@ def graph(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_twin_that_loses_its_held_out_classes_refuses_the_file(graph, tmp_path):
+@pytest.mark.parametrize("twin", [True, False], ids=["twin", "itself"])
+def test_held_out_beats_whose_classes_no_int8_file_keeps_refuse_the_file(graph, tmp_path, twin):
+    """A twin (here: the same graph) or the model itself (a network's validation beats), on held-out beats this close
+    to its boundary: refused in one line, no file."""
     fitting = _beats(120, 1.0, seed=0)          # halves 2 apart: far from the boundary
     held = _beats(40, 1e-4, seed=1)             # halves 2e-4 apart: below any int8 output step of this model
     d = normalize_beats(held)[:, : LENGTH // 2].mean(1) - normalize_beats(held)[:, LENGTH // 2:].mean(1)
     assert np.all(np.abs(d) < 1e-3) and np.all(np.sign(d) == np.where(np.arange(40) % 2 == 0, 1, -1))
     # without the check the file passes: on its training beats every class is kept
-    logs: list[str] = []
-    path = export_tflite(graph, tmp_path / "plain", quantize="int8-full", calibration_beats=fitting, log=logs.append)
+    path = export_tflite(graph, tmp_path / "plain", quantize="int8-full", calibration_beats=fitting,
+                         log=lambda message: None)
     assert "held_out" not in TFLitePredictor(path).metadata
     agreement = (TFLitePredictor(path).predict_proba(fitting).argmax(1)
                  == OnnxPredictor(graph).predict_proba(fitting).argmax(1)).mean()
     assert agreement >= gate.MIN_INT8_AGREEMENT
-    # the twin (here: the same graph) cannot keep the classes of beats this close to its boundary: refused, no file
-    with pytest.raises(ExportError, match=r"held-out check: a twin of this model \(the same graph\).*40 training "
-                                          r"beats it was not fitted on.*at least 95 % required"):
+    who = r"a twin of this model was not fitted on \(the held-out beats, converted the same way\)" if twin else \
+        r"this model was not fitted on \(the held-out beats\)"
+    with pytest.raises(ExportError, match=rf"held-out check: on the 40 training beats {who}: .*at least 95 % "
+                                          rf"required.*would change more than its gate on the training beats shows"):
         export_tflite(graph, tmp_path / "checked", quantize="int8-full", calibration_beats=fitting,
-                      held_out=HeldOut(onnx=graph, fit_beats=fitting, beats=held, how="the same graph"))
+                      log=lambda message: None, held_out=HeldOut(onnx=graph if twin else None, fit_beats=fitting,
+                                                                 beats=held, how="the held-out beats"))
     assert not (tmp_path / "checked").exists() or not list((tmp_path / "checked").iterdir())
 
 
 @pytest.mark.slow
-def test_a_twin_that_keeps_its_held_out_classes_is_recorded_in_the_file(graph, tmp_path):
+@pytest.mark.parametrize("twin", [True, False], ids=["twin", "itself"])
+def test_held_out_beats_whose_classes_are_kept_are_recorded_in_the_file(graph, tmp_path, twin):
     fitting, held = _beats(120, 1.0, seed=0), _beats(30, 1.0, seed=2)
     logs: list[str] = []
     path = export_tflite(graph, tmp_path, quantize="int8-full", calibration_beats=fitting, log=logs.append,
-                         held_out=HeldOut(onnx=graph, fit_beats=fitting, beats=held, how="the same graph"))
+                         held_out=HeldOut(onnx=graph if twin else None, fit_beats=fitting, beats=held,
+                                          how="the held-out beats"))
     # the twin is this graph calibrated on the same beats, so its file is this one: its share counted here
     kept = (TFLitePredictor(path).predict_proba(held).argmax(1)
             == OnnxPredictor(graph).predict_proba(held).argmax(1)).mean()
     figures = TFLitePredictor(path).metadata["held_out"]
-    assert figures["beats"] == 30 and figures["how"] == "the same graph"
+    assert figures["beats"] == 30 and figures["how"] == "the held-out beats"
+    assert figures["checked"] == ("a twin converted the same way" if twin else "this file")
     assert figures["agreement"] == pytest.approx(kept, abs=1e-4) and kept >= gate.MIN_INT8_AGREEMENT
-    assert any(line.startswith("full INT8 held-out check: a twin (the same graph)") for line in logs), logs
+    subject = "a twin (the held-out beats), converted the same way" if twin else "the file gives"
+    assert any(line.startswith(f"full INT8 held-out check: {subject}") for line in logs), logs

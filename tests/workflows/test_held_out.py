@@ -21,7 +21,7 @@ from ecgcnn.runtimes.onnx import OnnxPredictor
 from ecgcnn.runtimes.tflite import TFLitePredictor
 from ecgcnn.training.config import run_config
 from ecgcnn.training.run import model_kwargs_for
-from ecgcnn.workflows.held_out import TWIN_FRACTION, held_out_twin, twin_config, twin_split
+from ecgcnn.workflows.held_out import TWIN_FRACTION, held_out_check, twin_config, twin_split
 
 BEATS = 250
 
@@ -71,7 +71,7 @@ def test_the_split_holds_out_a_fifth_of_each_class_or_whole_groups(small):
 
 def test_the_twin_is_the_recipe_fitted_on_its_beats_only(tmp_path, small):
     checkpoint = _checkpoint(tmp_path / "best.pth", small)
-    with held_out_twin(checkpoint, small, log=lambda message: None) as twin:
+    with held_out_check(checkpoint, small, log=lambda message: None) as twin:
         assert twin is not None and len(twin.fit_beats) + len(twin.beats) == BEATS
         fitted = np.flatnonzero([any(np.array_equal(b, f) for f in twin.fit_beats) for b in small.x_train])
         held = np.setdiff1d(np.arange(BEATS), fitted)
@@ -86,6 +86,29 @@ def test_the_twin_is_the_recipe_fitted_on_its_beats_only(tmp_path, small):
         np.testing.assert_allclose(actual, expected, atol=1e-3 * max(1.0, np.abs(expected).max()))
         onnx_file = twin.onnx
     assert not onnx_file.exists()  # the twin lives while the context does
+
+
+def test_a_network_is_checked_on_its_own_validation_beats(tmp_path, small):
+    checkpoint = _checkpoint(tmp_path / "edge.pth", small, recipe="edge")
+    logs: list[str] = []
+    with held_out_check(checkpoint, small, log=logs.append) as held_out:
+        assert held_out is not None and held_out.onnx is None  # no twin: the file itself is gated
+        held = np.flatnonzero([any(np.array_equal(b, h) for h in held_out.beats) for b in small.x_train])
+        assert len(held) == len(held_out.beats) and len(held_out.fit_beats) + len(held) == BEATS
+        for c, n in enumerate(np.bincount(small.index_train)):  # the run's 20 % validation split, per class
+            assert np.sum(small.index_train[held] == c) == min(round(0.2 * n), n - 1)
+        assert held_out.how.startswith(f"its validation beats, {len(held)} of the {BEATS} training beats")
+    # other data than the model was trained on: its validation beats are unknown there
+    other = dataclasses.replace(small, x_train=small.x_train[:-5], index_train=small.index_train[:-5])
+    with held_out_check(checkpoint, other, log=logs.append) as held_out:
+        assert held_out is None
+    # refit on every beat after the epoch choice: its validation beats are in its weights
+    with held_out_check(_checkpoint(tmp_path / "refit.pth", small, recipe="edge", refit=True), small,
+                        log=logs.append) as held_out:
+        assert held_out is None
+    assert logs == ["full INT8 held-out check: skipped (its validation beats are known only on the data it was "
+                    "trained on)", "full INT8 held-out check: skipped (refit on every training beat after its epoch "
+                                   "was chosen)"]
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from ..export.onnx import export_onnx
 from ..runtimes import load_predictor
 from ..runtimes.metadata import recorded_data
 from ..runtimes.pretrained import resolve_model_path
-from ..workflows.held_out import held_out_twin
+from ..workflows.held_out import held_out_check
 from ._parser import POSITIVE_INT, add_actions, add_data_options, add_subcommand, data_spec
 
 EXAMPLES = ("ecgcnn export tflite pretrained:edge --quantize all",)
@@ -62,7 +62,7 @@ def run(args) -> int:
     source = resolve_model_path(args.model_file)
     modes = list(QUANTIZE_MODES) if "all" in args.quantize else list(dict.fromkeys(args.quantize))
     dataset = training_data(args, source)
-    twin = (held_out_twin(source, dataset) if "int8-full" in modes and runtime_for(source) == "torch"
+    twin = (held_out_check(source, dataset) if "int8-full" in modes and runtime_for(source) == "torch"
             else contextlib.nullcontext())
     with twin as held_out:
         # ONNX, the intermediate step from a checkpoint, is kept beside the TFLite files

@@ -67,10 +67,11 @@ from ..core.layout import tflite_path
 from ..core.preprocess import normalize_beats
 from ..runtimes.flatbuffer import embed_metadata
 from ..runtimes.metadata import METADATA_KEY, parse_metadata_json
+from ..runtimes.tflite import TFLitePredictor
 from .converter import Conversion, ort_error
 from .full_int8 import convert_like, describe, export_full_int8
-from .parity import onnx_logits
-from .toolchain import fold_constants, import_toolchain
+from .parity import onnx_logits, parity
+from .toolchain import captured_output, fold_constants, import_toolchain
 
 _VERIFY_BEATS = 8
 # Full INT8: TensorFlow's calibration runs the instrumented float graph once per representative beat: Hydra on FordA
@@ -104,13 +105,13 @@ def _calibration(calibration_beats, length: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """A twin of the exported model for the full-INT8 held-out check: ``onnx``, the model's recipe fitted on
-    ``fit_beats`` only, and ``beats``, the training beats it was not fitted on (both raw, as the training beats are
-    given); ``how`` says how they were split, in a few words. A head fitted on the training beats (Hydra's ridge) keeps
-    wide margins on exactly those beats, so an int8 file agrees with ONNX Runtime there more than on beats it has not
-    seen; the twin, converted the same way, is gated on beats it has not seen."""
+    """The full-INT8 held-out check: ``beats``, training beats the model was not fitted on, and ``onnx``, a twin of
+    the model (its recipe fitted on ``fit_beats`` only), or None where the model itself was not fitted on ``beats``
+    (a network's validation beats); beats raw, as the training beats are given; ``how`` says how they were split, in
+    a few words. A head fitted on the training beats (Hydra's ridge) keeps wide margins on exactly those beats, so an
+    int8 file agrees with ONNX Runtime there more than on beats it has not seen."""
 
-    onnx: Path
+    onnx: Path | None
     fit_beats: np.ndarray
     beats: np.ndarray
     how: str
@@ -132,7 +133,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
     target = tflite_path(output_dir, onnx_path.stem, quantize)
     if quantize == "int8-full" and (calibration_beats is None or len(calibration_beats) == 0):
         raise ExportError("full-integer INT8 (int8-full) needs calibration beats: pass the training beats")
-    for path in (onnx_path, *([held_out.onnx] if held_out is not None and quantize == "int8-full" else [])):
+    for path in (onnx_path, *([held_out.onnx] if held_out and held_out.onnx and quantize == "int8-full" else [])):
         if not Path(path).is_file():
             raise ModelFileError(f"{path}: ONNX file not found")
     mods = import_toolchain()
@@ -143,7 +144,7 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
         if quantize == "int8-full":
             kept = export_full_int8(mods["onnx"], conversion, raw, folded, log)
             if held_out is not None and kept["problem"] is None:
-                kept = _check_on_twin(mods, kept, held_out, tmp / "twin", target, log)
+                kept = _held_out_check(mods, kept, held_out, tmp / "held-out", raw, target, log)
         else:
             kept = conversion.build(dict(source=folded, competitions=0, two_inputs=False, expected=expected_verify),
                                     {})
@@ -195,22 +196,39 @@ def _prepare(mods: dict, onnx_path: Path, tmp: Path, quantize: str, target: Path
     return conversion, raw, folded, expected_verify
 
 
-def _check_on_twin(mods: dict, kept: dict, held_out: HeldOut, tmp: Path, target: Path, log) -> dict:
-    """``kept`` refused where the twin, converted the way ``kept`` was, fails the gate on its held-out beats; else
-    with the twin's figures in its metadata."""
-    twin, raw, folded, _ = _prepare(mods, Path(held_out.onnx), tmp, "int8-full", target, held_out.fit_beats,
-                                    gate_beats=held_out.beats)
-    built = convert_like(mods["onnx"], twin, raw, folded, kept)
-    beats = len(twin.gate_beats)
-    log(f"full INT8 held-out check: a twin ({held_out.how}), converted the same way ({describe(kept)}), gives ONNX "
-        f"Runtime's class on {100 * built['agreement']:.1f} % of the {beats} training beats it was not fitted on")
-    if built["problem"]:
-        return dict(kept, problem=f"held-out check: a twin of this model ({held_out.how}), converted the same way, "
-                                  f"on the {beats} training beats it was not fitted on: {built['problem']}; on "
-                                  f"beats it has not seen, this file would change more than its gate on the "
-                                  f"training beats shows")
-    figures = {"how": held_out.how, "beats": beats, "agreement": round(float(built["agreement"]), 4),
-               "conversion": describe(kept)}
+def _held_out_check(mods: dict, kept: dict, held_out: HeldOut, tmp: Path, raw: Path, target: Path, log) -> dict:
+    """``kept`` (converted from ``raw``) refused where it fails the gates on the held-out beats (or its twin,
+    converted the way ``kept`` was, fails them); else with the figures in its metadata."""
+    if held_out.onnx is None:  # the model itself was not fitted on these beats: the kept file is gated on them
+        tmp.mkdir()
+        beats = _calibration(held_out.beats, int(kept["metadata"]["input_length"]))
+        written = tmp / target.name
+        written.write_bytes(kept["bytes"])
+        try:
+            with captured_output():
+                actual = TFLitePredictor(written).logits(beats)
+            expected = onnx_logits(raw, beats)
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            raise ort_error(target, "check the held-out beats", exc) from None
+        _, agreement, problem = parity("int8-full", actual, expected)
+        subject, whose = "the file", "the model"
+    else:
+        twin, twin_raw, folded, _ = _prepare(mods, held_out.onnx, tmp, "int8-full", target, held_out.fit_beats,
+                                             gate_beats=held_out.beats)
+        built = convert_like(mods["onnx"], twin, twin_raw, folded, kept)
+        beats, agreement, problem = twin.gate_beats, built["agreement"], built["problem"]
+        subject, whose = f"a twin ({held_out.how}), converted the same way ({describe(kept)}),", "it"
+    log(f"full INT8 held-out check: {subject} gives ONNX Runtime's class on {100 * agreement:.1f} % of the "
+        f"{len(beats)} training beats {whose} was not fitted on" + (f" ({held_out.how})" if held_out.onnx is None
+                                                                     else ""))
+    if problem:
+        model = "a twin of this model" if held_out.onnx is not None else "this model"
+        return dict(kept, problem=f"held-out check: on the {len(beats)} training beats {model} was not fitted on "
+                                  f"({held_out.how}{', converted the same way' if held_out.onnx else ''}): "
+                                  f"{problem}; on beats it has not seen, this file would change more than its gate "
+                                  f"on the training beats shows")
+    figures = {"how": held_out.how, "beats": len(beats), "agreement": round(float(agreement), 4),
+               "checked": "a twin converted the same way" if held_out.onnx is not None else "this file"}
     return dict(kept, bytes=embed_metadata(kept["plain"], {**kept["metadata"], "held_out": figures}))
 
 

@@ -7,8 +7,8 @@ bake-off, files that kept 97-100 % of the classes on the training beats kept 64-
 whole groups with ``--group-by``; the run's own seed); the export converts it the way it converted the file it keeps
 and gates it on the other 20 %, which it was not fitted on. The test split plays no part.
 
-Networks (``edge``) keep their validation beats out of their weights already and are not twinned here; an ensemble
-(``--folds``) has seen every beat in some member.
+A network trained without refit (``edge``) kept its validation beats out of its weights (they chose its epoch): its
+own file is gated on them, no twin needed. An ensemble (``--folds``) has seen every beat in some member: no check.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from ..export.onnx import export_onnx
 from ..export.tflite import HeldOut
 from ..models import build_model
 from ..runtimes.checkpoint import read_checkpoint, save_checkpoint
+from ..runtimes.metadata import recorded_data
 from ..training import fit_on_subset
 from ..training.config import TrainConfig
-from ..training.run import model_kwargs_for
+from ..training.run import model_kwargs_for, splits_for
 
 # The share of the training beats the twin does not see.
 TWIN_FRACTION = 0.2
@@ -40,14 +41,20 @@ TWIN_FRACTION = 0.2
 def twin_config(metadata: dict) -> TrainConfig | None:
     """The training configuration a checkpoint records, where it is a closed-form model refit on every beat; else
     None (no twin)."""
-    config = dict(metadata.get("config") or {})
-    if not config.get("refit") or int(config.get("folds") or 1) > 1 or config.get("model") != metadata.get("model"):
-        return None
-    known = {f.name for f in fields(TrainConfig)} - {"data", "output_dir", "progress"}
-    cfg = TrainConfig(**{k: v for k, v in config.items() if k in known}, progress=False)
-    if not hasattr(build_model(metadata["model"], **metadata["model_kwargs"]), "fit_closed_form"):
+    cfg = recorded_config(metadata)
+    if cfg is None or not cfg.refit or not hasattr(build_model(metadata["model"], **metadata["model_kwargs"]),
+                                                   "fit_closed_form"):
         return None
     return cfg
+
+
+def recorded_config(metadata: dict) -> TrainConfig | None:
+    """The training configuration a checkpoint of one model (not an ensemble) records, or None."""
+    config = dict(metadata.get("config") or {})
+    if not config or int(config.get("folds") or 1) > 1 or config.get("model") != metadata.get("model"):
+        return None
+    known = {f.name for f in fields(TrainConfig)} - {"data", "output_dir", "progress"}
+    return TrainConfig(**{k: v for k, v in config.items() if k in known}, progress=False)
 
 
 def twin_split(dataset: data_mod.Dataset, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -62,15 +69,16 @@ def twin_split(dataset: data_mod.Dataset, seed: int) -> tuple[np.ndarray, np.nda
 
 
 @contextmanager
-def held_out_twin(checkpoint: str | Path, dataset: data_mod.Dataset, log=print) -> Iterator[HeldOut | None]:
-    """The twin of ``checkpoint`` (a ``.pth`` file) on ``dataset``'s training beats, as an ONNX file that lives while
-    the context does; None where the model gets none (the log says why)."""
+def held_out_check(checkpoint: str | Path, dataset: data_mod.Dataset, log=print) -> Iterator[HeldOut | None]:
+    """The held-out check of ``checkpoint`` (a ``.pth`` file) on ``dataset``'s training beats: its twin as an ONNX file
+    that lives while the context does, or (a network) its own validation beats; None where the model gets no check
+    (the log says why)."""
     try:
         metadata = read_checkpoint(checkpoint)["metadata"]
     except ModelFileError:  # the export of the file itself says what is wrong with it
         yield None
         return
-    cfg = twin_config(metadata)
+    cfg = recorded_config(metadata)
     if cfg is None:
         yield None
         return
@@ -80,6 +88,22 @@ def held_out_twin(checkpoint: str | Path, dataset: data_mod.Dataset, log=print) 
            if model_kwargs_for(cfg, num_classes, dataset.length) != metadata["model_kwargs"]
            else "the training beats hold fewer than two groups"
            if dataset.groups_train is not None and len(set(dataset.groups_train.tolist())) < 2 else None)
+    if twin_config(metadata) is None:
+        recorded_beats = (metadata.get("dataset") or {}).get("train_beats")  # older files: ECG5000's, not recorded
+        if not why and cfg.refit:
+            why = "refit on every training beat after its epoch was chosen"
+        elif not why and (dataset.describe()["spec"] != recorded_data(metadata)
+                          or recorded_beats not in (None, len(dataset.index_train))):
+            why = "its validation beats are known only on the data it was trained on"
+        train_idx, val_idx = splits_for(cfg, dataset.index_train, dataset.groups_train)[0] if not why else ([], [])
+        if why or len(val_idx) == 0:
+            log(f"full INT8 held-out check: skipped ({why or 'no validation beats'})")
+            yield None
+            return
+        yield HeldOut(onnx=None, fit_beats=dataset.x_train[train_idx], beats=dataset.x_train[val_idx],
+                      how=f"its validation beats, {len(val_idx)} of the {len(dataset.index_train)} training beats, "
+                          f"seed {cfg.seed}")
+        return
     if why:
         log(f"full INT8 held-out check: skipped ({why})")
         yield None

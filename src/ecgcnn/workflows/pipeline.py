@@ -24,7 +24,7 @@ from ..reporting.results import write_results
 from ..runtimes import load_predictor
 from ..training import train
 from ..training.config import run_config
-from .held_out import held_out_twin
+from .held_out import held_out_check
 
 DEFAULT_MODELS = ("base-cnn", "vgg", "inception", "tcn")  # the seed's four CNNs
 
@@ -92,7 +92,7 @@ def run_pipeline(cfg: PipelineConfig, log=print) -> int:
         if not paths["pytorch"].is_file():
             continue
         # calibration (int8-full), verification and the held-out twin use training beats only
-        with held_out_twin(paths["pytorch"], dataset, log=log) as held_out:
+        with held_out_check(paths["pytorch"], dataset, log=log) as held_out:
             export_chain(paths["pytorch"], paths["onnx"].parent, paths[TFLITE_FORMATS[0].name].parent,
                          [fmt.quantize for fmt in TFLITE_FORMATS], dataset.x_train,
                          step=lambda name, fmt, fn, model=model, seed=seed: stage(name, model, seed, fmt, fn),
