@@ -105,7 +105,10 @@ def render(ours: dict, peers: dict) -> str:
              "converted one winner per competition only. Where both are refused, runs from commit 559956f on convert "
              "them again with the beat's first difference as a second int8 input on its own grid and keep the first "
              "that passes (marked † below: TFLite Micro takes one input). A refused file's note says whether "
-             "the int8 input alone already changes the class.", "", provenance(ours), "", int8_summary(ours), ""]
+             "the int8 input alone already changes the class. Runs from commit 8211208 on also pass the held-out "
+             "check: `best`'s twin (its recipe refit on 80 % of the training beats) converted the same way, "
+             "`edge`'s file itself on its validation beats, gated on those beats (docs/deployment.md); earlier "
+             "files were gated on the training beats only.", "", provenance(ours), "", int8_summary(ours), ""]
     if n:
         mean_acc, mean_rank = matrix.mean(axis=0), rank_matrix.mean(axis=0)
         lines += [f"## Summary over the {n} datasets every system finished", "",

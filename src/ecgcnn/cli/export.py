@@ -62,9 +62,9 @@ def run(args) -> int:
     source = resolve_model_path(args.model_file)
     modes = list(QUANTIZE_MODES) if "all" in args.quantize else list(dict.fromkeys(args.quantize))
     dataset = training_data(args, source)
-    twin = (held_out_check(source, dataset) if "int8-full" in modes and runtime_for(source) == "torch"
-            else contextlib.nullcontext())
-    with twin as held_out:
+    check = (held_out_check(source, dataset) if "int8-full" in modes and runtime_for(source) == "torch"
+             else contextlib.nullcontext())
+    with check as held_out:
         # ONNX, the intermediate step from a checkpoint, is kept beside the TFLite files
         export_chain(source, args.output_dir, args.output_dir, modes, dataset.x_train, held_out=held_out)
     return 0

@@ -28,7 +28,7 @@ def export_chain(source: str | os.PathLike, onnx_dir: str | os.PathLike, tflite_
                  held_out: HeldOut | None = None) -> dict[str, Path]:
     """Exports ``source`` (a ``.pth`` checkpoint or an ``.onnx`` file) to every TFLite ``mode``; returns the files
     written, keyed by format name (``onnx``, ``tflite-fp32``, ...). A step that ``step`` swallows (returns None)
-    leaves its file out. ``held_out``: the full-INT8 file's held-out twin (ecgcnn.workflows.held_out), if any."""
+    leaves its file out. ``held_out``: the full-INT8 file's held-out check (ecgcnn.workflows.held_out), if any."""
     source = Path(source)
     runtime = runtime_for(source)
     if runtime == "tflite":
@@ -41,9 +41,9 @@ def export_chain(source: str | os.PathLike, onnx_dir: str | os.PathLike, tflite_
         source = written["onnx"] = Path(onnx)
     for mode in modes:
         fmt = tflite_format(mode).name
-        twin = held_out if mode == "int8-full" else None
-        path = step("export-tflite", fmt, lambda mode=mode, twin=twin: export_tflite(
-            source, tflite_dir, quantize=mode, calibration_beats=training_beats, held_out=twin))
+        check = held_out if mode == "int8-full" else None
+        path = step("export-tflite", fmt, lambda mode=mode, check=check: export_tflite(
+            source, tflite_dir, quantize=mode, calibration_beats=training_beats, held_out=check))
         if path is not None:
             written[fmt] = Path(path)
     return written

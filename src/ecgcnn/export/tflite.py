@@ -9,7 +9,9 @@ Pipeline of :func:`export_tflite` (everything intermediate lives in a temporary 
    (ConstantOfShape/Concat/Reshape/Slice/Transpose/Cast into a constant pad vector). Without it onnx2tf mis-maps
    the computed pad vector onto the NWC tensor and the TCN conversion fails (``136 vs 140`` in a residual Add).
    For ``int8-full`` more than one graph may be converted (Hydra's competitions with one winner each, the beat's
-   first difference as a second int8 input) and one file is kept: :mod:`ecgcnn.export.full_int8`;
+   first difference as a second int8 input) and one file is kept: :mod:`ecgcnn.export.full_int8`; with
+   ``held_out`` the kept file, or a twin converted the same way, is then gated on beats the model was not fitted on
+   (:class:`HeldOut`, built by :mod:`ecgcnn.workflows.held_out`);
    Steps 3 to 6 run once for each graph converted (:class:`ecgcnn.export.converter.Conversion`);
 3. ``onnx2tf.convert`` builds a Keras model (``disable_model_save=True``: no SavedModel or FP32/FP16 .tflite of its
    own, which it otherwise always writes; ``not_use_onnxsim=True``: onnxsim is not a dependency and step 2 already
@@ -124,8 +126,9 @@ def export_tflite(onnx_path: str | os.PathLike, output_dir: str | os.PathLike = 
 
     ``calibration_beats`` ``(N, 140)`` (raw training beats; z-normalised here as at inference) are required for
     ``int8-full`` and, when given, also serve as verification beats for the other modes. ``held_out`` (``int8-full``
-    only): a twin, converted the same way as the kept file and gated on the beats it was not fitted on; the file is
-    refused where the twin fails the gate, and its figures are written into the file's metadata (``held_out``).
+    only, :class:`HeldOut`): training beats the model was not fitted on, where the kept file (or a twin converted the
+    way it was) must pass the same gates; the file is refused where they fail, else the figures are written into its
+    metadata (``held_out``).
     """
     onnx_path = Path(onnx_path)
     if quantize not in QUANTIZE_MODES:
