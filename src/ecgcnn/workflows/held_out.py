@@ -1,4 +1,4 @@
-"""The full-INT8 export's held-out twin (:class:`ecgcnn.export.tflite.HeldOut`).
+"""The full-INT8 export's held-out check (:class:`ecgcnn.export.tflite.HeldOut`): a twin, or own validation beats.
 
 A closed-form head refit on every training beat (``best``: Hydra and its ridge) keeps wide margins on exactly those
 beats, so a full-INT8 file gives ONNX Runtime's class on them more often than on beats it has not seen: in the
