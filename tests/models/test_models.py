@@ -18,7 +18,8 @@ EXPECTED_PARAMETERS = {"base-cnn": 174_597, "vgg": 3_608_325, "inception": 479_8
 
 
 def test_registry_lists_the_seed_models_then_ours():
-    assert list_models() == ["base-cnn", "base-cnn-small", "vgg", "inception", "tcn", "ensemble", "hydra", "minirocket"]
+    assert list_models() == ["base-cnn", "base-cnn-small", "vgg", "inception", "tcn", "ensemble", "hydra", "minirocket",
+                             "hydra-minirocket"]
 
 
 def test_unknown_model_lists_known_ones():

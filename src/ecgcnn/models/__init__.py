@@ -3,7 +3,7 @@ in the order shown to users."""
 
 # The import order is the registration order, which is the order shown to users.
 # isort: off
-from . import base_cnn, vgg, inception, tcn, ensemble, hydra, minirocket  # noqa: F401 - registration side effect
+from . import base_cnn, vgg, inception, tcn, ensemble, hydra, minirocket, hydra_minirocket  # noqa: F401 - registration
 # isort: on
 from ._registry import build_model, count_parameters, fold_for_export, list_models, model_accepts, register_model
 

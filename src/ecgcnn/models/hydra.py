@@ -161,8 +161,14 @@ class Hydra(nn.Module):
         uniform interface; Hydra's kernels come from the constructor's ``seed``).
         """
         del seed
-        beats = torch.as_tensor(beats, dtype=torch.float32)
         labels_np = np.asarray(torch.as_tensor(labels), dtype=np.int64)
+        feats = self.fit_features(beats, batch_size)
+        return fit_head(self.head, feats, labels_np, class_balance, alphas, self.num_features)
+
+    @torch.no_grad()
+    def fit_features(self, beats: torch.Tensor, batch_size: int = 32) -> np.ndarray:
+        """Fit the standardisation on ``beats`` (N, C, L); returns their standardised features (N, p), float64."""
+        beats = torch.as_tensor(beats, dtype=torch.float32)
         counts = torch.cat([self.counts(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
         # mean and std of each feature over the beats where it is non-zero (the sparse scaling), summed in float64 a
         # block of beats at a time: with many beats (a user's recordings) whole-matrix float64 temporaries of
@@ -179,5 +185,4 @@ class Hydra(nn.Module):
         feats = np.empty(tuple(counts.shape), dtype=np.float64)
         for first, block in zip(range(0, len(counts), _STATS_BLOCK), blocks, strict=True):
             feats[first:first + len(block)] = self._scale(block).double().numpy()
-        del counts, blocks
-        return fit_head(self.head, feats, labels_np, class_balance, alphas, self.num_features)
+        return feats

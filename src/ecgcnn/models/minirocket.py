@@ -167,8 +167,15 @@ class MiniRocket(nn.Module):
 
         Afterwards ``self(beats)`` returns the ridge decision values. ``seed`` draws the beats the biases come from.
         """
-        beats = torch.as_tensor(beats, dtype=torch.float32)
         labels_np = np.asarray(torch.as_tensor(labels), dtype=np.int64)
+        feats = self.fit_features(beats, seed, batch_size)
+        return fit_head(self.head, feats, labels_np, class_balance, alphas, self.num_features)
+
+    @torch.no_grad()
+    def fit_features(self, beats: torch.Tensor, seed: int = 0, batch_size: int = 128) -> np.ndarray:
+        """Fit the biases and the standardisation on ``beats`` (N, C, L); returns their standardised features (N, p),
+        float64."""
+        beats = torch.as_tensor(beats, dtype=torch.float32)
         self.fit_biases(beats, seed=seed)
         ppv = torch.cat([self.ppv(beats[i:i + batch_size]) for i in range(0, beats.shape[0], batch_size)])
         ppv = ppv.double()
@@ -177,5 +184,4 @@ class MiniRocket(nn.Module):
         std = torch.where(std > 1e-6, std, torch.ones_like(std))
         self.feature_mean.copy_(mean.float())
         self.feature_std.copy_(std.float())
-        feats = ((ppv.float() - self.feature_mean) / self.feature_std).double().numpy()
-        return fit_head(self.head, feats, labels_np, class_balance, alphas, self.num_features)
+        return ((ppv.float() - self.feature_mean) / self.feature_std).double().numpy()
