@@ -7,6 +7,7 @@ runs in its own process, killed after ``--time-box`` seconds (recorded as such).
     python scripts/suite.py --time-box 900            # all datasets, smallest first
     python scripts/suite.py --datasets ECG200 Coffee  # some
     python scripts/suite.py --recipes best --replace  # best again where a result exists; edge's runs kept
+    python scripts/suite.py --recipes hydra-minirocket --out results/suite/candidates  # a candidate: accuracy only
 
 ``make suite`` runs this, the peers' side (scripts/peers_suite.py, in .venv-peers) and the page
 (scripts/suite_report.py).
@@ -37,6 +38,9 @@ from ecgcnn.training.config import run_config
 from ecgcnn.workflows.held_out import held_out_check
 
 RECIPES = ("best", "edge")
+# Candidates for a recipe (config.RECIPES): trained and scored on the test split like the recipes, never exported (the
+# page compares their accuracy with the peers' in a section of its own; results/suite/candidates).
+CANDIDATES = ("hydra-minirocket",)
 TFLITE_MODE = "int8-full"
 
 
@@ -97,10 +101,11 @@ def run_one(name: str, work: Path, partial: Path | None = None, recipes: tuple[s
         trained[recipe] = pth = checkpoint_path(str(work), recipe)
         _score(run, "pytorch", pth, data)
         _keep(partial, result)
-    for recipe in trained:  # until each recipe's files are exported and scored (a time box may end it first)
+    exported_recipes = {recipe: pth for recipe, pth in trained.items() if recipe not in CANDIDATES}
+    for recipe in exported_recipes:  # until each recipe's files are exported and scored (a time box may end it first)
         result["runs"][recipe]["failures"].append(UNFINISHED_EXPORT)
     _keep(partial, result)
-    for recipe, pth in trained.items():
+    for recipe, pth in exported_recipes.items():
         run = result["runs"][recipe]
 
         def step(stage, fmt, fn, run=run):
@@ -126,7 +131,9 @@ def main() -> int:
     parser.add_argument("--out", default="results/suite/ours", help="one JSON per dataset")
     parser.add_argument("--work", default="outputs/suite", help="models and exports")
     parser.add_argument("--time-box", type=float, default=900.0, help="seconds per dataset (both recipes)")
-    parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
+    parser.add_argument("--recipes", nargs="+", choices=RECIPES + CANDIDATES, default=list(RECIPES),
+                        help=f"candidates ({', '.join(CANDIDATES)}) are trained and scored, not exported: give them "
+                             "their own --out (results/suite/candidates)")
     parser.add_argument("--replace", action="store_true",
                         help="measure --recipes again on the datasets that have a result in --out and replace "
                              "those recipes' runs (the other recipes' runs are kept)")

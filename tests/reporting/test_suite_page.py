@@ -22,6 +22,10 @@ REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "results" / "suite"
 SYSTEMS = {"ecgcnn best": ("ours", "best"), "ecgcnn edge": ("ours", "edge"), "aeon Hydra": ("peers", "aeon-hydra"),
            "aeon MiniRocket": ("peers", "aeon-minirocket")}
+# The candidate section: the candidate recipe (accuracy only, results/suite/candidates) in place of edge.
+CANDIDATE_SYSTEMS = {"ecgcnn hydra-minirocket": ("candidates", "hydra-minirocket"), "ecgcnn best": ("ours", "best"),
+                     "aeon Hydra": ("peers", "aeon-hydra"), "aeon MiniRocket": ("peers", "aeon-minirocket")}
+CANDIDATE_SECTION = "## A candidate for `best`: hydra-minirocket"
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +40,15 @@ def report():
     return module
 
 
-def _accuracies(folder: Path) -> dict[str, dict[str, float]]:
+def _accuracies(folder: Path, systems: dict = SYSTEMS) -> dict[str, dict[str, float]]:
     """dataset -> system -> test accuracy, for every run the JSON holds (also the finished runs of a dataset whose
     process timed out or failed)."""
     table: dict[str, dict[str, float]] = {}
-    for side in ("ours", "peers"):
+    for side in ("ours", "peers", "candidates"):
         for path in sorted((folder / side).glob("*.json")):
             entry = json.loads(path.read_text())
-            for column, (where, run) in SYSTEMS.items():
-                fmt = "pytorch" if where == "ours" else "aeon"
+            for column, (where, run) in systems.items():
+                fmt = "aeon" if where == "peers" else "pytorch"
                 acc = entry.get("runs", {}).get(run, {}).get("files", {}).get(fmt, {}).get("accuracy")
                 if where == side and acc is not None:
                     table.setdefault(path.stem, {})[column] = acc
@@ -61,24 +65,33 @@ def _summary_rows(page: str) -> dict[str, tuple[float, float, float]]:
 
 
 def test_the_committed_page_is_what_the_script_makes_of_the_committed_results(report):
-    assert (SUITE / "suite.md").read_text(encoding="utf-8") == report.render(report.load(SUITE / "ours"),
-                                                                             report.load(SUITE / "peers"))
+    assert (SUITE / "suite.md").read_text(encoding="utf-8") == report.render(
+        report.load(SUITE / "ours"), report.load(SUITE / "peers"), report.load(SUITE / "candidates"))
 
 
-def test_the_summary_is_the_mean_accuracy_and_mean_rank_over_datasets_every_system_finished():
+@pytest.mark.parametrize("section", ["main", "candidate"])
+def test_the_summary_is_the_mean_accuracy_and_mean_rank_over_datasets_every_system_finished(section):
     page = (SUITE / "suite.md").read_text(encoding="utf-8")
-    table = _accuracies(SUITE)
-    complete = sorted(name for name, row in table.items() if len(row) == len(SYSTEMS))
-    matrix = np.array([[table[name][s] for s in SYSTEMS] for name in complete])
+    systems = SYSTEMS
+    if section == "candidate":
+        if CANDIDATE_SECTION not in page:
+            assert not list((SUITE / "candidates").glob("*.json"))  # the section exists wherever results do
+            return
+        page, systems = page.split(CANDIDATE_SECTION, 1)[1], CANDIDATE_SYSTEMS
+    else:
+        page = page.split(CANDIDATE_SECTION, 1)[0]
+    table = _accuracies(SUITE, systems)
+    complete = sorted(name for name, row in table.items() if len(row) == len(systems))
+    matrix = np.array([[table[name][s] for s in systems] for name in complete])
     ranks = np.array([rankdata(-row) for row in matrix])  # rank 1 = most accurate, ties share their mean rank
     best = ranks == ranks.min(axis=1, keepdims=True)
     wins = (best / best.sum(axis=1, keepdims=True)).sum(axis=0)
-    assert f"## Summary over the {len(complete)} datasets every system finished" in page
+    assert f" Summary over the {len(complete)} datasets every system finished" in page
     rows = _summary_rows(page)
-    assert list(rows) == [list(SYSTEMS)[j] for j in np.argsort(ranks.mean(axis=0), kind="stable")]
-    for j, system in enumerate(SYSTEMS):
+    assert list(rows) == [list(systems)[j] for j in np.argsort(ranks.mean(axis=0), kind="stable")]
+    for j, system in enumerate(systems):
         assert rows[system] == (round(100 * matrix[:, j].mean(), 2), round(ranks[:, j].mean(), 2), round(wins[j], 1))
-    k, n = len(SYSTEMS), len(complete)
+    k, n = len(systems), len(complete)
     cd = studentized_range.ppf(0.95, k, math.inf) / math.sqrt(2) * math.sqrt(k * (k + 1) / (6 * n))
     quoted = float(re.search(r"k = 4, N = \d+\): \*\*([\d.]+)\*\* ranks", page).group(1))
     assert abs(quoted - cd) <= 0.006  # the page rounds to 2 decimals; Demšar's table to 3
