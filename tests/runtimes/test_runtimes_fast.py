@@ -146,7 +146,7 @@ def _payload(**changes):
     (_payload(metadata={k: v for k, v in _metadata().items() if k != "model_kwargs"}),
      "ecgcnn metadata field 'model_kwargs' is missing or not a dict"),
     (_payload(metadata=_metadata(model="resnet")), "unknown model 'resnet' (known: base-cnn, base-cnn-small, vgg, "
-                                                   "inception, tcn, ensemble, hydra, minirocket)"),
+                                                   "inception, tcn, ensemble, hydra, minirocket, hydra-minirocket)"),
     (_payload(state_dict=None), "checkpoint state_dict is missing or holds non-tensors"),
     (_payload(state_dict={"w": torch.zeros(1), "b": [0.0]}), "checkpoint state_dict is missing or holds non-tensors"),
 ])

@@ -56,6 +56,9 @@ VARIANTS: list[tuple[str, str, dict]] = [
     ("hydra-balanced", "+ class-balanced ridge (count^-0.5)", {"model": "hydra", "refit": True,
                                                                "class_balance": 0.5}),
     ("minirocket", "MiniRocket, ridge head, refit on all beats", {"model": "minirocket", "refit": True}),
+    # Added after the table above: a candidate for `best` on other data (results/ablation/random_kernels_loo.md).
+    ("hydra-minirocket", "Hydra + MiniRocket features, one ridge head, refit on all beats",
+     {"model": "hydra-minirocket", "refit": True}),
     # Robustness to how a recording is cut (``ecgcnn.evaluation.recut``): re-cut copies of the training beats,
     # optionally with synthetic noise. Candidates and the rule (ROBUST_RULE) were fixed before any was scored.
     ("small-recut", "base-cnn-small + 3 re-cut copies of every training beat", {**_SMALL, "recut": 3}),
