@@ -3,7 +3,6 @@ measured or read from committed files rather than typed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -18,6 +17,7 @@ from ecgcnn.reporting.markdown import readme_markers
 from ecgcnn.runtimes.pretrained import read_manifest
 
 from .conftest import REPO
+from .scripts import load_script
 
 README = REPO / "README.md"
 DOCS = sorted((REPO / "docs").glob("*.md"))
@@ -148,23 +148,17 @@ def test_readme_results_table_is_the_committed_figures():
 
 # ------------------------------------------------------------------------------------ model card: measured recall
 
-def _script():
-    spec = importlib.util.spec_from_file_location("model_card_table", REPO / "scripts" / "model_card_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def measured(dataset):
     """Every shipped file scored on the test split (what `ecgcnn evaluate pretrained:NAME` prints)."""
-    return _script().measure(dataset)
+    return load_script("model_card_table").measure(dataset)
 
 
 def test_model_card_recall_is_measured(measured):
     """docs/model-card.md's recall table is the script's output: within one beat per class (another CPU may round
     one beat differently), and each percentage is its own count."""
-    start, end = readme_markers(_script().SECTION)
+    start, end = readme_markers(load_script("model_card_table").SECTION)
     block = _text(REPO / "docs" / "model-card.md").split(start, 1)[1].split(end, 1)[0]
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(pretrained:\S+)` \| \S+ \|(.*)$", block, re.M)}
     assert set(rows) == {row["spec"] for row in measured}
@@ -180,13 +174,13 @@ def test_model_card_recall_is_measured(measured):
         if recorded is not None:
             for recall, hit, n in zip(recorded, row["hits"], row["support"], strict=False):
                 assert abs(recall * n - hit) <= 1, (row["spec"], recorded)
-    never = _script().never_predicted(measured)
+    never = load_script("model_card_table").never_predicted(measured)
     claims = set(re.findall(r"`pretrained:(\w+)` never predicts class (\d)", block))
     assert claims == {(model, str(label)) for model, labels in never.items() for label in labels}
 
 
 def test_readme_claims_about_the_shipped_models_hold(measured):
-    never = _script().never_predicted(measured)
+    never = load_script("model_card_table").never_predicted(measured)
     for model, label in re.findall(r"`pretrained:(\w+)` never predicts class (\d)", _text(README)):
         assert int(label) in never[model], f"README: pretrained:{model} does predict class {label} now"
 

@@ -4,7 +4,6 @@ with scikit-learn's leave-one-out ridge on the models' own features."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from ecgcnn.data.dataset import DataSpec, load_dataset
 from ecgcnn.models import build_model
 from ecgcnn.models._ridge import DEFAULT_ALPHAS
 
+from ..scripts import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "results" / "ablation"
 MODELS = ("hydra", "minirocket", "hydra-minirocket")
@@ -26,10 +27,7 @@ MODELS = ("hydra", "minirocket", "hydra-minirocket")
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("random_kernels_loo", REPO / "scripts" / "random_kernels_loo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("random_kernels_loo")
 
 
 @pytest.fixture(scope="module")

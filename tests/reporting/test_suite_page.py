@@ -7,16 +7,16 @@ counts straight from the JSONs. A small hand-made bake-off whose answer is known
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.stats import rankdata, studentized_range
+
+from ..scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "results" / "suite"
@@ -30,14 +30,7 @@ CANDIDATE_SECTION = "## A candidate for `best`: hydra-minirocket"
 
 @pytest.fixture(scope="module")
 def report():
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        spec = importlib.util.spec_from_file_location("suite_report", REPO / "scripts" / "suite_report.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
-    return module
+    return load_script("suite_report")
 
 
 def _accuracies(folder: Path, systems: dict = SYSTEMS) -> dict[str, dict[str, float]]:

@@ -3,33 +3,23 @@ process dies, and what a rerun of some recipes writes into the kept JSON. Real c
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from ..scripts import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.fast
 
-
-def _script(name: str):
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
-    return module
 
 
 def test_a_dataset_process_killed_by_the_kernel_keeps_its_finished_runs_and_says_so(tmp_path):
     """The child writes its partial result, then is killed by SIGKILL, as the out-of-memory killer does (it prints
     nothing about it)."""
-    runner = _script("suite_runner")
+    runner = load_script("suite_runner")
     child = tmp_path / "child.py"
     child.write_text(textwrap.dedent("""
         import json, os, signal, sys
@@ -49,7 +39,7 @@ def test_a_dataset_process_killed_by_the_kernel_keeps_its_finished_runs_and_says
 
 
 def test_a_rerun_of_every_recipe_that_failed_replaces_the_runs_and_the_status(tmp_path):
-    suite = _script("suite")
+    suite = load_script("suite")
     unfinished = suite.UNFINISHED_EXPORT
     kept, fresh = tmp_path / "A.json", tmp_path / "fresh.json"
     kept.write_text(json.dumps({"dataset": "A", "status": "timed out", "reason": "not finished within 900 s",
@@ -70,7 +60,7 @@ def test_a_rerun_of_every_recipe_that_failed_replaces_the_runs_and_the_status(tm
 
 
 def test_a_rerun_of_one_recipe_keeps_the_others_and_the_datasets_status(tmp_path):
-    suite = _script("suite")
+    suite = load_script("suite")
     kept, fresh = tmp_path / "A.json", tmp_path / "fresh.json"
     edge = {"files": {"pytorch": {"accuracy": 0.7}}, "failures": []}
     kept.write_text(json.dumps({"dataset": "A", "status": "done", "wall_s": 50.0,
